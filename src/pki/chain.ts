@@ -1,0 +1,221 @@
+/**
+ * Chain building and path validation (RFC 5280 section 6, the parts devices exercise): issuer
+ * names and key identifiers, signatures, validity windows, basicConstraints CA and pathLen,
+ * keyUsage keyCertSign, EKU on the leaf, unknown critical extensions. Every failure says which
+ * certificate failed and why. This is the one implementation; every flow calls it.
+ */
+import { ZtError } from '../errors.ts';
+import { verifySignature } from './algorithms.ts';
+import { type Certificate, certificatePublicKey, describeCertificate, isSelfIssued } from './certificate.ts';
+import { formatName } from './names.ts';
+import { ekuName, OID } from './oids.ts';
+
+export interface ValidationOptions {
+  /** Time to validate at; default now. */
+  at?: Date;
+  /** EKU OID the leaf must allow (when it has an EKU extension at all). */
+  requiredEku?: string;
+  /** Most certificates in a path, anchor included. */
+  maxLength?: number;
+}
+
+export interface ValidatedPath {
+  /** Leaf first, trust anchor last. */
+  path: Certificate[];
+  anchor: Certificate;
+}
+
+const UNDERSTOOD_EXTENSIONS = new Set<string>([
+  OID.basicConstraints,
+  OID.keyUsage,
+  OID.extKeyUsage,
+  OID.subjectAltName,
+  OID.subjectKeyIdentifier,
+  OID.authorityKeyIdentifier,
+  OID.crlDistributionPoints,
+  OID.certificatePolicies,
+  OID.policyConstraints,
+  OID.inhibitAnyPolicy,
+  OID.authorityInfoAccess,
+]);
+
+function fail(
+  code: ConstructorParameters<typeof ZtError>[0],
+  message: string,
+  cert: Certificate,
+  index: number,
+): never {
+  throw new ZtError(code, message, { certificate: formatName(cert.subject), sha1: cert.sha1, index });
+}
+
+function signedBy(cert: Certificate, issuer: Certificate): boolean {
+  return verifySignature(cert.signatureAlgorithm, cert.tbs, cert.signature, certificatePublicKey(issuer));
+}
+
+function keyIdsConflict(cert: Certificate, issuer: Certificate): boolean {
+  return !!cert.authorityKeyId && !!issuer.subjectKeyId && !cert.authorityKeyId.equals(issuer.subjectKeyId);
+}
+
+function listAnchors(anchors: Certificate[]): string {
+  if (anchors.length === 0) return 'none configured';
+  const names = anchors.slice(0, 5).map((a) => `"${formatName(a.subject)}"`);
+  return names.join(', ') + (anchors.length > 5 ? ` and ${anchors.length - 5} more` : '');
+}
+
+/** Builds the path from `leaf` through `untrusted` to one of `anchors` (signatures checked on the way). */
+export function buildPath(
+  leaf: Certificate,
+  untrusted: Certificate[],
+  anchors: Certificate[],
+  maxLength = 10,
+): ValidatedPath {
+  const isAnchor = (c: Certificate) => anchors.some((a) => a.sha256 === c.sha256);
+  const path: Certificate[] = [leaf];
+  let current = leaf;
+  while (!isAnchor(current)) {
+    if (path.length >= maxLength) {
+      fail(
+        'CHAIN_TOO_LONG',
+        `chain is longer than ${maxLength} certificates without reaching a trusted CA`,
+        current,
+        path.length - 1,
+      );
+    }
+    const sameName = (c: Certificate) =>
+      c.subject.der.equals(current.issuer.der) && c.sha256 !== current.sha256;
+    const candidates = [...anchors.filter(sameName), ...untrusted.filter(sameName)];
+    const issuer = candidates.find((c) => !keyIdsConflict(current, c) && signedBy(current, c));
+    if (issuer) {
+      path.push(issuer);
+      current = issuer;
+      continue;
+    }
+    const index = path.length - 1;
+    if (candidates.length > 0) {
+      const trustedMatch = candidates.some(isAnchor);
+      fail(
+        'CHAIN_BAD_SIGNATURE',
+        `the signature of ${describeCertificate(current)} does not verify with the key of ${trustedMatch ? 'trusted CA' : 'presented CA'} ` +
+          `"${formatName(candidates[0].subject)}": it was signed by a different CA with the same name, or it was altered. ` +
+          'Present the chain of the CA that really issued it.',
+        current,
+        index,
+      );
+    }
+    if (isSelfIssued(current) && signedBy(current, current)) {
+      fail(
+        'CHAIN_UNKNOWN_ISSUER',
+        `the chain ends at self-signed ${describeCertificate(current)}, which is not a trusted CA here; ` +
+          `trusted CAs: ${listAnchors(anchors)}. Upload and verify that CA, or present a chain that reaches a trusted one.`,
+        current,
+        index,
+      );
+    }
+    fail(
+      'CHAIN_UNKNOWN_ISSUER',
+      `chain does not reach a trusted CA: ${describeCertificate(current)} was issued by "${formatName(current.issuer)}", ` +
+        `which is neither a trusted CA nor in the presented chain; trusted CAs: ${listAnchors(anchors)}. ` +
+        'Send the full chain (leaf and intermediates) or upload and verify the issuing CA.',
+      current,
+      index,
+    );
+  }
+  return { path, anchor: current };
+}
+
+/** Validates the path from `leaf` to a trusted anchor; throws a ZtError with the precise reason. */
+export function validateChain(
+  leaf: Certificate,
+  untrusted: Certificate[],
+  anchors: Certificate[],
+  options: ValidationOptions = {},
+): ValidatedPath {
+  const at = options.at ?? new Date();
+  const result = buildPath(leaf, untrusted, anchors, options.maxLength);
+  const { path } = result;
+
+  for (let i = 0; i < path.length; i++) {
+    const cert = path[i];
+    const role = i === 0 ? 'certificate' : i === path.length - 1 ? 'trusted CA' : 'intermediate CA';
+    if (at < cert.notBefore) {
+      fail(
+        'CERT_NOT_YET_VALID',
+        `${role} ${describeCertificate(cert)} is not valid until ${cert.notBefore.toISOString()} (now ${at.toISOString()}); ` +
+          'check the clock of the device and of the server, or reissue it with an earlier start.',
+        cert,
+        i,
+      );
+    }
+    if (at > cert.notAfter) {
+      fail(
+        'CERT_EXPIRED',
+        `${role} ${describeCertificate(cert)} expired on ${cert.notAfter.toISOString()}; renew it.`,
+        cert,
+        i,
+      );
+    }
+    for (const ext of cert.extensions) {
+      if (ext.critical && !UNDERSTOOD_EXTENSIONS.has(ext.oid)) {
+        fail(
+          'CHAIN_CRITICAL_EXTENSION',
+          `${role} ${describeCertificate(cert)} has critical extension ${ext.name}, which zerotouch does not process; ` +
+            'reissue it without that extension or mark it non-critical.',
+          cert,
+          i,
+        );
+      }
+    }
+    if (i === 0) continue;
+
+    // cert issues path[i-1]: it must be a CA allowed to sign certificates.
+    const v1Anchor = i === path.length - 1 && cert.version === 1;
+    if (!v1Anchor && cert.basicConstraints?.ca !== true) {
+      fail(
+        'CHAIN_NOT_CA',
+        `${role} ${describeCertificate(cert)} signed ${describeCertificate(path[i - 1])} but is not a CA ` +
+          '(basicConstraints CA:TRUE is missing); issue the chain from a CA certificate.',
+        cert,
+        i,
+      );
+    }
+    if (cert.keyUsage && !cert.keyUsage.includes('keyCertSign')) {
+      fail(
+        'CHAIN_KEY_USAGE',
+        `${role} ${describeCertificate(cert)} has keyUsage ${cert.keyUsage.join(', ')} without keyCertSign, so it may not sign certificates.`,
+        cert,
+        i,
+      );
+    }
+    const pathLen = cert.basicConstraints?.pathLen;
+    if (pathLen !== undefined) {
+      // Intermediates below this CA, not counting the leaf and self-issued ones (RFC 5280 6.1.4 (l)).
+      const below = path.slice(1, i).filter((c) => !isSelfIssued(c)).length;
+      if (below > pathLen) {
+        fail(
+          'CHAIN_PATH_LEN_EXCEEDED',
+          `${role} ${describeCertificate(cert)} allows ${pathLen} intermediate CA(s) below it (pathLen ${pathLen}) ` +
+            `but the chain has ${below}; shorten the chain or reissue the CA with a larger pathLen.`,
+          cert,
+          i,
+        );
+      }
+    }
+  }
+
+  const eku = options.requiredEku;
+  if (
+    eku &&
+    leaf.extKeyUsage &&
+    !leaf.extKeyUsage.includes(eku) &&
+    !leaf.extKeyUsage.includes(OID.anyExtendedKeyUsage)
+  ) {
+    fail(
+      'CHAIN_EKU',
+      `${describeCertificate(leaf)} has extended key usage ${leaf.extKeyUsage.map(ekuName).join(', ')}; ` +
+        `this use needs ${ekuName(eku)}. Reissue it with that usage.`,
+      leaf,
+      0,
+    );
+  }
+  return result;
+}

@@ -1,0 +1,313 @@
+/**
+ * The offline PKI toolkit behind `zerotouch pki`: root, intermediate, device/server certificates,
+ * verification certificates, full-chain files and inspection. Replaces the openssl recipes and
+ * test-certificate scripts. Files land where a user looks for them:
+ * `<out>/certs/<name>.cert.pem`, `<out>/certs/<name>-full-chain.cert.pem`, `<out>/private/<name>.key.pem`.
+ */
+import type { KeyObject } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ZtError } from '../errors.ts';
+import { type Certificate, certificatePem, isSelfIssued, loadCertificates, parseCertificate } from './certificate.ts';
+import { buildPath, validateChain } from './chain.ts';
+import { parseCsr, verifyCsr } from './csr.ts';
+import { describeExtension, type SubjectAltName } from './extensions.ts';
+import { CertificateSigner, type Profile } from './issue.ts';
+import {
+  describeKey,
+  exportPrivateKeyPem,
+  generateKey,
+  importPrivateKey,
+  type KeyType,
+  publicKeyFromSpki,
+  spkiDer,
+} from './keys.ts';
+import { formatName, type NameFields } from './names.ts';
+import { isPem, parsePem } from './pem.ts';
+import { decodeCertsOnly } from './pkcs7.ts';
+
+export interface OutputOptions {
+  /** Base directory for certs/ and private/. */
+  out: string;
+  /** Overwrite existing files (keys are never overwritten silently). */
+  force?: boolean;
+  /** Progress messages (key generation can take seconds for RSA 4096). */
+  progress?: (message: string) => void;
+}
+
+export interface WrittenFiles {
+  cert: string;
+  key?: string;
+  fullChain?: string;
+  certificate: Certificate;
+}
+
+/** Paths the toolkit uses for `name` under `out`. */
+export function toolkitPaths(out: string, name: string): { cert: string; key: string; fullChain: string } {
+  return {
+    cert: join(out, 'certs', `${name}.cert.pem`),
+    key: join(out, 'private', `${name}.key.pem`),
+    fullChain: join(out, 'certs', `${name}-full-chain.cert.pem`),
+  };
+}
+
+function checkName(name: string): void {
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) {
+    throw new ZtError('BAD_REQUEST', `name "${name}" may only contain letters, digits, ".", "_" and "-" (it becomes a file name)`);
+  }
+}
+
+function writeOut(path: string, content: string, opts: OutputOptions, secret = false): void {
+  if (existsSync(path) && !opts.force) {
+    throw new ZtError('CONFLICT', `${path} already exists; choose another --name or pass --force to replace it`);
+  }
+  mkdirSync(dirname(path), { recursive: true, mode: secret ? 0o700 : 0o755 });
+  writeFileAtomic(path, content, secret ? 0o600 : 0o644);
+}
+
+/** Writes via a temporary file and rename, so a crash leaves the old file or the new one, never half of one. */
+export function writeFileAtomic(path: string, content: string, mode: number): void {
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  writeFileSync(tmp, content, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
+/** Writes a private key (PKCS#8 PEM, mode 0600) to `path`. */
+export function writePrivateKey(path: string, key: KeyObject, opts: OutputOptions): void {
+  writeOut(path, exportPrivateKeyPem(key), opts, true);
+}
+
+function newKey(type: KeyType, opts: OutputOptions): KeyObject {
+  opts.progress?.(`generating ${type} key${type.startsWith('rsa') ? ' (RSA takes a few seconds)' : ''}...`);
+  return generateKey(type);
+}
+
+/** A CA loaded from files: its key, its certificate and the rest of its chain up to the root. */
+export interface LoadedCa {
+  signer: CertificateSigner;
+  certificate: Certificate;
+  chain: Certificate[];
+}
+
+/** Loads a CA certificate (the first in `certPath`, followed by its chain) and its key. */
+export function loadCa(certPath: string, keyPath: string, passphrase?: string): LoadedCa {
+  const certs = loadCertificates(readFileSync(certPath));
+  const key = importPrivateKey(readFileSync(keyPath), passphrase);
+  const certificate = certs[0];
+  if (!certificate.basicConstraints?.ca) {
+    throw new ZtError('BAD_REQUEST', `${certPath} holds ${formatName(certificate.subject)}, which is not a CA certificate`);
+  }
+  if (!spkiDer(key).equals(certificate.spki)) {
+    throw new ZtError('KEY_MISMATCH', `${keyPath} is not the private key of the CA certificate in ${certPath}`);
+  }
+  return { signer: new CertificateSigner(key, certificate), certificate, chain: certs.slice(1) };
+}
+
+export interface CreateRootOptions extends OutputOptions {
+  name: string;
+  subject: NameFields;
+  keyType: KeyType;
+  days: number;
+  pathLen?: number;
+}
+
+/** Creates a self-signed root CA. */
+export function createRoot(o: CreateRootOptions): WrittenFiles {
+  checkName(o.name);
+  const paths = toolkitPaths(o.out, o.name);
+  const key = newKey(o.keyType, o);
+  const certificate = parseCertificate(
+    new CertificateSigner(key).selfSign({ subject: o.subject, validityDays: o.days, pathLen: o.pathLen }),
+  );
+  writePrivateKey(paths.key, key, o);
+  writeOut(paths.cert, certificatePem(certificate), o);
+  return { cert: paths.cert, key: paths.key, certificate };
+}
+
+export interface IssueOptions extends OutputOptions {
+  name: string;
+  ca: LoadedCa;
+  subject: NameFields;
+  keyType: KeyType;
+  days: number;
+  profile: Exclude<Profile, 'root-ca'>;
+  pathLen?: number;
+  subjectAltNames?: SubjectAltName[];
+  /** Certify the key in this CSR instead of generating one. */
+  csr?: Buffer;
+}
+
+/** Issues an intermediate CA, device, server or verification certificate and its full-chain file. */
+export function issueToFiles(o: IssueOptions): WrittenFiles {
+  checkName(o.name);
+  const paths = toolkitPaths(o.out, o.name);
+  let key: KeyObject | undefined;
+  let spki: Buffer;
+  let subject: NameFields | Buffer = o.subject;
+  let sans = o.subjectAltNames ?? [];
+  if (o.csr) {
+    const csr = parseCsr(o.csr);
+    verifyCsr(csr);
+    spki = csr.spki;
+    if (Object.keys(o.subject).length === 0) subject = csr.subject.der;
+    if (sans.length === 0) sans = csr.subjectAltNames;
+  } else {
+    key = newKey(o.keyType, o);
+    spki = spkiDer(key);
+  }
+  const der = o.ca.signer.issue({
+    profile: o.profile,
+    subject,
+    spki,
+    subjectAltNames: sans,
+    validityDays: o.days,
+    pathLen: o.pathLen,
+  });
+  const certificate = parseCertificate(der);
+  if (key) writePrivateKey(paths.key, key, o);
+  writeOut(paths.cert, certificatePem(certificate), o);
+  const chain = [certificate, o.ca.certificate, ...o.ca.chain];
+  writeOut(paths.fullChain, chain.map(certificatePem).join(''), o);
+  return { cert: paths.cert, key: key ? paths.key : undefined, fullChain: paths.fullChain, certificate };
+}
+
+/** Orders certificates leaf first by following issuer names, and writes them as one PEM file. */
+export function writeChainFile(inputs: Certificate[], outPath: string, opts: OutputOptions): Certificate[] {
+  if (inputs.length === 0) throw new ZtError('CHAIN_EMPTY', 'give at least one certificate');
+  const issuers = new Set(inputs.map((c) => c.issuer.der.toString('hex')));
+  const leaves = inputs.filter((c) => !issuers.has(c.subject.der.toString('hex')) || inputs.length === 1);
+  if (leaves.length !== 1) {
+    throw new ZtError(
+      'BAD_REQUEST',
+      `expected one leaf certificate among the inputs, found ${leaves.length}: ${leaves.map((c) => c.commonName).join(', ')}`,
+    );
+  }
+  const roots = inputs.filter(isSelfIssued);
+  const ordered = roots.length > 0 ? buildPath(leaves[0], inputs, roots).path : followIssuers(leaves[0], inputs);
+  const unused = inputs.filter((c) => !ordered.includes(c));
+  if (unused.length > 0) {
+    throw new ZtError('BAD_REQUEST', `not part of the chain of ${leaves[0].commonName}: ${unused.map((c) => formatName(c.subject)).join('; ')}`);
+  }
+  writeOut(outPath, ordered.map(certificatePem).join(''), opts);
+  return ordered;
+}
+
+function followIssuers(leaf: Certificate, all: Certificate[]): Certificate[] {
+  const out = [leaf];
+  let cur = leaf;
+  for (;;) {
+    const next = all.find((c) => !out.includes(c) && c.subject.der.equals(cur.issuer.der));
+    if (!next) return out;
+    out.push(next);
+    cur = next;
+  }
+}
+
+// ---------------------------------------------------------------- inspect
+
+export interface InspectedCertificate {
+  subject: string;
+  issuer: string;
+  serialNumber: string;
+  notBefore: string;
+  notAfter: string;
+  status: 'valid' | 'expired' | 'not yet valid';
+  publicKey: string;
+  sha1: string;
+  sha256: string;
+  extensions: string[];
+}
+
+export interface InspectReport {
+  kind: 'certificates' | 'csr';
+  certificates: InspectedCertificate[];
+  csr?: { subject: string; publicKey: string; signature: 'valid' | 'invalid'; subjectAltNames: string[] };
+  chain?: { ok: boolean; path?: string[]; code?: string; reason?: string };
+}
+
+function keyDescription(spki: Buffer): string {
+  try {
+    return describeKey(publicKeyFromSpki(spki));
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+function describeCert(c: Certificate, now: Date): InspectedCertificate {
+  return {
+    subject: formatName(c.subject),
+    issuer: formatName(c.issuer),
+    serialNumber: c.serialNumber,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+    status: now < c.notBefore ? 'not yet valid' : now > c.notAfter ? 'expired' : 'valid',
+    publicKey: keyDescription(c.spki),
+    sha1: c.sha1,
+    sha256: c.sha256,
+    extensions: c.extensions.map(describeExtension),
+  };
+}
+
+/** Describes certificates (PEM chain, DER, PKCS#7) or a CSR, and checks the chain when it can. */
+export function inspect(input: Buffer, anchors: Certificate[] = []): InspectReport {
+  const now = new Date();
+  const labels = isPem(input) ? parsePem(input.toString('latin1')).map((b) => b.label) : [];
+  if (labels.some((l) => l.includes('CERTIFICATE REQUEST'))) {
+    const csr = parseCsr(input);
+    let signature: 'valid' | 'invalid' = 'valid';
+    try {
+      verifyCsr(csr);
+    } catch {
+      signature = 'invalid';
+    }
+    return {
+      kind: 'csr',
+      certificates: [],
+      csr: {
+        subject: formatName(csr.subject),
+        publicKey: keyDescription(csr.spki),
+        signature,
+        subjectAltNames: csr.subjectAltNames.map((s) => `${s.type.toUpperCase()}:${s.value}`),
+      },
+    };
+  }
+  const certs = labels.includes('PKCS7')
+    ? decodeCertsOnly(input).map(parseCertificate)
+    : loadCertificates(input);
+  const report: InspectReport = { kind: 'certificates', certificates: certs.map((c) => describeCert(c, now)) };
+  const trusted = anchors.length > 0 ? anchors : certs.filter(isSelfIssued).slice(-1);
+  if (certs.length > 1 || anchors.length > 0) {
+    try {
+      const r = validateChain(certs[0], certs.slice(1), trusted, { at: now });
+      report.chain = { ok: true, path: r.path.map((c) => formatName(c.subject)) };
+    } catch (e) {
+      const err = e as ZtError;
+      report.chain = { ok: false, code: err.code, reason: err.message };
+    }
+  }
+  return report;
+}
+
+/** The report as text for a terminal. */
+export function formatInspectReport(r: InspectReport): string {
+  const lines: string[] = [];
+  if (r.csr) {
+    lines.push('Certificate signing request', `  subject:    ${r.csr.subject}`, `  public key: ${r.csr.publicKey}`);
+    lines.push(`  signature:  ${r.csr.signature}`);
+    if (r.csr.subjectAltNames.length) lines.push(`  SANs:       ${r.csr.subjectAltNames.join(', ')}`);
+  }
+  r.certificates.forEach((c, i) => {
+    if (i > 0) lines.push('');
+    lines.push(`Certificate ${i + 1} of ${r.certificates.length}`);
+    lines.push(`  subject:    ${c.subject}`, `  issuer:     ${c.issuer}`, `  serial:     ${c.serialNumber}`);
+    lines.push(`  validity:   ${c.notBefore} to ${c.notAfter} (${c.status})`);
+    lines.push(`  public key: ${c.publicKey}`, `  SHA-1:      ${c.sha1}`, `  SHA-256:    ${c.sha256}`);
+    lines.push('  extensions:', ...c.extensions.map((e) => `    ${e}`));
+  });
+  if (r.chain) {
+    lines.push('');
+    lines.push(r.chain.ok ? `Chain: OK (${r.chain.path?.join(' <- ')})` : `Chain: FAILED [${r.chain.code}] ${r.chain.reason}`);
+  }
+  return lines.join('\n') + '\n';
+}
