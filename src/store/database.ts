@@ -1,0 +1,98 @@
+/** Opens the store: SQLite (node:sqlite, WAL) by default, PostgreSQL for a postgres:// URL; runs migrations. */
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import pg from 'pg';
+import { ZtError } from '../errors.ts';
+import { migrationProvider } from './migrations.ts';
+import { openNodeSqlite } from './node-sqlite.ts';
+import type { Database } from './schema.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Store {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  /** Where the data lives, with any password removed (for logs). */
+  location: string;
+  /** True when the store answers a trivial query. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** "" or "sqlite:<path>" or a file path for SQLite; "postgres://..." for PostgreSQL. */
+  url: string;
+  /** Where the default SQLite file goes. */
+  dataDir: string;
+  /** PostgreSQL schema to use (tests isolate themselves with one). */
+  pgSchema?: string;
+  /** Pool size for PostgreSQL. */
+  poolSize?: number;
+}
+
+/** URL with the password replaced, safe to log. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}
+
+/** Opens the store described by `opts` (without migrating). */
+export function openStore(opts: StoreOptions): Store {
+  if (/^postgres(ql)?:\/\//.test(opts.url)) {
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolSize ?? 10,
+      options: opts.pgSchema ? `-c search_path=${opts.pgSchema}` : undefined,
+    });
+    // An idle client that loses its connection must not crash the server.
+    pool.on('error', () => {});
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return wrap(db, 'postgres', redactUrl(opts.url));
+  }
+  const path = opts.url === '' ? join(opts.dataDir, 'zerotouch.db') : resolve(opts.url.replace(/^sqlite:(\/\/)?/, ''));
+  mkdirSync(dirname(path), { recursive: true });
+  const database = openNodeSqlite(path);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return wrap(db, 'sqlite', path);
+}
+
+function wrap(db: Kysely<Database>, dialect: Dialect, location: string): Store {
+  return {
+    db,
+    dialect,
+    location,
+    async ping() {
+      try {
+        await sql`select 1`.execute(db);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: () => db.destroy(),
+  };
+}
+
+/** Applies pending migrations; throws STORE_UNAVAILABLE with the reason when it cannot. */
+export async function migrate(store: Store): Promise<string[]> {
+  const migrator = new Migrator({ db: store.db, provider: migrationProvider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const reason = (error as Error).message || String(error);
+    throw new ZtError('STORE_UNAVAILABLE', `store at ${store.location} could not be migrated: ${reason}`);
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** Opens and migrates in one step. */
+export async function openMigratedStore(opts: StoreOptions): Promise<Store> {
+  const store = openStore(opts);
+  try {
+    await migrate(store);
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
+  return store;
+}

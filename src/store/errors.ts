@@ -1,0 +1,7 @@
+/** Recognises database errors that mean something to users, across both dialects. */
+
+/** True for a unique-constraint violation in SQLite or PostgreSQL. */
+export function isUniqueViolation(e: unknown): boolean {
+  const err = e as { code?: string; message?: string; errcode?: number };
+  return err?.code === '23505' || /UNIQUE constraint failed/.test(err?.message ?? '');
+}

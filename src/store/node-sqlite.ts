@@ -1,0 +1,47 @@
+/**
+ * Adapts node:sqlite's DatabaseSync to the better-sqlite3 shape Kysely's SqliteDialect drives,
+ * so the embedded store needs no native addon.
+ */
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import type { SqliteDatabase, SqliteStatement } from 'kysely';
+
+function bindable(v: unknown): SQLInputValue {
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (v instanceof Date) return v.toISOString();
+  if (v === undefined) return null;
+  return v as SQLInputValue;
+}
+
+class Statement implements SqliteStatement {
+  readonly reader: boolean;
+  private readonly stmt: StatementSync;
+
+  constructor(stmt: StatementSync) {
+    this.stmt = stmt;
+    this.reader = stmt.columns().length > 0;
+  }
+
+  all(parameters: ReadonlyArray<unknown>): unknown[] {
+    return this.stmt.all(...parameters.map(bindable));
+  }
+
+  run(parameters: ReadonlyArray<unknown>): { changes: number | bigint; lastInsertRowid: number | bigint } {
+    return this.stmt.run(...parameters.map(bindable));
+  }
+
+  iterate(parameters: ReadonlyArray<unknown>): IterableIterator<unknown> {
+    return this.stmt.iterate(...parameters.map(bindable)) as IterableIterator<unknown>;
+  }
+}
+
+/** Opens a SQLite file in WAL mode with the settings a provisioning server wants. */
+export function openNodeSqlite(path: string): SqliteDatabase & { raw: DatabaseSync } {
+  const db = new DatabaseSync(path);
+  // WAL lets readers run during writes; NORMAL sync is durable across process crashes in WAL mode.
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+  return {
+    raw: db,
+    prepare: (sql: string) => new Statement(db.prepare(sql)),
+    close: () => db.close(),
+  };
+}
