@@ -1,0 +1,51 @@
+/** `zerotouch server`: start the provisioning server with config from TOML, environment and flags. */
+import type { Command } from 'commander';
+import { CONFIG_KEYS, loadConfig } from '../config/config.ts';
+import { createLogger } from '../logger.ts';
+import { startServer, startupBanner } from '../server.ts';
+import { action } from './run.ts';
+
+function camel(flag: string): string {
+  return flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Registers the server command; every config key is also a flag. */
+export function registerServer(program: Command): void {
+  const cmd = program
+    .command('server')
+    .description('run the provisioning server (device HTTPS listener and admin API)')
+    .option('-c, --config <file>', 'TOML config file (or ZEROTOUCH_CONFIG)');
+  for (const k of CONFIG_KEYS) cmd.option(`${k.flag} <value>`, `${k.doc} [${k.env}]`);
+  cmd.action(
+    action(async (o: Record<string, string | undefined>) => {
+      const flags: Record<string, unknown> = {};
+      for (const k of CONFIG_KEYS) flags[k.toml] = o[camel(k.flag)];
+      const config = loadConfig({ file: o.config, flags });
+      const logger = createLogger(config.logLevel);
+      const server = await startServer(config, { logger, progress: (m) => process.stderr.write(`${m}\n`) });
+      process.stdout.write(startupBanner(server));
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) {
+          logger.warn({ signal }, 'second signal, exiting now');
+          process.exit(1);
+        }
+        stopping = true;
+        logger.info({ signal }, 'shutting down: finishing in-flight requests');
+        server.close().then(
+          () => {
+            logger.info('stopped');
+            logger.flush?.();
+            process.exit(0);
+          },
+          (e: unknown) => {
+            logger.error({ err: e }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    }),
+  );
+}

@@ -1,0 +1,144 @@
+/**
+ * The composition root: builds every service from the configuration and hands them to the
+ * transports. Nothing else wires features together.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { ServerConfig } from './config/config.ts';
+import { ZtError } from './errors.ts';
+import { type DevPki, ensureDevPki } from './features/issuance/dev-pki.ts';
+import { TenantService } from './features/tenants/service.ts';
+import { KyselyTenantStore } from './features/tenants/store.ts';
+import { createLogger } from './logger.ts';
+import { writeFileAtomic } from './pki/toolkit.ts';
+import { openMigratedStore, type Store } from './store/database.ts';
+import { buildAdminApp } from './transports/admin/app.ts';
+import { buildDeviceApp, type DeviceTls } from './transports/device-https/app.ts';
+
+export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+export interface RunningServer {
+  config: ServerConfig;
+  store: Store;
+  devPki: DevPki;
+  deviceUrl: string;
+  adminUrl: string;
+  devicePort: number;
+  adminPort: number;
+  /** Set when this start created the first admin token (shown once, also saved to adminTokenFile). */
+  adminToken?: string;
+  adminTokenFile: string;
+  services: { tenants: TenantService };
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  progress?: (message: string) => void;
+}
+
+function loadDeviceTls(config: ServerConfig, pki: DevPki): DeviceTls {
+  if (config.device.tlsCert || config.device.tlsKey) {
+    if (!config.device.tlsCert || !config.device.tlsKey) {
+      throw new ZtError('CONFIG_INVALID', 'device.tls_cert and device.tls_key go together; set both or neither');
+    }
+    return { cert: readFileSync(config.device.tlsCert, 'utf8'), key: readFileSync(config.device.tlsKey, 'utf8') };
+  }
+  return { cert: readFileSync(pki.server.fullChain, 'utf8'), key: readFileSync(pki.server.key, 'utf8') };
+}
+
+async function ensureAdminToken(tenants: TenantService, file: string): Promise<string | undefined> {
+  if ((await tenants.countTokens()) > 0) return undefined;
+  const { secret } = await tenants.createToken({ name: 'bootstrap admin', scopes: ['admin'] });
+  writeFileAtomic(file, secret + '\n', 0o600);
+  return secret;
+}
+
+function urlOf(app: FastifyInstance, scheme: string, host: string): { url: string; port: number } {
+  const addr = app.server.address() as AddressInfo;
+  const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return { url: `${scheme}://${shown}:${addr.port}`, port: addr.port };
+}
+
+/** Starts the server described by `config` and returns handles to it. */
+export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const devPki = ensureDevPki(config.dataDir, config.device.tlsNames, opts.progress);
+  const store = await openMigratedStore({ url: config.store.url, dataDir: config.dataDir });
+  const tenants = new TenantService(new KyselyTenantStore(store.db));
+  const adminTokenFile = join(config.dataDir, 'admin-token');
+  const apps: FastifyInstance[] = [];
+  try {
+    const adminToken = await ensureAdminToken(tenants, adminTokenFile);
+    const ready = () => store.ping();
+    const device = await buildDeviceApp({
+      logger: logger.child({ listener: 'device' }),
+      tls: loadDeviceTls(config, devPki),
+      ready,
+      bodyLimit: config.device.maxBodyBytes,
+    });
+    apps.push(device);
+    const admin = await buildAdminApp({
+      logger: logger.child({ listener: 'admin' }),
+      tenants,
+      ready,
+      bodyLimit: config.admin.maxBodyBytes,
+      version: VERSION,
+    });
+    apps.push(admin);
+    await device.listen({ host: config.device.host, port: config.device.port });
+    await admin.listen({ host: config.admin.host, port: config.admin.port });
+    const d = urlOf(device, 'https', config.device.host);
+    const a = urlOf(admin, 'http', config.admin.host);
+    let closed = false;
+    return {
+      config,
+      store,
+      devPki,
+      deviceUrl: d.url,
+      devicePort: d.port,
+      adminUrl: a.url,
+      adminPort: a.port,
+      adminToken,
+      adminTokenFile,
+      services: { tenants },
+      async close() {
+        if (closed) return;
+        closed = true;
+        await Promise.allSettled(apps.map((app) => app.close()));
+        await store.close();
+      },
+    };
+  } catch (e) {
+    await Promise.allSettled(apps.map((app) => app.close()));
+    await store.close();
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EADDRINUSE' || err.code === 'EACCES') {
+      throw new ZtError('CONFIG_INVALID', `cannot listen: ${err.message}; choose another port (device.port / admin.port) or stop what holds it`);
+    }
+    throw e;
+  }
+}
+
+/** The start-up summary printed for people: where things are and how to reach them. */
+export function startupBanner(s: RunningServer): string {
+  const p = s.devPki;
+  const state = (created: boolean) => (created ? 'created now' : 'reused');
+  const lines = [
+    `zerotouch ${VERSION} is running`,
+    `  data directory:  ${s.config.dataDir}`,
+    `  store:           ${s.store.dialect} ${s.store.location}`,
+    `  device API:      ${s.deviceUrl}  (DPS device API and EST, mutual TLS, TLS 1.2/1.3)`,
+    `  admin API:       ${s.adminUrl}  (OpenAPI at ${s.adminUrl}/v1/openapi.json; /healthz, /readyz)`,
+    `  development CA:  ${p.root.cert}  (${state(p.root.created)}; trust this on devices)`,
+    `  issuing CA:      ${p.issuing.fullChain}  (${state(p.issuing.created)})`,
+    `  TLS certificate: ${p.server.fullChain}  (${state(p.server.created)}; names: ${p.server.names.join(', ')})`,
+  ];
+  if (s.adminToken) lines.push(`  admin token:     ${s.adminToken}`, `                   (shown once; saved to ${s.adminTokenFile}, mode 0600)`);
+  else if (existsSync(s.adminTokenFile)) lines.push(`  admin token:     in ${s.adminTokenFile}`);
+  else lines.push('  admin token:     use one you created (the bootstrap token file was removed)');
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,33 @@
+/** Test helper: a real server on port 0 in a temp data directory. */
+import { rmSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { loadConfig } from '../config/config.ts';
+import { createLogger } from '../logger.ts';
+import { type RunningServer, startServer } from '../server.ts';
+import { scratchDir } from './pki.ts';
+
+export interface TestServer extends RunningServer {
+  logs: string[];
+  dispose(): Promise<void>;
+}
+
+/** Starts a server on free ports; `dataDir` lets a test start twice on the same data. */
+export async function startTestServer(opts: { dataDir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
+  const dataDir = opts.dataDir ?? scratchDir('zt-server-');
+  const config = loadConfig({ env: opts.env ?? {}, flags: { data_dir: dataDir, 'device.port': 0, 'admin.port': 0, 'device.host': '127.0.0.1' } });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  const server = await startServer(config, { logger: createLogger('debug', sink) });
+  return Object.assign(server, {
+    logs,
+    async dispose() {
+      await server.close();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  });
+}

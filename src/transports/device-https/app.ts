@@ -1,0 +1,52 @@
+/**
+ * The device-facing HTTPS listener: TLS 1.2 and 1.3, client certificates requested but judged by
+ * the application (each tenant trusts its own CAs, so OpenSSL cannot decide during the handshake).
+ * The DPS device API and EST mount here in their own modules.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { installErrorHandlers } from '../http-errors.ts';
+
+export interface DeviceTls {
+  /** PEM server certificate chain, leaf first. */
+  cert: string;
+  /** PEM private key. */
+  key: string;
+}
+
+export interface DeviceAppOptions {
+  logger: Logger;
+  tls: DeviceTls;
+  ready: () => Promise<boolean>;
+  bodyLimit: number;
+}
+
+/** TLS settings shared by the device listener and the handshake benchmark's baseline. */
+export function deviceTlsOptions(tls: DeviceTls) {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2' as const,
+  };
+}
+
+/** Builds the device fastify app over HTTPS (not listening yet). */
+export async function buildDeviceApp(o: DeviceAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: o.logger as FastifyBaseLogger,
+    bodyLimit: o.bodyLimit,
+    https: deviceTlsOptions(o.tls),
+    // Devices on slow links still must not hold sockets forever.
+    connectionTimeout: 60_000,
+    keepAliveTimeout: 30_000,
+  });
+  installErrorHandlers(app, o.bodyLimit);
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    if (await o.ready()) return { status: 'ready' };
+    return reply.code(503).send({ status: 'not ready', reason: 'store is not reachable' });
+  });
+  return app;
+}
