@@ -16,7 +16,9 @@ if (major >= 24) {
   await cli.main(process.argv);
 } else {
   if (!existsSync(pinned)) {
-    console.error(`zerotouch needs Node.js 24 or newer (this is ${process.version}); run "npm ci" to install the pinned one`);
+    console.error(
+      `zerotouch needs Node.js 24 or newer (this is ${process.version}); run "npm ci" to install the pinned one`,
+    );
     process.exit(1);
   }
   const child = spawn(pinned, [entry, ...process.argv.slice(2)], { stdio: 'inherit' });

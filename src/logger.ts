@@ -18,5 +18,8 @@ export const REDACT_PATHS = [
 
 /** A logger at `level` writing to `destination` (stdout by default). */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { service: 'zerotouch' } }, destination);
+  return pino(
+    { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { service: 'zerotouch' } },
+    destination,
+  );
 }

@@ -10,7 +10,16 @@ import { certificatePem } from './pki/certificate.ts';
 import { makeLeaf, makeRoot, scratchDir } from './testing/pki.ts';
 import { startTestServer, type TestServer } from './testing/server.ts';
 
-function tlsConnect(port: number, opts: { ca: string; cert?: string; key?: string; maxVersion?: 'TLSv1.2' | 'TLSv1.3' | 'TLSv1.1'; minVersion?: 'TLSv1.1' }): Promise<TLSSocket> {
+function tlsConnect(
+  port: number,
+  opts: {
+    ca: string;
+    cert?: string;
+    key?: string;
+    maxVersion?: 'TLSv1.2' | 'TLSv1.3' | 'TLSv1.1';
+    minVersion?: 'TLSv1.1';
+  },
+): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const s = connect({ host: '127.0.0.1', port, servername: 'localhost', ...opts }, () => resolve(s));
     s.on('error', reject);
@@ -33,7 +42,14 @@ describe('server', () => {
       assert.equal(r.status, 200);
     }
     // curl checks the server certificate against the development root by the name "localhost".
-    const { stdout } = await promisify(execFile)('curl', ['-sS', '-m', '20', '--cacert', server.devPki.root.cert, `https://localhost:${server.devicePort}/healthz`]);
+    const { stdout } = await promisify(execFile)('curl', [
+      '-sS',
+      '-m',
+      '20',
+      '--cacert',
+      server.devPki.root.cert,
+      `https://localhost:${server.devicePort}/healthz`,
+    ]);
     assert.deepEqual(JSON.parse(stdout), { status: 'ok' });
   });
 
@@ -50,22 +66,38 @@ describe('server', () => {
     const body = (await r.json()) as { code: string; message: string };
     assert.equal(body.code, 'UNAUTHENTICATED');
     assert.match(body.message, /admin-token/);
-    const bad = await fetch(server.adminUrl + '/v1/tenants', { headers: { authorization: 'Bearer zt_aaaaaaaaaaaa_' + 'x'.repeat(43) } });
+    const bad = await fetch(server.adminUrl + '/v1/tenants', {
+      headers: { authorization: 'Bearer zt_aaaaaaaaaaaa_' + 'x'.repeat(43) },
+    });
     assert.equal(bad.status, 401);
   });
 
   it('manages tenants and tokens over /v1, described in the OpenAPI document', async () => {
-    const created = await fetch(server.adminUrl + '/v1/tenants', { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ name: 'plant 1' }) });
+    const created = await fetch(server.adminUrl + '/v1/tenants', {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'plant 1' }),
+    });
     assert.equal(created.status, 201);
     const tenant = (await created.json()) as { idScope: string };
     assert.match(tenant.idScope, /^0ne/);
     const got = await fetch(`${server.adminUrl}/v1/tenants/${tenant.idScope}`, { headers: auth() });
     assert.equal(((await got.json()) as { name: string }).name, 'plant 1');
-    const tok = await fetch(server.adminUrl + '/v1/tokens', { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ name: 'reader', scopes: ['read'] }) });
+    const tok = await fetch(server.adminUrl + '/v1/tokens', {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'reader', scopes: ['read'] }),
+    });
     const { secret } = (await tok.json()) as { secret: string };
-    const denied = await fetch(server.adminUrl + '/v1/tenants', { method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: '{"name":"x"}' });
+    const denied = await fetch(server.adminUrl + '/v1/tenants', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: '{"name":"x"}',
+    });
     assert.equal(denied.status, 403);
-    const list = await fetch(server.adminUrl + '/v1/tenants', { headers: { authorization: `Bearer ${secret}` } });
+    const list = await fetch(server.adminUrl + '/v1/tenants', {
+      headers: { authorization: `Bearer ${secret}` },
+    });
     assert.equal(list.status, 200);
     const spec = (await (await fetch(server.adminUrl + '/v1/openapi.json')).json()) as {
       openapi: string;
@@ -79,7 +111,11 @@ describe('server', () => {
   it('answers bad input with clear 4xx errors, never a 500', async () => {
     const err = async (r: Response) => (await r.json()) as { code: string; message: string };
     const post = (body: string, type = 'application/json') =>
-      fetch(server.adminUrl + '/v1/tenants', { method: 'POST', headers: { ...auth(), 'content-type': type }, body });
+      fetch(server.adminUrl + '/v1/tenants', {
+        method: 'POST',
+        headers: { ...auth(), 'content-type': type },
+        body,
+      });
     const malformed = await post('{"name":');
     assert.equal(malformed.status, 400);
     assert.equal((await err(malformed)).code, 'BAD_REQUEST');
@@ -103,14 +139,20 @@ describe('server', () => {
   it('speaks TLS 1.2 and 1.3 with a client certificate on the device listener, and refuses TLS 1.1', async () => {
     const ca = makeRoot('Some Device CA');
     const dev = makeLeaf(ca, 'dev-tls');
-    const base = { ca: certificatePem(server.devPki.root.certificate), cert: certificatePem(dev.cert), key: exportPrivateKeyPem(dev.key) };
+    const base = {
+      ca: certificatePem(server.devPki.root.certificate),
+      cert: certificatePem(dev.cert),
+      key: exportPrivateKeyPem(dev.key),
+    };
     for (const v of ['TLSv1.2', 'TLSv1.3'] as const) {
       const s = await tlsConnect(server.devicePort, { ...base, maxVersion: v });
       assert.equal(s.getProtocol(), v);
       assert.ok(s.authorized, String(s.authorizationError));
       s.destroy();
     }
-    await assert.rejects(tlsConnect(server.devicePort, { ...base, minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1' }));
+    await assert.rejects(
+      tlsConnect(server.devicePort, { ...base, minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1' }),
+    );
   });
 
   it('never writes the admin token or authorization headers into the logs', () => {
@@ -141,7 +183,11 @@ describe('server restarts', () => {
   it('starts from the bin shim, prints where things are, and stops cleanly on SIGTERM', async () => {
     const dataDir = scratchDir('zt-bin-');
     const bin = join(import.meta.dirname, '..', 'bin', 'zerotouch.js');
-    const child = spawn(process.execPath, [bin, 'server', '--data-dir', dataDir, '--device-port', '0', '--admin-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [bin, 'server', '--data-dir', dataDir, '--device-port', '0', '--admin-port', '0'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;

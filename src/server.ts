@@ -18,7 +18,9 @@ import { openMigratedStore, type Store } from './store/database.ts';
 import { buildAdminApp } from './transports/admin/app.ts';
 import { buildDeviceApp, type DeviceTls } from './transports/device-https/app.ts';
 
-export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+export const VERSION: string = JSON.parse(
+  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+).version;
 
 export interface RunningServer {
   config: ServerConfig;
@@ -43,9 +45,15 @@ export interface StartOptions {
 function loadDeviceTls(config: ServerConfig, pki: DevPki): DeviceTls {
   if (config.device.tlsCert || config.device.tlsKey) {
     if (!config.device.tlsCert || !config.device.tlsKey) {
-      throw new ZtError('CONFIG_INVALID', 'device.tls_cert and device.tls_key go together; set both or neither');
+      throw new ZtError(
+        'CONFIG_INVALID',
+        'device.tls_cert and device.tls_key go together; set both or neither',
+      );
     }
-    return { cert: readFileSync(config.device.tlsCert, 'utf8'), key: readFileSync(config.device.tlsKey, 'utf8') };
+    return {
+      cert: readFileSync(config.device.tlsCert, 'utf8'),
+      key: readFileSync(config.device.tlsKey, 'utf8'),
+    };
   }
   return { cert: readFileSync(pki.server.fullChain, 'utf8'), key: readFileSync(pki.server.key, 'utf8') };
 }
@@ -117,7 +125,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     await store.close();
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EADDRINUSE' || err.code === 'EACCES') {
-      throw new ZtError('CONFIG_INVALID', `cannot listen: ${err.message}; choose another port (device.port / admin.port) or stop what holds it`);
+      throw new ZtError(
+        'CONFIG_INVALID',
+        `cannot listen: ${err.message}; choose another port (device.port / admin.port) or stop what holds it`,
+      );
     }
     throw e;
   }
@@ -137,7 +148,11 @@ export function startupBanner(s: RunningServer): string {
     `  issuing CA:      ${p.issuing.fullChain}  (${state(p.issuing.created)})`,
     `  TLS certificate: ${p.server.fullChain}  (${state(p.server.created)}; names: ${p.server.names.join(', ')})`,
   ];
-  if (s.adminToken) lines.push(`  admin token:     ${s.adminToken}`, `                   (shown once; saved to ${s.adminTokenFile}, mode 0600)`);
+  if (s.adminToken)
+    lines.push(
+      `  admin token:     ${s.adminToken}`,
+      `                   (shown once; saved to ${s.adminTokenFile}, mode 0600)`,
+    );
   else if (existsSync(s.adminTokenFile)) lines.push(`  admin token:     in ${s.adminTokenFile}`);
   else lines.push('  admin token:     use one you created (the bootstrap token file was removed)');
   return lines.join('\n') + '\n';

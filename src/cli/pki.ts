@@ -1,6 +1,6 @@
 /** `zerotouch pki ...`: the offline PKI toolkit commands. */
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { ZtError } from '../errors.ts';
 import { loadCertificates } from '../pki/certificate.ts';
 import { parseSanSpec } from '../pki/extensions.ts';
@@ -18,7 +18,7 @@ import {
 import { action, positiveInt } from './run.ts';
 
 function keyType(v: string): KeyType {
-  if (!isKeyType(v)) throw new Error(`--key-type must be one of ${KEY_TYPES.join(', ')}`);
+  if (!isKeyType(v)) throw new InvalidArgumentError(`must be one of ${KEY_TYPES.join(', ')}`);
   return v;
 }
 
@@ -57,73 +57,111 @@ function common(cmd: Command, defaults: { name: string; days: number }): Command
     .option('--cn <cn>', 'subject common name')
     .option('--subject <dn>', 'full subject, e.g. "/C=US/O=Acme/CN=dev-01"')
     .option('--key-type <type>', `key type: ${KEY_TYPES.join(', ')}`, keyType, 'p256' as KeyType)
-    .option('--days <n>', 'validity in days', positiveInt('--days'), defaults.days)
+    .option('--days <n>', 'validity in days', positiveInt, defaults.days)
     .option('--out <dir>', 'output directory (certs/ and private/ are created in it)', '.')
     .option('--force', 'replace existing files');
 }
 
 function withCa(cmd: Command): Command {
   return cmd
-    .requiredOption('--ca <file>', 'issuing CA certificate (PEM; may be followed by its chain, e.g. a full-chain file)')
+    .requiredOption(
+      '--ca <file>',
+      'issuing CA certificate (PEM; may be followed by its chain, e.g. a full-chain file)',
+    )
     .requiredOption('--ca-key <file>', 'issuing CA private key')
     .option('--ca-key-pass <passphrase>', 'passphrase of an encrypted CA key');
 }
 
 /** Registers the pki command tree. */
 export function registerPki(program: Command): void {
-  const pki = program.command('pki').description('offline PKI toolkit: CAs, device and server certificates, verification certificates');
+  const pki = program
+    .command('pki')
+    .description('offline PKI toolkit: CAs, device and server certificates, verification certificates');
 
   common(pki.command('create-root'), { name: 'root', days: 3650 })
     .description('create a self-signed root CA')
-    .option('--path-len <n>', 'limit intermediate CAs below this root', positiveInt('--path-len'))
+    .option('--path-len <n>', 'limit intermediate CAs below this root', positiveInt)
     .action(
       action((o: CommonOpts & { pathLen?: number }) => {
         report(
-          createRoot({ ...o, subject: subjectFrom(o, 'zerotouch Test Root CA'), pathLen: o.pathLen, progress }),
-        );
-      }),
-    );
-
-  withCa(common(pki.command('create-intermediate'), { name: 'intermediate', days: 1825 }))
-    .description('create an intermediate CA signed by --ca')
-    .option('--path-len <n>', 'intermediate CAs allowed below this one', positiveInt('--path-len'), 0)
-    .action(
-      action((o: CommonOpts & { ca: string; caKey: string; caKeyPass?: string; pathLen: number }) => {
-        const ca = loadCa(o.ca, o.caKey, o.caKeyPass);
-        report(
-          issueToFiles({ ...o, ca, profile: 'intermediate-ca', subject: subjectFrom(o, 'zerotouch Test Intermediate CA'), progress }),
-        );
-      }),
-    );
-
-  withCa(common(pki.command('issue'), { name: '', days: 365 }))
-    .description('issue a device identity certificate (CN = device ID) or, with --server, a TLS server certificate')
-    .option('--server', 'server certificate (serverAuth, needs --san)')
-    .option('--san <name...>', 'subject alternative names: DNS:host, IP:addr, URI:..., email:... or a bare host/IP')
-    .option('--csr <file>', 'certify the key in this CSR instead of generating one')
-    .action(
-      action((o: CommonOpts & { ca: string; caKey: string; caKeyPass?: string; server?: boolean; san?: string[]; csr?: string }) => {
-        const csr = o.csr ? readFileSync(o.csr) : undefined;
-        const name = o.name || o.cn;
-        if (!name) throw new ZtError('BAD_REQUEST', 'give --name (or --cn, used as the name): the device ID, e.g. --name dev-01');
-        const ca = loadCa(o.ca, o.caKey, o.caKeyPass);
-        report(
-          issueToFiles({
+          createRoot({
             ...o,
-            name,
-            ca,
-            csr,
-            profile: o.server ? 'server' : 'device',
-            subject: csr && !o.cn && !o.subject ? {} : subjectFrom(o, name),
-            subjectAltNames: (o.san ?? []).map(parseSanSpec),
+            subject: subjectFrom(o, 'zerotouch Test Root CA'),
+            pathLen: o.pathLen,
             progress,
           }),
         );
       }),
     );
 
+  withCa(common(pki.command('create-intermediate'), { name: 'intermediate', days: 1825 }))
+    .description('create an intermediate CA signed by --ca')
+    .option('--path-len <n>', 'intermediate CAs allowed below this one', positiveInt, 0)
+    .action(
+      action((o: CommonOpts & { ca: string; caKey: string; caKeyPass?: string; pathLen: number }) => {
+        const ca = loadCa(o.ca, o.caKey, o.caKeyPass);
+        report(
+          issueToFiles({
+            ...o,
+            ca,
+            profile: 'intermediate-ca',
+            subject: subjectFrom(o, 'zerotouch Test Intermediate CA'),
+            progress,
+          }),
+        );
+      }),
+    );
+
+  withCa(common(pki.command('issue'), { name: '', days: 365 }))
+    .description(
+      'issue a device identity certificate (CN = device ID) or, with --server, a TLS server certificate',
+    )
+    .option('--server', 'server certificate (serverAuth, needs --san)')
+    .option(
+      '--san <name...>',
+      'subject alternative names: DNS:host, IP:addr, URI:..., email:... or a bare host/IP',
+    )
+    .option('--csr <file>', 'certify the key in this CSR instead of generating one')
+    .action(
+      action(
+        (
+          o: CommonOpts & {
+            ca: string;
+            caKey: string;
+            caKeyPass?: string;
+            server?: boolean;
+            san?: string[];
+            csr?: string;
+          },
+        ) => {
+          const csr = o.csr ? readFileSync(o.csr) : undefined;
+          const name = o.name || o.cn;
+          if (!name)
+            throw new ZtError(
+              'BAD_REQUEST',
+              'give --name (or --cn, used as the name): the device ID, e.g. --name dev-01',
+            );
+          const ca = loadCa(o.ca, o.caKey, o.caKeyPass);
+          report(
+            issueToFiles({
+              ...o,
+              name,
+              ca,
+              csr,
+              profile: o.server ? 'server' : 'device',
+              subject: csr && !o.cn && !o.subject ? {} : subjectFrom(o, name),
+              subjectAltNames: (o.san ?? []).map(parseSanSpec),
+              progress,
+            }),
+          );
+        },
+      ),
+    );
+
   withCa(common(pki.command('verification-cert'), { name: '', days: 30 }))
-    .description('create a verification certificate (CN = the verification code) to prove possession of a CA key')
+    .description(
+      'create a verification certificate (CN = the verification code) to prove possession of a CA key',
+    )
     .requiredOption('--code <code>', 'verification or registration code shown by the server')
     .action(
       action((o: CommonOpts & { ca: string; caKey: string; caKeyPass?: string; code: string }) => {
@@ -143,7 +181,9 @@ export function registerPki(program: Command): void {
       action((files: string[], o: { output: string; force?: boolean }) => {
         const certs = files.flatMap((f) => loadCertificates(readFileSync(f)));
         const ordered = writeChainFile(certs, o.output, { out: '.', force: o.force });
-        process.stdout.write(`${o.output}:\n${ordered.map((c, i) => `  ${i}: ${formatName(c.subject)}`).join('\n')}\n`);
+        process.stdout.write(
+          `${o.output}:\n${ordered.map((c, i) => `  ${i}: ${formatName(c.subject)}`).join('\n')}\n`,
+        );
       }),
     );
 

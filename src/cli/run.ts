@@ -1,4 +1,5 @@
 /** Shared CLI plumbing: turn thrown errors into a one-line message and an exit code. */
+import { InvalidArgumentError } from 'commander';
 import { isZtError } from '../errors.ts';
 
 /** Wraps a command action so that catalogued errors print "error [CODE]: message" and exit 1. */
@@ -11,18 +12,18 @@ export function action<A extends unknown[]>(fn: (...args: A) => unknown): (...ar
         process.stderr.write(`error [${e.code}]: ${e.message}\n`);
       } else {
         const err = e as NodeJS.ErrnoException;
-        process.stderr.write(`error: ${err.code === 'ENOENT' ? `file not found: ${err.path}` : err.message}\n`);
+        process.stderr.write(
+          `error: ${err.code === 'ENOENT' ? `file not found: ${err.path}` : err.message}\n`,
+        );
       }
       process.exitCode = 1;
     }
   };
 }
 
-/** Parses a positive integer option, with a message naming the option. */
-export function positiveInt(name: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number, got "${v}"`);
-    return n;
-  };
+/** Commander parser for a whole-number option; commander names the option in its message. */
+export function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`must be a whole number, got "${v}"`);
+  return n;
 }

@@ -12,7 +12,14 @@ export interface ServerConfig {
   dataDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   store: { url: string };
-  device: { host: string; port: number; tlsNames: string[]; tlsCert: string; tlsKey: string; maxBodyBytes: number };
+  device: {
+    host: string;
+    port: number;
+    tlsNames: string[];
+    tlsCert: string;
+    tlsKey: string;
+    maxBodyBytes: number;
+  };
   admin: { host: string; port: number; maxBodyBytes: number };
 }
 
@@ -47,18 +54,126 @@ function key<V>(
 
 /** Every configuration key. The config reference in docs/configuration.md lists exactly these. */
 export const CONFIG_KEYS: ConfigKey[] = [
-  key('data_dir', 'string', './data', 'Directory for the SQLite database, the development PKI and the admin token file.', (c) => c.dataDir, (c, v: string) => { c.dataDir = v; }),
-  key('log_level', 'level', 'info', 'Log level: fatal, error, warn, info, debug or trace. Secrets are always redacted.', (c) => c.logLevel, (c, v: ServerConfig['logLevel']) => { c.logLevel = v; }),
-  key('store.url', 'string', '', 'Empty for SQLite at <data_dir>/zerotouch.db; "sqlite:<path>" for another file; "postgres://user:pass@host:5432/db" for PostgreSQL.', (c) => c.store.url, (c, v: string) => { c.store.url = v; }),
-  key('device.host', 'string', '0.0.0.0', 'Address of the device-facing HTTPS listener (DPS device API, EST).', (c) => c.device.host, (c, v: string) => { c.device.host = v; }),
-  key('device.port', 'port', 8443, 'Port of the device-facing HTTPS listener; 0 picks a free port. Azure SDK devices dial 443.', (c) => c.device.port, (c, v: number) => { c.device.port = v; }),
-  key('device.tls_names', 'list', [], 'Extra DNS names or IPs for the development TLS certificate (localhost, 127.0.0.1 and the host name are always in it).', (c) => c.device.tlsNames, (c, v: string[]) => { c.device.tlsNames = v; }),
-  key('device.tls_cert', 'string', '', 'PEM server certificate chain to use instead of the development one.', (c) => c.device.tlsCert, (c, v: string) => { c.device.tlsCert = v; }),
-  key('device.tls_key', 'string', '', 'Private key for device.tls_cert.', (c) => c.device.tlsKey, (c, v: string) => { c.device.tlsKey = v; }),
-  key('device.max_body_bytes', 'bytes', 65536, 'Largest request body the device listener accepts; larger requests get 413.', (c) => c.device.maxBodyBytes, (c, v: number) => { c.device.maxBodyBytes = v; }),
-  key('admin.host', 'string', '127.0.0.1', 'Address of the admin HTTP API. Keep it on loopback or behind a TLS proxy.', (c) => c.admin.host, (c, v: string) => { c.admin.host = v; }),
-  key('admin.port', 'port', 8080, 'Port of the admin HTTP API; 0 picks a free port.', (c) => c.admin.port, (c, v: number) => { c.admin.port = v; }),
-  key('admin.max_body_bytes', 'bytes', 1048576, 'Largest request body the admin API accepts; larger requests get 413.', (c) => c.admin.maxBodyBytes, (c, v: number) => { c.admin.maxBodyBytes = v; }),
+  key(
+    'data_dir',
+    'string',
+    './data',
+    'Directory for the SQLite database, the development PKI and the admin token file.',
+    (c) => c.dataDir,
+    (c, v: string) => {
+      c.dataDir = v;
+    },
+  ),
+  key(
+    'log_level',
+    'level',
+    'info',
+    'Log level: fatal, error, warn, info, debug or trace. Secrets are always redacted.',
+    (c) => c.logLevel,
+    (c, v: ServerConfig['logLevel']) => {
+      c.logLevel = v;
+    },
+  ),
+  key(
+    'store.url',
+    'string',
+    '',
+    'Empty for SQLite at <data_dir>/zerotouch.db; "sqlite:<path>" for another file; "postgres://user:pass@host:5432/db" for PostgreSQL.',
+    (c) => c.store.url,
+    (c, v: string) => {
+      c.store.url = v;
+    },
+  ),
+  key(
+    'device.host',
+    'string',
+    '0.0.0.0',
+    'Address of the device-facing HTTPS listener (DPS device API, EST).',
+    (c) => c.device.host,
+    (c, v: string) => {
+      c.device.host = v;
+    },
+  ),
+  key(
+    'device.port',
+    'port',
+    8443,
+    'Port of the device-facing HTTPS listener; 0 picks a free port. Azure SDK devices dial 443.',
+    (c) => c.device.port,
+    (c, v: number) => {
+      c.device.port = v;
+    },
+  ),
+  key(
+    'device.tls_names',
+    'list',
+    [],
+    'Extra DNS names or IPs for the development TLS certificate (localhost, 127.0.0.1 and the host name are always in it).',
+    (c) => c.device.tlsNames,
+    (c, v: string[]) => {
+      c.device.tlsNames = v;
+    },
+  ),
+  key(
+    'device.tls_cert',
+    'string',
+    '',
+    'PEM server certificate chain to use instead of the development one.',
+    (c) => c.device.tlsCert,
+    (c, v: string) => {
+      c.device.tlsCert = v;
+    },
+  ),
+  key(
+    'device.tls_key',
+    'string',
+    '',
+    'Private key for device.tls_cert.',
+    (c) => c.device.tlsKey,
+    (c, v: string) => {
+      c.device.tlsKey = v;
+    },
+  ),
+  key(
+    'device.max_body_bytes',
+    'bytes',
+    65536,
+    'Largest request body the device listener accepts; larger requests get 413.',
+    (c) => c.device.maxBodyBytes,
+    (c, v: number) => {
+      c.device.maxBodyBytes = v;
+    },
+  ),
+  key(
+    'admin.host',
+    'string',
+    '127.0.0.1',
+    'Address of the admin HTTP API. Keep it on loopback or behind a TLS proxy.',
+    (c) => c.admin.host,
+    (c, v: string) => {
+      c.admin.host = v;
+    },
+  ),
+  key(
+    'admin.port',
+    'port',
+    8080,
+    'Port of the admin HTTP API; 0 picks a free port.',
+    (c) => c.admin.port,
+    (c, v: number) => {
+      c.admin.port = v;
+    },
+  ),
+  key(
+    'admin.max_body_bytes',
+    'bytes',
+    1048576,
+    'Largest request body the admin API accepts; larger requests get 413.',
+    (c) => c.admin.maxBodyBytes,
+    (c, v: number) => {
+      c.admin.maxBodyBytes = v;
+    },
+  ),
 ];
 
 function defaults(): ServerConfig {
@@ -75,18 +190,19 @@ function invalid(source: string, path: string, message: string): never {
   throw new ZtError('CONFIG_INVALID', `${source}: ${path}: ${message}`);
 }
 
-function coerce(k: ConfigKey, raw: unknown, source: string): unknown {
-  const fromText = typeof raw === 'string' && source !== 'config file';
+/** Checks and converts one value; `fromText` is true for env and flags, whose values are always strings. */
+function coerce(k: ConfigKey, raw: unknown, source: string, fromText = false): unknown {
   switch (k.kind) {
     case 'string':
       if (typeof raw !== 'string') invalid(source, k.toml, `expected a string, got ${JSON.stringify(raw)}`);
       return raw;
     case 'level':
-      if (typeof raw !== 'string' || !LEVELS.includes(raw)) invalid(source, k.toml, `expected one of ${LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
+      if (typeof raw !== 'string' || !LEVELS.includes(raw))
+        invalid(source, k.toml, `expected one of ${LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
       return raw;
     case 'port':
     case 'bytes': {
-      const n = fromText ? Number(raw) : raw;
+      const n = fromText ? (String(raw).trim() === '' ? Number.NaN : Number(raw)) : raw;
       const max = k.kind === 'port' ? 65535 : 2 ** 31;
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > max) {
         invalid(source, k.toml, `expected a whole number from 0 to ${max}, got ${JSON.stringify(raw)}`);
@@ -94,8 +210,14 @@ function coerce(k: ConfigKey, raw: unknown, source: string): unknown {
       return n;
     }
     case 'list': {
-      const list = fromText ? (raw as string).split(',').map((s) => s.trim()).filter(Boolean) : raw;
-      if (!Array.isArray(list) || list.some((x) => typeof x !== 'string')) invalid(source, k.toml, 'expected a list of strings');
+      const list = fromText
+        ? (raw as string)
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : raw;
+      if (!Array.isArray(list) || list.some((x) => typeof x !== 'string'))
+        invalid(source, k.toml, 'expected a list of strings');
       return list;
     }
   }
@@ -105,7 +227,8 @@ function flatten(obj: Record<string, unknown>, prefix = ''): Map<string, unknown
   const out = new Map<string, unknown>();
   for (const [k, v] of Object.entries(obj)) {
     const path = prefix ? `${prefix}.${k}` : k;
-    if (v && typeof v === 'object' && !Array.isArray(v)) for (const [p, x] of flatten(v as Record<string, unknown>, path)) out.set(p, x);
+    if (v && typeof v === 'object' && !Array.isArray(v))
+      for (const [p, x] of flatten(v as Record<string, unknown>, path)) out.set(p, x);
     else out.set(path, v);
   }
   return out;
@@ -140,20 +263,23 @@ export function loadConfig(opts: LoadOptions = {}): ServerConfig {
     for (const [path, value] of flatten(parsed)) {
       const k = CONFIG_KEYS.find((x) => x.toml === path);
       if (!k) {
-        throw new ZtError('CONFIG_INVALID', `config file ${file}: unknown key "${path}"; known keys: ${CONFIG_KEYS.map((x) => x.toml).join(', ')}`);
+        throw new ZtError(
+          'CONFIG_INVALID',
+          `config file ${file}: unknown key "${path}"; known keys: ${CONFIG_KEYS.map((x) => x.toml).join(', ')}`,
+        );
       }
       k.set(c, coerce(k, value, `config file ${file}`) as never);
     }
   }
   for (const k of CONFIG_KEYS) {
     const v = env[k.env];
-    if (v !== undefined && v !== '') k.set(c, coerce(k, v, `environment ${k.env}`) as never);
+    if (v !== undefined && v !== '') k.set(c, coerce(k, v, `environment ${k.env}`, true) as never);
   }
   for (const [path, v] of Object.entries(opts.flags ?? {})) {
     if (v === undefined) continue;
     const k = CONFIG_KEYS.find((x) => x.toml === path);
     if (!k) throw new ZtError('CONFIG_INVALID', `unknown option for ${path}`);
-    k.set(c, coerce(k, v, `flag ${k.flag}`) as never);
+    k.set(c, coerce(k, v, `flag ${k.flag}`, typeof v === 'string') as never);
   }
   c.dataDir = resolve(c.dataDir);
   return c;

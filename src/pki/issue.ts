@@ -58,9 +58,19 @@ export function keyIdentifier(spki: Buffer): Buffer {
   return createHash('sha1').update(der.readBitString(bits).bytes).digest();
 }
 
+// Serials come from a pool: one randomBytes call per 256 certificates instead of one each.
+const SERIAL_POOL_SIZE = 16 * 256;
+let serialPool = Buffer.alloc(0);
+let serialOffset = SERIAL_POOL_SIZE;
+
 /** A fresh positive 128-bit serial number. */
 export function randomSerial(): Buffer {
-  const b = randomBytes(16);
+  if (serialOffset >= serialPool.length) {
+    serialPool = randomBytes(SERIAL_POOL_SIZE);
+    serialOffset = 0;
+  }
+  const b = Buffer.from(serialPool.subarray(serialOffset, serialOffset + 16));
+  serialOffset += 16;
   if (b[0] === 0) b[0] = 1; // keep it 16 significant bytes
   return b;
 }
@@ -139,14 +149,19 @@ export class CertificateSigner {
     const now = Date.now();
     const notBefore = req.notBefore ?? new Date(Math.floor(now / 1000 - BACKDATE_SECONDS) * 1000);
     const hours = req.validityHours ?? (req.validityDays ?? 365) * 24;
-    const notAfter = req.notAfter ?? new Date(Math.floor(now / 1000 + hours * 3600) * 1000);
-    if (notAfter <= notBefore) throw new ZtError('BAD_REQUEST', 'validity must end after it starts');
+    let notAfter = req.notAfter ?? new Date(Math.floor(now / 1000 + hours * 3600) * 1000);
     if (this.certificate && notAfter > this.certificate.notAfter) {
-      throw new ZtError(
-        'BAD_REQUEST',
-        `the certificate would outlive its CA (CA expires ${this.certificate.notAfter.toISOString()}); choose a shorter validity`,
-      );
+      // A requested length is cut to the CA's end (what clients verifying the chain need anyway);
+      // an explicit end date past it is a mistake worth telling.
+      if (req.notAfter) {
+        throw new ZtError(
+          'BAD_REQUEST',
+          `the certificate would outlive its CA (CA expires ${this.certificate.notAfter.toISOString()}); choose an earlier end`,
+        );
+      }
+      notAfter = this.certificate.notAfter;
     }
+    if (notAfter <= notBefore) throw new ZtError('BAD_REQUEST', 'validity must end after it starts');
     const sans = req.subjectAltNames ?? [];
     const subjectEmpty = subject.length <= 2;
     if (subjectEmpty && sans.length === 0)

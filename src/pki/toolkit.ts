@@ -8,7 +8,13 @@ import type { KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ZtError } from '../errors.ts';
-import { type Certificate, certificatePem, isSelfIssued, loadCertificates, parseCertificate } from './certificate.ts';
+import {
+  type Certificate,
+  certificatePem,
+  isSelfIssued,
+  loadCertificates,
+  parseCertificate,
+} from './certificate.ts';
 import { buildPath, validateChain } from './chain.ts';
 import { parseCsr, verifyCsr } from './csr.ts';
 import { describeExtension, type SubjectAltName } from './extensions.ts';
@@ -53,13 +59,19 @@ export function toolkitPaths(out: string, name: string): { cert: string; key: st
 
 function checkName(name: string): void {
   if (!/^[A-Za-z0-9._-]+$/.test(name)) {
-    throw new ZtError('BAD_REQUEST', `name "${name}" may only contain letters, digits, ".", "_" and "-" (it becomes a file name)`);
+    throw new ZtError(
+      'BAD_REQUEST',
+      `name "${name}" may only contain letters, digits, ".", "_" and "-" (it becomes a file name)`,
+    );
   }
 }
 
 function writeOut(path: string, content: string, opts: OutputOptions, secret = false): void {
   if (existsSync(path) && !opts.force) {
-    throw new ZtError('CONFLICT', `${path} already exists; choose another --name or pass --force to replace it`);
+    throw new ZtError(
+      'CONFLICT',
+      `${path} already exists; choose another --name or pass --force to replace it`,
+    );
   }
   mkdirSync(dirname(path), { recursive: true, mode: secret ? 0o700 : 0o755 });
   writeFileAtomic(path, content, secret ? 0o600 : 0o644);
@@ -96,10 +108,16 @@ export function loadCa(certPath: string, keyPath: string, passphrase?: string): 
   const key = importPrivateKey(readFileSync(keyPath), passphrase);
   const certificate = certs[0];
   if (!certificate.basicConstraints?.ca) {
-    throw new ZtError('BAD_REQUEST', `${certPath} holds ${formatName(certificate.subject)}, which is not a CA certificate`);
+    throw new ZtError(
+      'BAD_REQUEST',
+      `${certPath} holds ${formatName(certificate.subject)}, which is not a CA certificate`,
+    );
   }
   if (!spkiDer(key).equals(certificate.spki)) {
-    throw new ZtError('KEY_MISMATCH', `${keyPath} is not the private key of the CA certificate in ${certPath}`);
+    throw new ZtError(
+      'KEY_MISMATCH',
+      `${keyPath} is not the private key of the CA certificate in ${certPath}`,
+    );
   }
   return { signer: new CertificateSigner(key, certificate), certificate, chain: certs.slice(1) };
 }
@@ -184,10 +202,14 @@ export function writeChainFile(inputs: Certificate[], outPath: string, opts: Out
     );
   }
   const roots = inputs.filter(isSelfIssued);
-  const ordered = roots.length > 0 ? buildPath(leaves[0], inputs, roots).path : followIssuers(leaves[0], inputs);
+  const ordered =
+    roots.length > 0 ? buildPath(leaves[0], inputs, roots).path : followIssuers(leaves[0], inputs);
   const unused = inputs.filter((c) => !ordered.includes(c));
   if (unused.length > 0) {
-    throw new ZtError('BAD_REQUEST', `not part of the chain of ${leaves[0].commonName}: ${unused.map((c) => formatName(c.subject)).join('; ')}`);
+    throw new ZtError(
+      'BAD_REQUEST',
+      `not part of the chain of ${leaves[0].commonName}: ${unused.map((c) => formatName(c.subject)).join('; ')}`,
+    );
   }
   writeOut(outPath, ordered.map(certificatePem).join(''), opts);
   return ordered;
@@ -275,7 +297,10 @@ export function inspect(input: Buffer, anchors: Certificate[] = []): InspectRepo
   const certs = labels.includes('PKCS7')
     ? decodeCertsOnly(input).map(parseCertificate)
     : loadCertificates(input);
-  const report: InspectReport = { kind: 'certificates', certificates: certs.map((c) => describeCert(c, now)) };
+  const report: InspectReport = {
+    kind: 'certificates',
+    certificates: certs.map((c) => describeCert(c, now)),
+  };
   const trusted = anchors.length > 0 ? anchors : certs.filter(isSelfIssued).slice(-1);
   if (certs.length > 1 || anchors.length > 0) {
     try {
@@ -293,7 +318,11 @@ export function inspect(input: Buffer, anchors: Certificate[] = []): InspectRepo
 export function formatInspectReport(r: InspectReport): string {
   const lines: string[] = [];
   if (r.csr) {
-    lines.push('Certificate signing request', `  subject:    ${r.csr.subject}`, `  public key: ${r.csr.publicKey}`);
+    lines.push(
+      'Certificate signing request',
+      `  subject:    ${r.csr.subject}`,
+      `  public key: ${r.csr.publicKey}`,
+    );
     lines.push(`  signature:  ${r.csr.signature}`);
     if (r.csr.subjectAltNames.length) lines.push(`  SANs:       ${r.csr.subjectAltNames.join(', ')}`);
   }
@@ -307,7 +336,11 @@ export function formatInspectReport(r: InspectReport): string {
   });
   if (r.chain) {
     lines.push('');
-    lines.push(r.chain.ok ? `Chain: OK (${r.chain.path?.join(' <- ')})` : `Chain: FAILED [${r.chain.code}] ${r.chain.reason}`);
+    lines.push(
+      r.chain.ok
+        ? `Chain: OK (${r.chain.path?.join(' <- ')})`
+        : `Chain: FAILED [${r.chain.code}] ${r.chain.reason}`,
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -50,7 +50,8 @@ export function openStore(opts: StoreOptions): Store {
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return wrap(db, 'postgres', redactUrl(opts.url));
   }
-  const path = opts.url === '' ? join(opts.dataDir, 'zerotouch.db') : resolve(opts.url.replace(/^sqlite:(\/\/)?/, ''));
+  const path =
+    opts.url === '' ? join(opts.dataDir, 'zerotouch.db') : resolve(opts.url.replace(/^sqlite:(\/\/)?/, ''));
   mkdirSync(dirname(path), { recursive: true });
   const database = openNodeSqlite(path);
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });

@@ -38,7 +38,9 @@ class Statement implements SqliteStatement {
 export function openNodeSqlite(path: string): SqliteDatabase & { raw: DatabaseSync } {
   const db = new DatabaseSync(path);
   // WAL lets readers run during writes; NORMAL sync is durable across process crashes in WAL mode.
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
+  db.exec(
+    'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;',
+  );
   return {
     raw: db,
     prepare: (sql: string) => new Statement(db.prepare(sql)),

@@ -29,7 +29,9 @@ async function postgresReachable(): Promise<string | null> {
 const pgProblem = await postgresReachable();
 
 /** A fresh, migrated store of the given dialect and a function that removes it. */
-export async function createTestStore(dialect: 'sqlite' | 'postgres'): Promise<{ store: Store; dispose: () => Promise<void> }> {
+export async function createTestStore(
+  dialect: 'sqlite' | 'postgres',
+): Promise<{ store: Store; dispose: () => Promise<void> }> {
   if (dialect === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'zt-store-'));
     const store = await openMigratedStore({ url: '', dataDir: dir });
@@ -70,7 +72,8 @@ export function describeEachStore(name: string, suite: (getStore: () => Store) =
       let current: Store | undefined;
       let dispose: (() => Promise<void>) | undefined;
       before(async () => {
-        if (dialect === 'postgres' && pgProblem) throw new Error(`PostgreSQL at ${TEST_PG_URL} is not reachable: ${pgProblem}`);
+        if (dialect === 'postgres' && pgProblem)
+          throw new Error(`PostgreSQL at ${TEST_PG_URL} is not reachable: ${pgProblem}`);
         ({ store: current, dispose } = await createTestStore(dialect));
       });
       after(async () => {

@@ -12,9 +12,14 @@ export interface TestServer extends RunningServer {
 }
 
 /** Starts a server on free ports; `dataDir` lets a test start twice on the same data. */
-export async function startTestServer(opts: { dataDir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
+export async function startTestServer(
+  opts: { dataDir?: string; env?: NodeJS.ProcessEnv; logLevel?: string } = {},
+): Promise<TestServer> {
   const dataDir = opts.dataDir ?? scratchDir('zt-server-');
-  const config = loadConfig({ env: opts.env ?? {}, flags: { data_dir: dataDir, 'device.port': 0, 'admin.port': 0, 'device.host': '127.0.0.1' } });
+  const config = loadConfig({
+    env: opts.env ?? {},
+    flags: { data_dir: dataDir, 'device.port': 0, 'admin.port': 0, 'device.host': '127.0.0.1' },
+  });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -22,7 +27,7 @@ export async function startTestServer(opts: { dataDir?: string; env?: NodeJS.Pro
       cb();
     },
   });
-  const server = await startServer(config, { logger: createLogger('debug', sink) });
+  const server = await startServer(config, { logger: createLogger(opts.logLevel ?? 'debug', sink) });
   return Object.assign(server, {
     logs,
     async dispose() {

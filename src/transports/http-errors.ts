@@ -14,8 +14,13 @@ export interface ErrorBody {
 }
 
 /** The status and body for any thrown value. */
-export function errorResponse(e: unknown, requestId: string, bodyLimit: number): { status: number; body: ErrorBody } {
-  if (isZtError(e)) return { status: e.status, body: { code: e.code, message: e.message, requestId, detail: e.detail } };
+export function errorResponse(
+  e: unknown,
+  requestId: string,
+  bodyLimit: number,
+): { status: number; body: ErrorBody } {
+  if (isZtError(e))
+    return { status: e.status, body: { code: e.code, message: e.message, requestId, detail: e.detail } };
   const fe = e as FastifyError;
   const wrap = (code: ErrorCode, message: string, status: number = ERROR_CATALOGUE[code].status) => ({
     status,
@@ -25,7 +30,11 @@ export function errorResponse(e: unknown, requestId: string, bodyLimit: number):
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return wrap('BODY_TOO_LARGE', `request body is larger than ${bodyLimit} bytes; send a smaller body`);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return wrap('BAD_REQUEST', `content type ${fe.message.replace(/^.*: /, '')} is not accepted here; send application/json`, 415);
+      return wrap(
+        'BAD_REQUEST',
+        `content type ${fe.message.replace(/^.*: /, '')} is not accepted here; send application/json`,
+        415,
+      );
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return wrap('BAD_REQUEST', 'the body is empty; send a JSON object');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

@@ -38,7 +38,11 @@ function serverNeedsRenewal(cert: Certificate, names: string[], issuing: Certifi
 }
 
 /** Creates what is missing of the development PKI under `<dataDir>/pki` and loads the rest. */
-export function ensureDevPki(dataDir: string, extraNames: string[] = [], progress?: (m: string) => void): DevPki {
+export function ensureDevPki(
+  dataDir: string,
+  extraNames: string[] = [],
+  progress?: (m: string) => void,
+): DevPki {
   const dir = join(dataDir, 'pki');
   const out = { out: dir, progress };
   const rootPaths = toolkitPaths(dir, 'dev-root');
@@ -47,7 +51,14 @@ export function ensureDevPki(dataDir: string, extraNames: string[] = [], progres
 
   let rootCreated = false;
   if (!existsSync(rootPaths.cert) || !existsSync(rootPaths.key)) {
-    createRoot({ ...out, force: true, name: 'dev-root', subject: { O: 'zerotouch', CN: 'zerotouch Development Root CA' }, keyType: 'p256', days: 3650 });
+    createRoot({
+      ...out,
+      force: true,
+      name: 'dev-root',
+      subject: { O: 'zerotouch', CN: 'zerotouch Development Root CA' },
+      keyType: 'p256',
+      days: 3650,
+    });
     rootCreated = true;
   }
   const root: LoadedCa = loadCa(rootPaths.cert, rootPaths.key);
@@ -71,7 +82,10 @@ export function ensureDevPki(dataDir: string, extraNames: string[] = [], progres
 
   const names = wantedNames(extraNames);
   let serverCreated = false;
-  const existing = existsSync(serverPaths.fullChain) && existsSync(serverPaths.key) ? loadCertificates(readFileSync(serverPaths.fullChain))[0] : undefined;
+  const existing =
+    existsSync(serverPaths.fullChain) && existsSync(serverPaths.key)
+      ? loadCertificates(readFileSync(serverPaths.fullChain))[0]
+      : undefined;
   if (issuingCreated || !existing || serverNeedsRenewal(existing, names, issuing.certificate)) {
     issueToFiles({
       ...out,
@@ -90,7 +104,19 @@ export function ensureDevPki(dataDir: string, extraNames: string[] = [], progres
   return {
     dir,
     root: { cert: rootPaths.cert, key: rootPaths.key, certificate: root.certificate, created: rootCreated },
-    issuing: { cert: issuingPaths.cert, key: issuingPaths.key, fullChain: issuingPaths.fullChain, certificate: issuing.certificate, created: issuingCreated },
-    server: { fullChain: serverPaths.fullChain, key: serverPaths.key, certificate: server, created: serverCreated, names },
+    issuing: {
+      cert: issuingPaths.cert,
+      key: issuingPaths.key,
+      fullChain: issuingPaths.fullChain,
+      certificate: issuing.certificate,
+      created: issuingCreated,
+    },
+    server: {
+      fullChain: serverPaths.fullChain,
+      key: serverPaths.key,
+      certificate: server,
+      created: serverCreated,
+      names,
+    },
   };
 }

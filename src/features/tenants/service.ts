@@ -33,7 +33,10 @@ export class TenantService {
     if (!name) throw new ZtError('BAD_REQUEST', 'a tenant needs a name');
     const idScope = input.idScope ?? newIdScope();
     if (!ID_SCOPE.test(idScope)) {
-      throw new ZtError('BAD_REQUEST', `ID scope "${idScope}" must be 3-32 letters and digits (e.g. 0ne00A1B2C3)`);
+      throw new ZtError(
+        'BAD_REQUEST',
+        `ID scope "${idScope}" must be 3-32 letters and digits (e.g. 0ne00A1B2C3)`,
+      );
     }
     const tenant: Tenant = { id: randomUUID(), idScope, name, createdAt: this.now().toISOString() };
     await this.store.insertTenant(tenant);
@@ -47,7 +50,11 @@ export class TenantService {
   /** The tenant with this id or ID scope, or NOT_FOUND naming what exists. */
   async getTenant(idOrScope: string): Promise<Tenant> {
     const t = await this.store.findTenant(idOrScope);
-    if (!t) throw new ZtError('NOT_FOUND', `no tenant with ID scope or id "${idOrScope}"; list them with "zerotouch tenant list"`);
+    if (!t)
+      throw new ZtError(
+        'NOT_FOUND',
+        `no tenant with ID scope or id "${idOrScope}"; list them with "zerotouch tenant list"`,
+      );
     return t;
   }
 
@@ -66,13 +73,20 @@ export class TenantService {
     const scopes = input.scopes ?? ['admin'];
     const bad = scopes.filter((s) => !SCOPES.includes(s));
     if (bad.length || scopes.length === 0) {
-      throw new ZtError('BAD_REQUEST', `token scopes must be some of ${SCOPES.join(', ')}; got ${scopes.join(', ') || 'none'}`);
+      throw new ZtError(
+        'BAD_REQUEST',
+        `token scopes must be some of ${SCOPES.join(', ')}; got ${scopes.join(', ') || 'none'}`,
+      );
     }
     const tenantId = input.tenant ? (await this.getTenant(input.tenant)).id : null;
     if (input.expiresAt && Number.isNaN(Date.parse(input.expiresAt))) {
       throw new ZtError('BAD_REQUEST', `expiresAt "${input.expiresAt}" is not an ISO-8601 time`);
     }
-    const id = randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12);
+    const id = randomBytes(9)
+      .toString('base64url')
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '0')
+      .slice(0, 12);
     const secretPart = randomBytes(32).toString('base64url');
     const token: ApiToken = {
       id,
@@ -91,7 +105,8 @@ export class TenantService {
   /** The principal for a bearer token, or UNAUTHENTICATED saying why. */
   async authenticate(bearer: string): Promise<Principal> {
     const m = TOKEN.exec(bearer.trim());
-    const reject = (why: string) => new ZtError('UNAUTHENTICATED', `${why}; send "Authorization: Bearer <token>" with a valid token`);
+    const reject = (why: string) =>
+      new ZtError('UNAUTHENTICATED', `${why}; send "Authorization: Bearer <token>" with a valid token`);
     if (!m) throw reject('the token is not a zerotouch token (they look like zt_<id>_<secret>)');
     const found = await this.store.findToken(m[1]);
     const expected = Buffer.from(found?.secretHash ?? '0'.repeat(64), 'hex');
@@ -100,7 +115,8 @@ export class TenantService {
     const { token } = found;
     const now = this.now();
     if (token.revokedAt) throw reject(`token ${token.id} was revoked at ${token.revokedAt}`);
-    if (token.expiresAt && Date.parse(token.expiresAt) < now.getTime()) throw reject(`token ${token.id} expired at ${token.expiresAt}`);
+    if (token.expiresAt && Date.parse(token.expiresAt) < now.getTime())
+      throw reject(`token ${token.id} expired at ${token.expiresAt}`);
     // Record use at most once a minute to keep authentication a read.
     if (!token.lastUsedAt || now.getTime() - Date.parse(token.lastUsedAt) > 60_000) {
       await this.store.touchToken(token.id, now.toISOString());
@@ -120,7 +136,10 @@ export class TenantService {
   async revokeToken(id: string): Promise<void> {
     if (!(await this.store.revokeToken(id, this.now().toISOString()))) {
       const t = await this.store.findToken(id);
-      throw new ZtError(t ? 'CONFLICT' : 'NOT_FOUND', t ? `token ${id} is already revoked` : `no token with id ${id}`);
+      throw new ZtError(
+        t ? 'CONFLICT' : 'NOT_FOUND',
+        t ? `token ${id} is already revoked` : `no token with id ${id}`,
+      );
     }
   }
 }

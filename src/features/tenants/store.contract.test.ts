@@ -29,9 +29,12 @@ describeEachStore('tenant and token store', (getStore) => {
 
   it('refuses a duplicate ID scope, also when two requests race', async () => {
     const s = service();
-    const results = await Promise.allSettled(Array.from({ length: 8 }, () => s.createTenant({ name: 'race', idScope: '0neRACE0001' })));
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, () => s.createTenant({ name: 'race', idScope: '0neRACE0001' })),
+    );
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
-    for (const r of results) if (r.status === 'rejected') assert.ok(isZtError(r.reason, 'CONFLICT'), String(r.reason));
+    for (const r of results)
+      if (r.status === 'rejected') assert.ok(isZtError(r.reason, 'CONFLICT'), String(r.reason));
   });
 
   it('issues tokens that authenticate, and refuses revoked, expired and unknown ones', async () => {
@@ -40,13 +43,21 @@ describeEachStore('tenant and token store', (getStore) => {
     const p = await s.authenticate(secret);
     assert.equal(p.tokenId, token.id);
     assert.deepEqual(p.scopes, ['read']);
-    await assert.rejects(s.authenticate(secret.slice(0, -1) + (secret.endsWith('A') ? 'B' : 'A')), (e) => isZtError(e, 'UNAUTHENTICATED'));
+    await assert.rejects(s.authenticate(secret.slice(0, -1) + (secret.endsWith('A') ? 'B' : 'A')), (e) =>
+      isZtError(e, 'UNAUTHENTICATED'),
+    );
     await assert.rejects(s.authenticate('Bearer nonsense'), (e) => isZtError(e, 'UNAUTHENTICATED'));
     await s.revokeToken(token.id);
-    await assert.rejects(s.authenticate(secret), (e) => isZtError(e, 'UNAUTHENTICATED') && /revoked/.test(e.message));
+    await assert.rejects(
+      s.authenticate(secret),
+      (e) => isZtError(e, 'UNAUTHENTICATED') && /revoked/.test(e.message),
+    );
     await assert.rejects(s.revokeToken(token.id), (e) => isZtError(e, 'CONFLICT'));
     const old = await s.createToken({ name: 'old', expiresAt: '2020-01-01T00:00:00Z' });
-    await assert.rejects(s.authenticate(old.secret), (e) => isZtError(e, 'UNAUTHENTICATED') && /expired/.test(e.message));
+    await assert.rejects(
+      s.authenticate(old.secret),
+      (e) => isZtError(e, 'UNAUTHENTICATED') && /expired/.test(e.message),
+    );
     assert.ok((await s.countTokens()) >= 2);
   });
 

@@ -52,13 +52,19 @@ export class KyselyTenantStore implements TenantStore {
         .values({ id: t.id, id_scope: t.idScope, name: t.name, created_at: t.createdAt })
         .execute();
     } catch (e) {
-      if (isUniqueViolation(e)) throw new ZtError('CONFLICT', `ID scope ${t.idScope} already exists; choose another`);
+      if (isUniqueViolation(e))
+        throw new ZtError('CONFLICT', `ID scope ${t.idScope} already exists; choose another`);
       throw e;
     }
   }
 
   async listTenants(): Promise<Tenant[]> {
-    const rows = await this.db.selectFrom('tenants').selectAll().orderBy('created_at').orderBy('id').execute();
+    const rows = await this.db
+      .selectFrom('tenants')
+      .selectAll()
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
     return rows.map(toTenant);
   }
 
@@ -100,12 +106,16 @@ export class KyselyTenantStore implements TenantStore {
 
   async listTokens(tenantId?: string | null): Promise<ApiToken[]> {
     let q = this.db.selectFrom('api_tokens').selectAll();
-    if (tenantId !== undefined) q = tenantId === null ? q.where('tenant_id', 'is', null) : q.where('tenant_id', '=', tenantId);
+    if (tenantId !== undefined)
+      q = tenantId === null ? q.where('tenant_id', 'is', null) : q.where('tenant_id', '=', tenantId);
     return (await q.orderBy('created_at').orderBy('id').execute()).map(toToken);
   }
 
   async countTokens(): Promise<number> {
-    const r = await this.db.selectFrom('api_tokens').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+    const r = await this.db
+      .selectFrom('api_tokens')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 

@@ -28,27 +28,41 @@ declare module 'fastify' {
 const PUBLIC = new Set(['/healthz', '/readyz', '/v1/openapi.json']);
 
 /** Checks that the caller may do `method` on an optional tenant; admin-only routes need the admin scope. */
-export function authorize(p: Principal | undefined, method: string, opts: { tenantId?: string; adminOnly?: boolean } = {}): Principal {
+export function authorize(
+  p: Principal | undefined,
+  method: string,
+  opts: { tenantId?: string; adminOnly?: boolean } = {},
+): Principal {
   if (!p) throw new ZtError('UNAUTHENTICATED', 'send "Authorization: Bearer <token>"');
   const has = (s: TokenScope) => p.scopes.includes(s);
   if (has('admin') && p.tenantId === null) return p;
-  if (opts.adminOnly) throw new ZtError('FORBIDDEN', `token "${p.name}" lacks the admin scope this operation needs`);
+  if (opts.adminOnly)
+    throw new ZtError('FORBIDDEN', `token "${p.name}" lacks the admin scope this operation needs`);
   if (p.tenantId !== null && opts.tenantId !== undefined && opts.tenantId !== p.tenantId) {
     throw new ZtError('FORBIDDEN', `token "${p.name}" is limited to another tenant`);
   }
   const writing = method !== 'GET' && method !== 'HEAD';
-  if (writing && !has('write') && !has('admin')) throw new ZtError('FORBIDDEN', `token "${p.name}" is read-only`);
+  if (writing && !has('write') && !has('admin'))
+    throw new ZtError('FORBIDDEN', `token "${p.name}" is read-only`);
   return p;
 }
 
 /** Builds the admin fastify app (not listening yet). */
 export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: o.logger as FastifyBaseLogger, bodyLimit: o.bodyLimit, trustProxy: false });
+  const app = Fastify({
+    loggerInstance: o.logger as FastifyBaseLogger,
+    bodyLimit: o.bodyLimit,
+    trustProxy: false,
+  });
   installErrorHandlers(app, o.bodyLimit);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'zerotouch admin API', version: o.version, description: 'Manage tenants (ID scopes), tokens, CAs, enrollments and devices.' },
+      info: {
+        title: 'zerotouch admin API',
+        version: o.version,
+        description: 'Manage tenants (ID scopes), tokens, CAs, enrollments and devices.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -62,12 +76,21 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
     if (PUBLIC.has(path)) return;
     const header = req.headers.authorization;
     if (!header?.startsWith('Bearer ')) {
-      throw new ZtError('UNAUTHENTICATED', 'this endpoint needs "Authorization: Bearer <token>"; the first admin token is in <data_dir>/admin-token');
+      throw new ZtError(
+        'UNAUTHENTICATED',
+        'this endpoint needs "Authorization: Bearer <token>"; the first admin token is in <data_dir>/admin-token',
+      );
     }
     req.principal = await o.tenants.authenticate(header.slice(7));
   });
 
-  const errors = { 400: { $ref: 'error#' }, 401: { $ref: 'error#' }, 403: { $ref: 'error#' }, 404: { $ref: 'error#' }, 409: { $ref: 'error#' } };
+  const errors = {
+    400: { $ref: 'error#' },
+    401: { $ref: 'error#' },
+    403: { $ref: 'error#' },
+    404: { $ref: 'error#' },
+    409: { $ref: 'error#' },
+  };
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
@@ -78,7 +101,13 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
 
   app.get(
     '/v1/tenants',
-    { schema: { summary: 'List tenants (ID scopes)', tags: ['tenants'], response: { 200: { type: 'array', items: { $ref: 'tenant#' } }, ...errors } } },
+    {
+      schema: {
+        summary: 'List tenants (ID scopes)',
+        tags: ['tenants'],
+        response: { 200: { type: 'array', items: { $ref: 'tenant#' } }, ...errors },
+      },
+    },
     async (req) => {
       const p = authorize(req.principal, 'GET');
       const all = await o.tenants.listTenants();
@@ -95,7 +124,10 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
           type: 'object',
           required: ['name'],
           additionalProperties: false,
-          properties: { name: { type: 'string', minLength: 1, maxLength: 200 }, idScope: { type: 'string', pattern: '^[A-Za-z0-9]{3,32}$' } },
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            idScope: { type: 'string', pattern: '^[A-Za-z0-9]{3,32}$' },
+          },
         },
         response: { 201: { $ref: 'tenant#' }, ...errors },
       },
@@ -107,7 +139,13 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
   );
   app.get<{ Params: { idScope: string } }>(
     '/v1/tenants/:idScope',
-    { schema: { summary: 'Show a tenant', tags: ['tenants'], response: { 200: { $ref: 'tenant#' }, ...errors } } },
+    {
+      schema: {
+        summary: 'Show a tenant',
+        tags: ['tenants'],
+        response: { 200: { $ref: 'tenant#' }, ...errors },
+      },
+    },
     async (req) => {
       const t = await o.tenants.getTenant(req.params.idScope);
       authorize(req.principal, 'GET', { tenantId: t.id });
@@ -116,7 +154,13 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
   );
   app.delete<{ Params: { idScope: string } }>(
     '/v1/tenants/:idScope',
-    { schema: { summary: 'Delete a tenant and everything in it', tags: ['tenants'], response: { 204: { type: 'null' }, ...errors } } },
+    {
+      schema: {
+        summary: 'Delete a tenant and everything in it',
+        tags: ['tenants'],
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
     async (req, reply) => {
       authorize(req.principal, 'DELETE', { adminOnly: true });
       await o.tenants.deleteTenant(req.params.idScope);
@@ -126,7 +170,13 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
 
   app.get(
     '/v1/tokens',
-    { schema: { summary: 'List API tokens (secrets are never shown again)', tags: ['tokens'], response: { 200: { type: 'array', items: { $ref: 'token#' } }, ...errors } } },
+    {
+      schema: {
+        summary: 'List API tokens (secrets are never shown again)',
+        tags: ['tokens'],
+        response: { 200: { type: 'array', items: { $ref: 'token#' } }, ...errors },
+      },
+    },
     async (req) => {
       authorize(req.principal, 'GET', { adminOnly: true });
       return o.tenants.listTokens();
@@ -144,13 +194,21 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
           additionalProperties: false,
           properties: {
             name: { type: 'string', minLength: 1, maxLength: 200 },
-            scopes: { type: 'array', items: { type: 'string', enum: ['admin', 'read', 'write'] }, minItems: 1 },
+            scopes: {
+              type: 'array',
+              items: { type: 'string', enum: ['admin', 'read', 'write'] },
+              minItems: 1,
+            },
             tenant: { type: 'string', description: 'ID scope the token is limited to' },
             expiresAt: { type: 'string', format: 'date-time' },
           },
         },
         response: {
-          201: { type: 'object', properties: { token: { $ref: 'token#' }, secret: { type: 'string' } }, required: ['token', 'secret'] },
+          201: {
+            type: 'object',
+            properties: { token: { $ref: 'token#' }, secret: { type: 'string' } },
+            required: ['token', 'secret'],
+          },
           ...errors,
         },
       },
@@ -162,7 +220,13 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
   );
   app.delete<{ Params: { id: string } }>(
     '/v1/tokens/:id',
-    { schema: { summary: 'Revoke an API token', tags: ['tokens'], response: { 204: { type: 'null' }, ...errors } } },
+    {
+      schema: {
+        summary: 'Revoke an API token',
+        tags: ['tokens'],
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    },
     async (req, reply) => {
       authorize(req.principal, 'DELETE', { adminOnly: true });
       await o.tenants.revokeToken(req.params.id);

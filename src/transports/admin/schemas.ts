@@ -3,7 +3,8 @@
 export const errorSchema = {
   $id: 'error',
   type: 'object',
-  description: 'Every error: a catalogued code, a message that says what to do next, and the request id for the log.',
+  description:
+    'Every error: a catalogued code, a message that says what to do next, and the request id for the log.',
   required: ['code', 'message', 'requestId'],
   properties: {
     code: { type: 'string' },

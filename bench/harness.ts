@@ -1,0 +1,114 @@
+/**
+ * Benchmark harness: each scenario runs against a baseline measured in the same process and run,
+ * interleaved in rounds so that machine noise hits both; the ratio (scenario / baseline) is the
+ * number to watch, not the absolute rate.
+ */
+
+export interface Measured {
+  ops: number;
+  seconds: number;
+}
+
+/** Something that can be timed: runs work for about `seconds` and reports how many operations it did. */
+export type Runner = (seconds: number) => Promise<Measured>;
+
+export interface Scenario {
+  name: string;
+  unit: string;
+  baselineName: string;
+  /** What a healthy ratio is, printed beside the result (not asserted). */
+  target?: number;
+  setup(): Promise<{ scenario: Runner; baseline: Runner; teardown(): Promise<void> }>;
+}
+
+export interface Result {
+  name: string;
+  unit: string;
+  baselineName: string;
+  rate: number;
+  baselineRate: number;
+  ratio: number;
+  target?: number;
+}
+
+/** Times a synchronous operation in batches until `seconds` have passed. */
+export function timeSync(op: (i: number) => void, batch = 50): Runner {
+  return async (seconds) => {
+    const end = performance.now() + seconds * 1000;
+    const start = performance.now();
+    let ops = 0;
+    while (performance.now() < end) {
+      for (let j = 0; j < batch; j++) op(ops + j);
+      ops += batch;
+    }
+    return { ops, seconds: (performance.now() - start) / 1000 };
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Runs one scenario: a warm-up of each side, then `rounds` alternating measurements; medians win. */
+export async function runScenario(
+  s: Scenario,
+  opts: { seconds: number; rounds: number; progress: (m: string) => void },
+): Promise<Result> {
+  const { scenario, baseline, teardown } = await s.setup();
+  try {
+    await baseline(Math.min(0.5, opts.seconds));
+    await scenario(Math.min(0.5, opts.seconds));
+    const rates: number[] = [];
+    const baseRates: number[] = [];
+    for (let r = 1; r <= opts.rounds; r++) {
+      const b = await baseline(opts.seconds);
+      baseRates.push(b.ops / b.seconds);
+      const m = await scenario(opts.seconds);
+      rates.push(m.ops / m.seconds);
+      opts.progress(
+        `  ${s.name}: round ${r}/${opts.rounds}: ${fmt(rates.at(-1)!)} vs ${fmt(baseRates.at(-1)!)} ${s.unit}`,
+      );
+    }
+    const rate = median(rates);
+    const baselineRate = median(baseRates);
+    return {
+      name: s.name,
+      unit: s.unit,
+      baselineName: s.baselineName,
+      rate,
+      baselineRate,
+      ratio: rate / baselineRate,
+      target: s.target,
+    };
+  } finally {
+    await teardown();
+  }
+}
+
+function fmt(n: number): string {
+  return n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1);
+}
+
+/** Formats results as an aligned table. */
+export function formatResults(results: Result[]): string {
+  const rows = results.map((r) => [
+    r.name,
+    `${fmt(r.rate)} ${r.unit}`,
+    `${r.baselineName}: ${fmt(r.baselineRate)} ${r.unit}`,
+    `ratio ${r.ratio.toFixed(2)}`,
+    r.target === undefined
+      ? ''
+      : r.ratio >= r.target
+        ? `(target >= ${r.target}: met)`
+        : `(target >= ${r.target}: MISSED)`,
+  ]);
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => row[i].length))) ?? [];
+  return (
+    rows
+      .map((row) =>
+        row
+          .map((c, i) => c.padEnd(widths[i]))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
+}

@@ -1,0 +1,27 @@
+/**
+ * `npm run bench`: runs every scenario against its same-run baseline and prints the ratios.
+ * BENCH_SECONDS (default 2) sets each measurement's length, BENCH_ROUNDS (default 3) the rounds;
+ * a scenario name filter may be given as an argument, e.g. `npm run bench -- mTLS`.
+ */
+import { availableParallelism } from 'node:os';
+import { formatResults, type Result, runScenario } from './harness.ts';
+import { issuance } from './issuance.ts';
+import { mtls } from './mtls.ts';
+
+const scenarios = [issuance, mtls];
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 2);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const filter = process.argv[2]?.toLowerCase();
+const progress = (m: string) => process.stderr.write(`${m}\n`);
+
+progress(
+  `zerotouch bench: node ${process.version}, ${availableParallelism()} cores, ${rounds} rounds of ${seconds}s`,
+);
+const results: Result[] = [];
+for (const s of scenarios) {
+  if (filter && !s.name.toLowerCase().includes(filter)) continue;
+  progress(`${s.name} vs ${s.baselineName}`);
+  results.push(await runScenario(s, { seconds, rounds, progress }));
+}
+process.stdout.write(formatResults(results));
