@@ -12,6 +12,7 @@ import { ZtError } from './errors.ts';
 import { type DevPki, ensureDevPki } from './features/issuance/dev-pki.ts';
 import { TenantService } from './features/tenants/service.ts';
 import { KyselyTenantStore } from './features/tenants/store.ts';
+import { createDpsServices, type DpsServices } from './features/dps/services.ts';
 import { createLogger } from './logger.ts';
 import { writeFileAtomic } from './pki/toolkit.ts';
 import { openMigratedStore, type Store } from './store/database.ts';
@@ -33,7 +34,7 @@ export interface RunningServer {
   /** Set when this start created the first admin token (shown once, also saved to adminTokenFile). */
   adminToken?: string;
   adminTokenFile: string;
-  services: { tenants: TenantService };
+  services: { tenants: TenantService; dps: DpsServices };
   close(): Promise<void>;
 }
 
@@ -77,6 +78,11 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const devPki = ensureDevPki(config.dataDir, config.device.tlsNames, opts.progress);
   const store = await openMigratedStore({ url: config.store.url, dataDir: config.dataDir });
   const tenants = new TenantService(new KyselyTenantStore(store.db));
+  const dps = createDpsServices(store.db, tenants, {
+    logger: logger.child({ feature: 'dps' }),
+    retryAfterSeconds: config.dps.retryAfterSeconds,
+    defaultRegion: config.device.region || undefined,
+  });
   const adminTokenFile = join(config.dataDir, 'admin-token');
   const apps: FastifyInstance[] = [];
   try {
@@ -87,11 +93,13 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       tls: loadDeviceTls(config, devPki),
       ready,
       bodyLimit: config.device.maxBodyBytes,
+      registrations: dps.registrations,
     });
     apps.push(device);
     const admin = await buildAdminApp({
       logger: logger.child({ listener: 'admin' }),
       tenants,
+      dps,
       ready,
       bodyLimit: config.admin.maxBodyBytes,
       version: VERSION,
@@ -112,11 +120,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       adminPort: a.port,
       adminToken,
       adminTokenFile,
-      services: { tenants },
+      services: { tenants, dps },
       async close() {
         if (closed) return;
         closed = true;
         await Promise.allSettled(apps.map((app) => app.close()));
+        await dps.registrations.drain();
         await store.close();
       },
     };

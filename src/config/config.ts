@@ -19,8 +19,10 @@ export interface ServerConfig {
     tlsCert: string;
     tlsKey: string;
     maxBodyBytes: number;
+    region: string;
   };
   admin: { host: string; port: number; maxBodyBytes: number };
+  dps: { retryAfterSeconds: number };
 }
 
 type Kind = 'string' | 'port' | 'bytes' | 'list' | 'level';
@@ -145,6 +147,26 @@ export const CONFIG_KEYS: ConfigKey[] = [
     },
   ),
   key(
+    'device.region',
+    'string',
+    '',
+    'Region of this server for the geoLatency allocation policy, used when a request does not name one in an X-Zerotouch-Region header.',
+    (c) => c.device.region,
+    (c, v: string) => {
+      c.device.region = v;
+    },
+  ),
+  key(
+    'dps.retry_after_seconds',
+    'port',
+    3,
+    'Seconds DPS devices are told to wait (Retry-After) before polling a registration; 3 as in Azure DPS.',
+    (c) => c.dps.retryAfterSeconds,
+    (c, v: number) => {
+      c.dps.retryAfterSeconds = v;
+    },
+  ),
+  key(
     'admin.host',
     'string',
     '127.0.0.1',
@@ -181,6 +203,7 @@ function defaults(): ServerConfig {
     store: {},
     device: {},
     admin: {},
+    dps: {},
   } as ServerConfig;
   for (const k of CONFIG_KEYS) k.set(c, (Array.isArray(k.default) ? [...k.default] : k.default) as never);
   return c;

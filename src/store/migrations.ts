@@ -2,7 +2,7 @@
  * Versioned schema migrations, applied in name order by Kysely's Migrator. Each feature adds its
  * tables here with the next number; a migration, once released, is never edited.
  */
-import type { Kysely } from 'kysely';
+import type { ColumnDefinitionBuilder, Kysely } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
 
 const migrations: Record<string, Migration> = {
@@ -28,6 +28,94 @@ const migrations: Record<string, Migration> = {
         .addColumn('revoked_at', 'text')
         .execute();
       await db.schema.createIndex('api_tokens_tenant').on('api_tokens').column('tenant_id').execute();
+    },
+  },
+  '0002_dps': {
+    async up(db: Kysely<unknown>) {
+      const tenantFk = (c: ColumnDefinitionBuilder) =>
+        c.notNull().references('tenants.id').onDelete('cascade');
+      await db.schema
+        .createTable('ca_certificates')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('name_key', 'text', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('certificate', 'text', (c) => c.notNull())
+        .addColumn('verified', 'integer', (c) => c.notNull())
+        .addColumn('verification_code', 'text')
+        .addColumn('code_expires_at', 'text')
+        .addColumn('etag', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('ca_certificates_pk', ['tenant_id', 'name_key'])
+        .addUniqueConstraint('ca_certificates_sha256', ['tenant_id', 'sha256'])
+        .execute();
+      await db.schema
+        .createTable('linked_hubs')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('host_name', 'text', (c) => c.notNull())
+        .addColumn('host_key', 'text', (c) => c.notNull())
+        .addColumn('region', 'text', (c) => c.notNull())
+        .addColumn('weight', 'integer', (c) => c.notNull())
+        .addColumn('apply_allocation_policy', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('linked_hubs_pk', ['tenant_id', 'host_key'])
+        .execute();
+      await db.schema
+        .createTable('enrollments')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('id_key', 'text', (c) => c.notNull())
+        .addColumn('doc', 'text', (c) => c.notNull())
+        .addColumn('signer1', 'text')
+        .addColumn('signer2', 'text')
+        .addColumn('ca_ref1', 'text')
+        .addColumn('ca_ref2', 'text')
+        .addColumn('etag', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('enrollments_pk', ['tenant_id', 'kind', 'id_key'])
+        .execute();
+      for (const col of ['signer1', 'signer2', 'ca_ref1', 'ca_ref2']) {
+        await db.schema
+          .createIndex(`enrollments_${col}`)
+          .on('enrollments')
+          .columns(['tenant_id', col])
+          .execute();
+      }
+      await db.schema
+        .createTable('registrations')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('id_key', 'text', (c) => c.notNull())
+        .addColumn('operation_id', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('doc', 'text', (c) => c.notNull())
+        .addColumn('etag', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('registrations_pk', ['tenant_id', 'id_key'])
+        .execute();
+      await db.schema
+        .createTable('devices')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('hub_key', 'text', (c) => c.notNull())
+        .addColumn('device_id', 'text', (c) => c.notNull())
+        .addColumn('doc', 'text', (c) => c.notNull())
+        .addColumn('etag', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('devices_pk', ['tenant_id', 'hub_key', 'device_id'])
+        .execute();
+      await db.schema
+        .createTable('access_policies')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('key_name', 'text', (c) => c.notNull())
+        .addColumn('primary_key', 'text', (c) => c.notNull())
+        .addColumn('secondary_key', 'text', (c) => c.notNull())
+        .addColumn('rights', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('access_policies_pk', ['tenant_id', 'key_name'])
+        .execute();
     },
   },
 };

@@ -23,7 +23,89 @@ export interface ApiTokensTable {
   revoked_at: string | null;
 }
 
+/** CA certificates uploaded to a tenant, verified by proof of possession or on upload. */
+export interface CaCertificatesTable {
+  tenant_id: string;
+  name: string;
+  name_key: string;
+  sha256: string;
+  certificate: string;
+  verified: number;
+  verification_code: string | null;
+  code_expires_at: string | null;
+  etag: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** IoT hubs a tenant may assign devices to. */
+export interface LinkedHubsTable {
+  tenant_id: string;
+  host_name: string;
+  host_key: string;
+  region: string;
+  weight: number;
+  apply_allocation_policy: number;
+  created_at: string;
+}
+
+/** Individual enrollments and enrollment groups; `doc` is the Azure-shaped JSON. */
+export interface EnrollmentsTable {
+  tenant_id: string;
+  kind: string;
+  id_key: string;
+  doc: string;
+  /** For groups: SHA-256 of the primary and secondary signing certificates, or CA names referenced. */
+  signer1: string | null;
+  signer2: string | null;
+  ca_ref1: string | null;
+  ca_ref2: string | null;
+  etag: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One row per registration ID: the latest operation and the service's view of it. */
+export interface RegistrationsTable {
+  tenant_id: string;
+  id_key: string;
+  operation_id: string;
+  status: string;
+  /** The registrationState JSON returned to devices and the service API. */
+  doc: string;
+  etag: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The hub-side registry: devices created by assignment. */
+export interface DevicesTable {
+  tenant_id: string;
+  hub_key: string;
+  device_id: string;
+  doc: string;
+  etag: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Shared access policies for the Azure-shaped service API. */
+export interface AccessPoliciesTable {
+  tenant_id: string;
+  key_name: string;
+  primary_key: string;
+  secondary_key: string;
+  rights: string;
+  created_at: string;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_tokens: ApiTokensTable;
+  ca_certificates: CaCertificatesTable;
+  linked_hubs: LinkedHubsTable;
+  enrollments: EnrollmentsTable;
+  registrations: RegistrationsTable;
+  devices: DevicesTable;
+  access_policies: AccessPoliciesTable;
 }

@@ -13,12 +13,23 @@ export interface TestServer extends RunningServer {
 
 /** Starts a server on free ports; `dataDir` lets a test start twice on the same data. */
 export async function startTestServer(
-  opts: { dataDir?: string; env?: NodeJS.ProcessEnv; logLevel?: string } = {},
+  opts: {
+    dataDir?: string;
+    env?: NodeJS.ProcessEnv;
+    logLevel?: string;
+    flags?: Record<string, unknown>;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? scratchDir('zt-server-');
   const config = loadConfig({
     env: opts.env ?? {},
-    flags: { data_dir: dataDir, 'device.port': 0, 'admin.port': 0, 'device.host': '127.0.0.1' },
+    flags: {
+      data_dir: dataDir,
+      'device.port': 0,
+      'admin.port': 0,
+      'device.host': '127.0.0.1',
+      ...opts.flags,
+    },
   });
   const logs: string[] = [];
   const sink = new Writable({

@@ -8,12 +8,15 @@ import type { Logger } from 'pino';
 import { ZtError } from '../../errors.ts';
 import type { TenantService } from '../../features/tenants/service.ts';
 import type { Principal, TokenScope } from '../../features/tenants/types.ts';
+import type { DpsServices } from '../../features/dps/services.ts';
 import { installErrorHandlers } from '../http-errors.ts';
+import { registerDpsAdminRoutes } from './dps-routes.ts';
 import { errorSchema, tenantSchema, tokenSchema } from './schemas.ts';
 
 export interface AdminAppOptions {
   logger: Logger;
   tenants: TenantService;
+  dps: DpsServices;
   ready: () => Promise<boolean>;
   bodyLimit: number;
   version: string;
@@ -234,5 +237,6 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
     },
   );
 
+  registerDpsAdminRoutes(app, o.tenants, o.dps);
   return app;
 }

@@ -3,9 +3,12 @@
  * the application (each tenant trusts its own CAs, so OpenSSL cannot decide during the handshake).
  * The DPS device API and EST mount here in their own modules.
  */
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { RegistrationService } from '../../features/dps/registrations.ts';
 import { installErrorHandlers } from '../http-errors.ts';
+import { registerDpsDeviceRoutes } from './dps-device.ts';
 
 export interface DeviceTls {
   /** PEM server certificate chain, leaf first. */
@@ -19,6 +22,8 @@ export interface DeviceAppOptions {
   tls: DeviceTls;
   ready: () => Promise<boolean>;
   bodyLimit: number;
+  /** DPS registrations; mounts the DPS device API when given. */
+  registrations?: RegistrationService;
 }
 
 /** TLS settings shared by the device listener and the handshake benchmark's baseline. */
@@ -41,6 +46,10 @@ export async function buildDeviceApp(o: DeviceAppOptions): Promise<FastifyInstan
     // Devices on slow links still must not hold sockets forever.
     connectionTimeout: 60_000,
     keepAliveTimeout: 30_000,
+    // DPS clients spell path segments in different cases (enrollmentgroups, enrollmentGroups).
+    routerOptions: { caseSensitive: false },
+    // Request ids double as DPS trackingIds, which are GUIDs.
+    genReqId: () => randomUUID(),
   });
   installErrorHandlers(app, o.bodyLimit);
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -48,5 +57,6 @@ export async function buildDeviceApp(o: DeviceAppOptions): Promise<FastifyInstan
     if (await o.ready()) return { status: 'ready' };
     return reply.code(503).send({ status: 'not ready', reason: 'store is not reachable' });
   });
+  if (o.registrations) registerDpsDeviceRoutes(app, o.registrations);
   return app;
 }

@@ -1,0 +1,141 @@
+/**
+ * CA certificates of a tenant: upload (verified on upload or not), verification codes, and
+ * proof of possession with a certificate whose CN is the code and which the CA signed.
+ */
+import { randomBytes } from 'node:crypto';
+import { ZtError } from '../../errors.ts';
+import { certificatePem, loadCertificates } from '../../pki/certificate.ts';
+import { verifySignature } from '../../pki/algorithms.ts';
+import { publicKeyFromSpki } from '../../pki/keys.ts';
+import { newEtag } from './etag.ts';
+import { certificateDetails, type DpsStore } from './store.ts';
+import type { CaCertificate } from './types.ts';
+
+/** How long a verification code stays usable. */
+const CODE_LIFETIME_MS = 60 * 60 * 1000;
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Manages the CA certificates of tenants. */
+export class CaService {
+  private readonly store: DpsStore;
+
+  constructor(store: DpsStore) {
+    this.store = store;
+  }
+
+  /** Uploads a CA certificate (PEM or base64 DER); `verified` skips proof of possession. */
+  async upload(
+    tenantId: string,
+    name: string,
+    certificate: string,
+    verified = false,
+  ): Promise<CaCertificate> {
+    if (!NAME_RE.test(name)) {
+      throw new ZtError(
+        'BAD_REQUEST',
+        `CA name "${name}" is not valid; use letters, digits, ".", "_" or "-" (up to 128)`,
+      );
+    }
+    const certs = loadCertificates(certificate);
+    if (certs.length !== 1) {
+      throw new ZtError(
+        'BAD_REQUEST',
+        `upload one CA certificate per name, not ${certs.length}; split the full chain and upload the root and intermediates separately`,
+      );
+    }
+    const cert = certs[0];
+    if (!cert.basicConstraints?.ca) {
+      throw new ZtError(
+        'BAD_REQUEST',
+        `${cert.commonName ?? 'this certificate'} is not a CA (basicConstraints cA is not set); upload the root or intermediate that signs your devices, not a device certificate`,
+      );
+    }
+    if (cert.notAfter.getTime() < Date.now()) {
+      throw new ZtError(
+        'CERT_EXPIRED',
+        `the CA certificate expired on ${cert.notAfter.toISOString()}; upload a current one`,
+      );
+    }
+    const now = new Date().toISOString();
+    const ca: CaCertificate = {
+      name,
+      certificate: certificatePem(cert),
+      ...certificateDetails(cert),
+      isVerified: verified,
+      etag: newEtag(),
+      createdDateTimeUtc: now,
+      lastUpdatedDateTimeUtc: now,
+    };
+    await this.store.insertCa(tenantId, ca);
+    return ca;
+  }
+
+  /** The named CA, or NOT_FOUND. */
+  async get(tenantId: string, name: string): Promise<CaCertificate> {
+    const ca = await this.store.findCa(tenantId, name);
+    if (!ca)
+      throw new ZtError('NOT_FOUND', `no CA named "${name}" in this scope; list them with GET .../cas`);
+    return ca;
+  }
+
+  list(tenantId: string): Promise<CaCertificate[]> {
+    return this.store.listCas(tenantId);
+  }
+
+  async delete(tenantId: string, name: string): Promise<void> {
+    if (!(await this.store.deleteCa(tenantId, name))) {
+      throw new ZtError('NOT_FOUND', `no CA named "${name}" in this scope`);
+    }
+  }
+
+  /** Issues a fresh verification code for the CA, valid for an hour. */
+  async generateVerificationCode(tenantId: string, name: string): Promise<CaCertificate> {
+    const ca = await this.get(tenantId, name);
+    ca.verificationCode = randomBytes(24).toString('hex').toUpperCase();
+    ca.verificationCodeExpiresUtc = new Date(Date.now() + CODE_LIFETIME_MS).toISOString();
+    ca.etag = newEtag();
+    ca.lastUpdatedDateTimeUtc = new Date().toISOString();
+    await this.store.updateCa(tenantId, ca);
+    return ca;
+  }
+
+  /** Verifies proof of possession: `certificate` must have CN = the current code and be signed by the CA. */
+  async verify(tenantId: string, name: string, certificate: string): Promise<CaCertificate> {
+    const ca = await this.get(tenantId, name);
+    const fail = (why: string) => new ZtError('CA_VERIFICATION_FAILED', why);
+    if (!ca.verificationCode) {
+      throw fail(`request a verification code for "${name}" first (POST .../cas/${name}/verification-code)`);
+    }
+    if (Date.parse(ca.verificationCodeExpiresUtc!) < Date.now()) {
+      throw fail(
+        'the verification code has expired; request a new one and sign a new verification certificate',
+      );
+    }
+    const [proof] = loadCertificates(certificate);
+    if (proof.commonName !== ca.verificationCode) {
+      throw fail(
+        `the verification certificate's CN is "${proof.commonName ?? ''}" but must be the code ${ca.verificationCode}; make it with: zerotouch pki verification-cert --code ${ca.verificationCode} --ca <ca cert> --ca-key <ca key>`,
+      );
+    }
+    const caCert = loadCertificates(ca.certificate)[0];
+    const signedByCa =
+      proof.issuer.der.equals(caCert.subject.der) &&
+      verifySignature(proof.signatureAlgorithm, proof.tbs, proof.signature, publicKeyFromSpki(caCert.spki));
+    if (!signedByCa) {
+      throw fail(
+        `the verification certificate was not signed by the private key of "${name}"; sign it with that CA's key`,
+      );
+    }
+    const now = Date.now();
+    if (proof.notBefore.getTime() > now || proof.notAfter.getTime() < now) {
+      throw fail('the verification certificate is not valid now; check its validity dates and the clock');
+    }
+    ca.isVerified = true;
+    ca.verificationCode = undefined;
+    ca.verificationCodeExpiresUtc = undefined;
+    ca.etag = newEtag();
+    ca.lastUpdatedDateTimeUtc = new Date(now).toISOString();
+    await this.store.updateCa(tenantId, ca);
+    return ca;
+  }
+}

@@ -1,0 +1,59 @@
+/** Diagnose: which enrollment a chain would match and where it would land, or why it is refused. */
+import { isZtError } from '../../errors.ts';
+import type { Certificate } from '../../pki/certificate.ts';
+import { formatName } from '../../pki/names.ts';
+import { dpsErrorCode } from './error-codes.ts';
+import { matchEnrollment } from './matching.ts';
+import type { DpsStore } from './store.ts';
+
+export interface Diagnosis {
+  ok: boolean;
+  registrationId?: string;
+  chain: Array<{ subject: string; issuer: string; sha256: string; notAfter: string }>;
+  enrollment?: { kind: 'individual' | 'group'; id: string; provisioningStatus: string; boundTo?: string };
+  /** zerotouch error code and DPS errorCode when refused. */
+  code?: string;
+  errorCode?: number;
+  reason?: string;
+}
+
+/** Runs the same matching as a registration, without registering. */
+export async function diagnose(store: DpsStore, tenantId: string, chain: Certificate[]): Promise<Diagnosis> {
+  const shown = chain.map((c) => ({
+    subject: formatName(c.subject),
+    issuer: formatName(c.issuer),
+    sha256: c.sha256,
+    notAfter: c.notAfter.toISOString(),
+  }));
+  try {
+    const m = await matchEnrollment(store, tenantId, chain);
+    return {
+      ok: true,
+      registrationId: m.registrationId,
+      chain: shown,
+      enrollment:
+        m.kind === 'group'
+          ? {
+              kind: 'group',
+              id: m.enrollment.enrollmentGroupId,
+              provisioningStatus: m.enrollment.provisioningStatus,
+              boundTo: formatName(m.signer.subject),
+            }
+          : {
+              kind: 'individual',
+              id: m.enrollment.registrationId,
+              provisioningStatus: m.enrollment.provisioningStatus,
+            },
+    };
+  } catch (e) {
+    if (!isZtError(e)) throw e;
+    return {
+      ok: false,
+      registrationId: chain[0]?.commonName,
+      chain: shown,
+      code: e.code,
+      errorCode: dpsErrorCode(e),
+      reason: e.message,
+    };
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Enrollment matching, exactly as DPS orders it: the individual enrollment of the leaf's
+ * registration ID first, then enrollment groups from the first intermediate up to the verified
+ * CA; the first match wins and a disabled match rejects. Registration and diagnose both call
+ * this; every rejection carries a precise reason and what to do.
+ */
+import { ZtError } from '../../errors.ts';
+import { type Certificate, describeCertificate, loadCertificates } from '../../pki/certificate.ts';
+import { validateChain } from '../../pki/chain.ts';
+import { OID } from '../../pki/oids.ts';
+import { assertRegistrationId } from './registration-id.ts';
+import { type DpsStore, idKey } from './store.ts';
+import type { CaCertificate, EnrollmentGroup, IndividualEnrollment } from './types.ts';
+
+export type Match =
+  | {
+      kind: 'individual';
+      registrationId: string;
+      enrollment: IndividualEnrollment;
+      leaf: Certificate;
+      path: Certificate[];
+    }
+  | {
+      kind: 'group';
+      registrationId: string;
+      enrollment: EnrollmentGroup;
+      leaf: Certificate;
+      path: Certificate[];
+      /** The certificate in the path that the group is bound to. */
+      signer: Certificate;
+    };
+
+// Parsed CA certificates by PEM: CAs are read on every registration, parsed once.
+const parsedCas = new Map<string, Certificate>();
+function parseCa(pem: string): Certificate {
+  let c = parsedCas.get(pem);
+  if (!c) {
+    if (parsedCas.size > 1000) parsedCas.clear();
+    c = loadCertificates(pem)[0];
+    parsedCas.set(pem, c);
+  }
+  return c;
+}
+
+const chainText = (chain: Certificate[]) => chain.map((c) => c.commonName ?? c.sha1).join(' -> ');
+
+/** Finds the enrollment for a presented chain (leaf first) in a tenant, or throws why there is none. */
+export async function matchEnrollment(
+  store: DpsStore,
+  tenantId: string,
+  chain: Certificate[],
+  at = new Date(),
+): Promise<Match> {
+  if (chain.length === 0) {
+    throw new ZtError(
+      'CHAIN_EMPTY',
+      'no client certificate was presented; configure the device with its certificate (full chain, leaf first) and key',
+    );
+  }
+  const leaf = chain[0];
+  const registrationId = assertRegistrationId(leaf.commonName, 'the certificate CN (registration ID)');
+  if (at < leaf.notBefore) {
+    throw new ZtError(
+      'CERT_NOT_YET_VALID',
+      `device certificate ${describeCertificate(leaf)} is not valid until ${leaf.notBefore.toISOString()}; check the device clock or reissue it`,
+    );
+  }
+  if (at > leaf.notAfter) {
+    throw new ZtError(
+      'CERT_EXPIRED',
+      `device certificate ${describeCertificate(leaf)} expired on ${leaf.notAfter.toISOString()}; issue the device a new certificate`,
+    );
+  }
+
+  const individual = await store.findEnrollment<IndividualEnrollment>(tenantId, 'individual', registrationId);
+  if (individual) {
+    const e = individual.doc;
+    const cc = e.attestation.x509?.clientCertificates;
+    const pinned = [cc?.primary?.info?.sha256Thumbprint, cc?.secondary?.info?.sha256Thumbprint];
+    if (!pinned.includes(leaf.sha256)) {
+      throw new ZtError(
+        'ENROLLMENT_NOT_FOUND',
+        `individual enrollment "${e.registrationId}" exists but its certificate (SHA-256 ${pinned.filter(Boolean).join(' or ')}) is not the presented one (${leaf.sha256}); update the enrollment with this certificate or use the enrolled one`,
+      );
+    }
+    // A disabled individual enrollment blocks the device even when a group would admit it.
+    if (e.provisioningStatus === 'disabled') {
+      throw new ZtError(
+        'ENROLLMENT_DISABLED',
+        `individual enrollment "${e.registrationId}" is disabled; enable it to let this device provision`,
+      );
+    }
+    return { kind: 'individual', registrationId, enrollment: e, leaf, path: [leaf] };
+  }
+
+  const cas = (await store.listCas(tenantId)).map((ca) => ({ ca, cert: parseCa(ca.certificate) }));
+  const verified = cas.filter((x) => x.ca.isVerified);
+  const unverified = cas.filter((x) => !x.ca.isVerified);
+  let path: Certificate[];
+  try {
+    path = validateChain(
+      leaf,
+      [...chain.slice(1), ...unverified.map((x) => x.cert)],
+      verified.map((x) => x.cert),
+      { at, requiredEku: OID.clientAuth },
+    ).path;
+  } catch (e) {
+    if (!(e instanceof ZtError) || e.code !== 'CHAIN_UNKNOWN_ISSUER') throw e;
+    throw chainProblem(e, leaf, chain, cas, unverified, at);
+  }
+
+  // Groups bound to any certificate of the path (by signing certificate or CA reference).
+  const inPath = path.slice(1);
+  const pathShas = inPath.map((c) => c.sha256);
+  const caNameBySha = new Map(cas.map((x) => [x.cert.sha256, x.ca.name]));
+  const caNames = pathShas.map((s) => caNameBySha.get(s)).filter((n): n is string => !!n);
+  const groups = await store.findGroupsFor(tenantId, pathShas, caNames);
+  for (const cert of inPath) {
+    const name = caNameBySha.get(cert.sha256);
+    const bound = groups
+      .filter((g) => {
+        const x = g.attestation.x509;
+        const shas = [
+          x?.signingCertificates?.primary?.info?.sha256Thumbprint,
+          x?.signingCertificates?.secondary?.info?.sha256Thumbprint,
+        ];
+        const refs = [x?.caReferences?.primary, x?.caReferences?.secondary]
+          .filter(Boolean)
+          .map((r) => idKey(r!));
+        return shas.includes(cert.sha256) || (name !== undefined && refs.includes(idKey(name)));
+      })
+      .sort((a, b) => idKey(a.enrollmentGroupId).localeCompare(idKey(b.enrollmentGroupId)));
+    if (bound.length === 0) continue;
+    const g = bound[0];
+    if (g.provisioningStatus === 'disabled') {
+      throw new ZtError(
+        'ENROLLMENT_DISABLED',
+        `enrollment group "${g.enrollmentGroupId}" (bound to ${describeCertificate(cert)}) is disabled; enable it to let its devices provision`,
+      );
+    }
+    return { kind: 'group', registrationId, enrollment: g, leaf, path, signer: cert };
+  }
+  throw new ZtError(
+    'ENROLLMENT_NOT_FOUND',
+    `no enrollment matches: there is no individual enrollment "${registrationId}" and no enrollment group is bound to any CA of the chain (${chainText(path)}); create an individual enrollment or an enrollment group for one of those CAs`,
+  );
+}
+
+/** Explains a chain that does not reach a verified CA of this tenant. */
+function chainProblem(
+  e: ZtError,
+  leaf: Certificate,
+  chain: Certificate[],
+  cas: Array<{ ca: CaCertificate; cert: Certificate }>,
+  unverified: Array<{ ca: CaCertificate; cert: Certificate }>,
+  at: Date,
+): ZtError {
+  // Would it reach an unverified CA? Then verification is the fix.
+  if (unverified.length > 0) {
+    try {
+      const { anchor } = validateChain(
+        leaf,
+        chain.slice(1),
+        unverified.map((x) => x.cert),
+        { at },
+      );
+      const ca = unverified.find((x) => x.cert.sha256 === anchor.sha256)!.ca;
+      return new ZtError(
+        'CA_NOT_VERIFIED',
+        `the chain reaches CA "${ca.name}" (${ca.subject}), which is not verified; prove possession of its key (zerotouch ca verify) or upload it as verified`,
+      );
+    } catch {
+      // fall through to the general explanation
+    }
+  }
+  const known = cas.length
+    ? cas.map((x) => `"${x.ca.name}"${x.ca.isVerified ? '' : ' (unverified)'}`).join(', ')
+    : 'none';
+  return new ZtError(
+    'CHAIN_UNKNOWN_ISSUER',
+    `the presented chain (${chainText(chain)}) does not reach a verified CA of this ID scope (CAs here: ${known}): ${e.message}`,
+  );
+}

@@ -1,0 +1,112 @@
+/**
+ * The hub-side registry: what an assignment does to devices. A first assignment creates the
+ * device seeded from the initial twin; reprovisioning to another hub migrates or resets its data
+ * and removes the old record, as the enrollment's reprovisionPolicy says.
+ */
+import { ZtError } from '../../errors.ts';
+import { newEtag } from './etag.ts';
+import type { Match } from './matching.ts';
+import { type DpsStore, idKey, type Page } from './store.ts';
+import type { InitialTwin, RegistryDevice, ReprovisionPolicy, Substatus } from './types.ts';
+
+export interface AssignmentChange {
+  tenantId: string;
+  match: Match;
+  deviceId: string;
+  hub: string;
+  initialTwin?: InitialTwin;
+  previous?: { hub: string; deviceId: string; substatus?: Substatus };
+}
+
+function authenticationFor(m: Match): RegistryDevice['authentication'] {
+  if (m.kind === 'group') return { type: 'certificateAuthority' };
+  const cc = m.enrollment.attestation.x509?.clientCertificates;
+  return {
+    type: 'selfSigned',
+    x509Thumbprint: {
+      primaryThumbprint: cc?.primary?.info?.sha1Thumbprint ?? m.leaf.sha1,
+      ...(cc?.secondary?.info ? { secondaryThumbprint: cc.secondary.info.sha1Thumbprint } : {}),
+    },
+  };
+}
+
+function seededTwin(t: InitialTwin | undefined): RegistryDevice['twin'] {
+  return {
+    tags: structuredClone(t?.tags ?? {}),
+    properties: { desired: structuredClone(t?.properties?.desired ?? {}), reported: {} },
+  };
+}
+
+/** Applies an assignment to the registry and returns the substatus DPS reports for it. */
+export async function applyAssignment(store: DpsStore, c: AssignmentChange): Promise<Substatus> {
+  const now = new Date().toISOString();
+  const policy: ReprovisionPolicy = c.match.enrollment.reprovisionPolicy;
+  const prev = c.previous;
+  const prevDevice = prev ? await store.findDevice(c.tenantId, prev.hub, prev.deviceId) : undefined;
+  const sameHub = prev && idKey(prev.hub) === idKey(c.hub) && prev.deviceId === c.deviceId;
+  const existing = sameHub ? prevDevice : await store.findDevice(c.tenantId, c.hub, c.deviceId);
+
+  let substatus: Substatus;
+  let twin: RegistryDevice['twin'];
+  if (!prev) {
+    substatus = 'initialAssignment';
+    twin = existing?.twin ?? seededTwin(c.initialTwin);
+  } else if (sameHub) {
+    substatus =
+      prev.substatus === 'initialAssignment' || !prev.substatus
+        ? 'initialAssignment'
+        : 'reprovisionedToInitialAssignment';
+    twin = existing?.twin ?? seededTwin(c.initialTwin);
+  } else if (policy.migrateDeviceData) {
+    substatus = 'deviceDataMigrated';
+    twin = prevDevice?.twin ?? existing?.twin ?? seededTwin(c.initialTwin);
+  } else {
+    substatus = 'deviceDataReset';
+    twin = seededTwin(c.initialTwin);
+  }
+
+  const device: RegistryDevice = {
+    deviceId: c.deviceId,
+    hub: c.hub,
+    registrationId: c.match.registrationId,
+    status: 'enabled',
+    authentication: authenticationFor(c.match),
+    capabilities: { iotEdge: c.match.enrollment.capabilities.iotEdge },
+    twin,
+    enrollment: {
+      kind: c.match.kind,
+      id: c.match.kind === 'group' ? c.match.enrollment.enrollmentGroupId : c.match.enrollment.registrationId,
+    },
+    etag: newEtag(),
+    createdDateTimeUtc: existing?.createdDateTimeUtc ?? now,
+    lastUpdatedDateTimeUtc: now,
+  };
+  await store.putDevice(c.tenantId, device);
+  if (prev && !sameHub && prevDevice) await store.deleteDevice(c.tenantId, prev.hub, prev.deviceId);
+  return substatus;
+}
+
+/** Reads of the registry for the management API. */
+export class RegistryService {
+  private readonly store: DpsStore;
+
+  constructor(store: DpsStore) {
+    this.store = store;
+  }
+
+  list(tenantId: string, hub?: string, max?: number, continuation?: string): Promise<Page<RegistryDevice>> {
+    return this.store.listDevices(tenantId, hub, max, continuation);
+  }
+
+  async get(tenantId: string, hub: string, deviceId: string): Promise<RegistryDevice> {
+    const d = await this.store.findDevice(tenantId, hub, deviceId);
+    if (!d) throw new ZtError('NOT_FOUND', `no device "${deviceId}" in hub ${hub} of this scope`);
+    return d;
+  }
+
+  async delete(tenantId: string, hub: string, deviceId: string): Promise<void> {
+    if (!(await this.store.deleteDevice(tenantId, hub, deviceId))) {
+      throw new ZtError('NOT_FOUND', `no device "${deviceId}" in hub ${hub} of this scope`);
+    }
+  }
+}

@@ -1,0 +1,37 @@
+/** Builds the DPS feature's services over one store. */
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Database } from '../../store/schema.ts';
+import type { TenantService } from '../tenants/service.ts';
+import { CaService } from './cas.ts';
+import { EnrollmentService } from './enrollments.ts';
+import { HubService } from './hubs.ts';
+import { RegistrationService } from './registrations.ts';
+import { RegistryService } from './registry.ts';
+import { DpsStore } from './store.ts';
+
+export interface DpsServices {
+  store: DpsStore;
+  cas: CaService;
+  hubs: HubService;
+  enrollments: EnrollmentService;
+  registrations: RegistrationService;
+  registry: RegistryService;
+}
+
+/** Wires the DPS services together. */
+export function createDpsServices(
+  db: Kysely<Database>,
+  tenants: TenantService,
+  opts: { logger: Logger; retryAfterSeconds: number; defaultRegion?: string; fetch?: typeof fetch },
+): DpsServices {
+  const store = new DpsStore(db);
+  return {
+    store,
+    cas: new CaService(store),
+    hubs: new HubService(store),
+    enrollments: new EnrollmentService(store),
+    registrations: new RegistrationService(store, tenants, opts),
+    registry: new RegistryService(store),
+  };
+}

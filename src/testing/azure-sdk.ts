@@ -1,0 +1,65 @@
+/**
+ * Test helper: registers a device with the real Azure IoT provisioning device SDK over HTTPS.
+ * The SDK always dials port 443 of its provisioning host, so it gets an agent that dials the
+ * test server's port instead (the SDK's own `http.agent` option), and the development root as CA.
+ */
+import { Agent } from 'node:https';
+import type { Socket } from 'node:net';
+import type { TlsOptions } from 'node:tls';
+import httpBase from 'azure-iot-http-base';
+import provisioningDevice from 'azure-iot-provisioning-device';
+import provisioningHttp from 'azure-iot-provisioning-device-http';
+import securityX509 from 'azure-iot-security-x509';
+import type { DeviceIdentity } from './dps.ts';
+
+/** An https.Agent that sends every connection to `port` on 127.0.0.1, keeping the SNI host name. */
+export class PortAgent extends Agent {
+  private readonly port: number;
+
+  constructor(port: number) {
+    super({ keepAlive: true });
+    this.port = port;
+  }
+
+  override createConnection(
+    options: TlsOptions & { port?: number; host?: string },
+    cb?: (err: Error | null, s: Socket) => void,
+  ) {
+    // @ts-expect-error: createConnection exists on https.Agent at run time
+    return super.createConnection(
+      { ...options, host: '127.0.0.1', port: this.port, servername: options.host },
+      cb,
+    );
+  }
+}
+
+/** Registers `device` with the SDK and resolves with the registrationState it reports. */
+export async function sdkRegister(
+  port: number,
+  caPem: string,
+  idScope: string,
+  device: DeviceIdentity,
+  payload?: unknown,
+): Promise<Record<string, any>> {
+  const agent = new PortAgent(port);
+  const base = new httpBase.Http();
+  base.setOptions({ ca: caPem, http: { agent } } as never);
+  const transport = new provisioningHttp.Http(base as never);
+  transport.setTransportOptions({ pollingInterval: 500 } as never);
+  const security = new securityX509.X509Security(device.registrationId, {
+    cert: device.chainPem,
+    key: device.keyPem,
+  });
+  const client = provisioningDevice.ProvisioningDeviceClient.create(
+    'localhost',
+    idScope,
+    transport,
+    security,
+  );
+  if (payload !== undefined) client.setProvisioningPayload(payload as never);
+  try {
+    return (await client.register()) as Record<string, any>;
+  } finally {
+    agent.destroy();
+  }
+}
