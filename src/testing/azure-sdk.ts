@@ -4,7 +4,7 @@
  * test server's port instead (the SDK's own `http.agent` option), and the development root as CA.
  */
 import { Agent } from 'node:https';
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
 import httpBase from 'azure-iot-http-base';
 import provisioningDevice from 'azure-iot-provisioning-device';
@@ -23,9 +23,8 @@ export class PortAgent extends Agent {
 
   override createConnection(
     options: TlsOptions & { port?: number; host?: string },
-    cb?: (err: Error | null, s: Socket) => void,
+    cb?: (err: Error | null, s: Duplex) => void,
   ) {
-    // @ts-expect-error: createConnection exists on https.Agent at run time
     return super.createConnection(
       { ...options, host: '127.0.0.1', port: this.port, servername: options.host },
       cb,
