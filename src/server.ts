@@ -94,12 +94,14 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       ready,
       bodyLimit: config.device.maxBodyBytes,
       registrations: dps.registrations,
+      dps,
     });
     apps.push(device);
     const admin = await buildAdminApp({
       logger: logger.child({ listener: 'admin' }),
       tenants,
       dps,
+      serviceHost: config.device.tlsNames[0] ?? 'localhost',
       ready,
       bodyLimit: config.admin.maxBodyBytes,
       version: VERSION,

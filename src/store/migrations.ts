@@ -89,11 +89,17 @@ const migrations: Record<string, Migration> = {
         .addColumn('id_key', 'text', (c) => c.notNull())
         .addColumn('operation_id', 'text', (c) => c.notNull())
         .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('group_key', 'text')
         .addColumn('doc', 'text', (c) => c.notNull())
         .addColumn('etag', 'text', (c) => c.notNull())
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addColumn('updated_at', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('registrations_pk', ['tenant_id', 'id_key'])
+        .execute();
+      await db.schema
+        .createIndex('registrations_group')
+        .on('registrations')
+        .columns(['tenant_id', 'group_key'])
         .execute();
       await db.schema
         .createTable('devices')

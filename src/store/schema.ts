@@ -71,6 +71,8 @@ export interface RegistrationsTable {
   id_key: string;
   operation_id: string;
   status: string;
+  /** Enrollment group the registration came through (lower case), for per-group queries. */
+  group_key: string | null;
   /** The registrationState JSON returned to devices and the service API. */
   doc: string;
   etag: string;

@@ -6,9 +6,11 @@
 import { Agent } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
+import common from 'azure-iot-common';
 import httpBase from 'azure-iot-http-base';
 import provisioningDevice from 'azure-iot-provisioning-device';
 import provisioningHttp from 'azure-iot-provisioning-device-http';
+import provisioningService from 'azure-iot-provisioning-service';
 import securityX509 from 'azure-iot-security-x509';
 import type { DeviceIdentity } from './dps.ts';
 
@@ -16,8 +18,8 @@ import type { DeviceIdentity } from './dps.ts';
 export class PortAgent extends Agent {
   private readonly port: number;
 
-  constructor(port: number) {
-    super({ keepAlive: true });
+  constructor(port: number, keepAlive = true) {
+    super({ keepAlive });
     this.port = port;
   }
 
@@ -61,4 +63,26 @@ export async function sdkRegister(
   } finally {
     agent.destroy();
   }
+}
+
+/**
+ * The Azure provisioning service SDK client for a connection string, built as
+ * ProvisioningServiceClient.fromConnectionString does, but dialling the test server's port.
+ */
+export function serviceClient(port: number, caPem: string, connectionString: string) {
+  const cn = common.ConnectionString.parse(connectionString);
+  const config = {
+    host: cn.HostName!,
+    sharedAccessSignature: common.SharedAccessSignature.create(
+      cn.HostName!,
+      cn.SharedAccessKeyName!,
+      cn.SharedAccessKey!,
+      Date.now(),
+    ),
+  };
+  const base = new httpBase.Http();
+  base.setOptions({ ca: caPem, http: { agent: new PortAgent(port, false) } } as never);
+  // The SDK carries its own copy of azure-iot-http-base; the two RestApiClients differ only in typings.
+  const rest = new httpBase.RestApiClient(config as never, 'azure-iot-provisioning-service/1.11.2', base);
+  return new provisioningService.ProvisioningServiceClient(config as never, rest as never);
 }

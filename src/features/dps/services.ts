@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../../store/schema.ts';
 import type { TenantService } from '../tenants/service.ts';
+import { AccessPolicyService } from './access-policies.ts';
 import { CaService } from './cas.ts';
 import { EnrollmentService } from './enrollments.ts';
 import { HubService } from './hubs.ts';
@@ -17,6 +18,7 @@ export interface DpsServices {
   enrollments: EnrollmentService;
   registrations: RegistrationService;
   registry: RegistryService;
+  policies: AccessPolicyService;
 }
 
 /** Wires the DPS services together. */
@@ -33,5 +35,6 @@ export function createDpsServices(
     enrollments: new EnrollmentService(store),
     registrations: new RegistrationService(store, tenants, opts),
     registry: new RegistryService(store),
+    policies: new AccessPolicyService(store),
   };
 }

@@ -361,6 +361,7 @@ export class DpsStore {
     const values = {
       operation_id: operationId,
       status: state.status,
+      group_key: state.x509?.enrollmentGroupId ? idKey(state.x509.enrollmentGroupId) : null,
       doc: JSON.stringify(state),
       etag: state.etag!,
       updated_at: state.lastUpdatedDateTimeUtc!,
@@ -377,16 +378,17 @@ export class DpsStore {
       .execute();
   }
 
+  /** Registration records of the tenant, or of one enrollment group. */
   async listRegistrations(
     tenantId: string,
     max?: number,
     continuation?: string,
+    groupId?: string,
   ): Promise<Page<DeviceRegistrationState>> {
     const { limit, offset } = pageArgs(max, continuation);
-    const rows = await this.db
-      .selectFrom('registrations')
-      .select('doc')
-      .where('tenant_id', '=', tenantId)
+    let q = this.db.selectFrom('registrations').select('doc').where('tenant_id', '=', tenantId);
+    if (groupId !== undefined) q = q.where('group_key', '=', idKey(groupId));
+    const rows = await q
       .orderBy('id_key')
       .limit(limit + 1)
       .offset(offset)

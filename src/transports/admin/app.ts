@@ -17,6 +17,8 @@ export interface AdminAppOptions {
   logger: Logger;
   tenants: TenantService;
   dps: DpsServices;
+  /** Host name put in connection strings of the Azure-shaped service API. */
+  serviceHost: string;
   ready: () => Promise<boolean>;
   bodyLimit: number;
   version: string;
@@ -237,6 +239,6 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
     },
   );
 
-  registerDpsAdminRoutes(app, o.tenants, o.dps);
+  registerDpsAdminRoutes(app, o.tenants, o.dps, o.serviceHost);
   return app;
 }

@@ -28,7 +28,12 @@ const ifMatch = {
 } as const;
 
 /** Mounts the DPS management routes. */
-export function registerDpsAdminRoutes(app: FastifyInstance, tenants: TenantService, dps: DpsServices): void {
+export function registerDpsAdminRoutes(
+  app: FastifyInstance,
+  tenants: TenantService,
+  dps: DpsServices,
+  serviceHost: string,
+): void {
   const tenantFor = async (req: FastifyRequest<{ Params: Scope }>) => {
     const t = await tenants.getTenant(req.params.idScope);
     authorize(req.principal, req.method, { tenantId: t.id });
@@ -265,6 +270,40 @@ export function registerDpsAdminRoutes(app: FastifyInstance, tenants: TenantServ
     async (req, reply) => {
       await dps.registry.delete((await tenantFor(req)).id, req.params.hub, req.params.deviceId);
       return reply.code(204).send();
+    },
+  );
+
+  // Shared access policies for the Azure-shaped service API
+  const withConnectionString = (p: { keyName: string; primaryKey: string }) => ({
+    ...p,
+    connectionString: `HostName=${serviceHost};SharedAccessKeyName=${p.keyName};SharedAccessKey=${p.primaryKey}`,
+  });
+  app.get<{ Params: Scope }>(
+    `${base}/access-policies`,
+    {
+      schema: {
+        summary: 'List shared access policies of the Azure-shaped DPS service API',
+        tags: ['access-policies'],
+      },
+    },
+    async (req) => {
+      const t = await tenantFor(req);
+      authorize(req.principal, 'POST', { tenantId: t.id });
+      return (await dps.policies.list(t.id)).map(withConnectionString);
+    },
+  );
+  app.put<{ Params: Scope & { name: string }; Body: { rights?: string[] } }>(
+    `${base}/access-policies/:name`,
+    {
+      schema: {
+        summary: 'Create a shared access policy (or rotate its keys); the answer holds its connection string',
+        tags: ['access-policies'],
+        body: { type: 'object', properties: { rights: { type: 'array', items: { type: 'string' } } } },
+      },
+    },
+    async (req) => {
+      const t = await tenantFor(req);
+      return withConnectionString(await dps.policies.put(t.id, req.params.name, req.body?.rights));
     },
   );
 

@@ -7,8 +7,10 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { RegistrationService } from '../../features/dps/registrations.ts';
+import type { DpsServices } from '../../features/dps/services.ts';
 import { installErrorHandlers } from '../http-errors.ts';
 import { registerDpsDeviceRoutes } from './dps-device.ts';
+import { registerDpsServiceRoutes } from './dps-service.ts';
 
 export interface DeviceTls {
   /** PEM server certificate chain, leaf first. */
@@ -24,6 +26,8 @@ export interface DeviceAppOptions {
   bodyLimit: number;
   /** DPS registrations; mounts the DPS device API when given. */
   registrations?: RegistrationService;
+  /** DPS services; mounts the Azure-shaped DPS service API when given. */
+  dps?: DpsServices;
 }
 
 /** TLS settings shared by the device listener and the handshake benchmark's baseline. */
@@ -47,7 +51,7 @@ export async function buildDeviceApp(o: DeviceAppOptions): Promise<FastifyInstan
     connectionTimeout: 60_000,
     keepAliveTimeout: 30_000,
     // DPS clients spell path segments in different cases (enrollmentgroups, enrollmentGroups).
-    routerOptions: { caseSensitive: false },
+    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true },
     // Request ids double as DPS trackingIds, which are GUIDs.
     genReqId: () => randomUUID(),
   });
@@ -58,5 +62,6 @@ export async function buildDeviceApp(o: DeviceAppOptions): Promise<FastifyInstan
     return reply.code(503).send({ status: 'not ready', reason: 'store is not reachable' });
   });
   if (o.registrations) registerDpsDeviceRoutes(app, o.registrations);
+  if (o.dps) registerDpsServiceRoutes(app, o.dps);
   return app;
 }

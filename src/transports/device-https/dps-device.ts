@@ -29,7 +29,7 @@ function chainOf(req: FastifyRequest): Certificate[] {
 }
 
 /** Sends a DPS-shaped error: {errorCode, trackingId, message, timestampUtc, info}. */
-function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
+export function sendDpsError(req: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
   const err = isZtError(e)
     ? e
     : new ZtError('INTERNAL', `internal error; the server log has request id ${req.id}`);
@@ -72,7 +72,7 @@ export function registerDpsDeviceRoutes(app: FastifyInstance, registrations: Reg
   // Body-parsing errors on these routes also answer in the DPS shape (aziot-identityd parses it).
   const errorHandler = (e: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const { body } = errorResponse(e, req.id, 0);
-    return sendError(req, reply, isZtError(e) ? e : new ZtError(body.code, body.message));
+    return sendDpsError(req, reply, isZtError(e) ? e : new ZtError(body.code, body.message));
   };
   const opts = { errorHandler };
   const base = '/:idScope/registrations/:registrationId';
@@ -90,7 +90,7 @@ export function registerDpsDeviceRoutes(app: FastifyInstance, registrations: Reg
       });
       return sendOperation(req, reply, op, registrations.retryAfterSeconds, true);
     } catch (e) {
-      return sendError(req, reply, e);
+      return sendDpsError(req, reply, e);
     }
   });
 
@@ -107,7 +107,7 @@ export function registerDpsDeviceRoutes(app: FastifyInstance, registrations: Reg
         );
         return sendOperation(req, reply, op, registrations.retryAfterSeconds, false);
       } catch (e) {
-        return sendError(req, reply, e);
+        return sendDpsError(req, reply, e);
       }
     },
   );
@@ -119,7 +119,7 @@ export function registerDpsDeviceRoutes(app: FastifyInstance, registrations: Reg
       const state = await registrations.status(req.params.idScope, req.params.registrationId, chainOf(req));
       return reply.code(200).header('x-ms-request-id', req.id).send(state);
     } catch (e) {
-      return sendError(req, reply, e);
+      return sendDpsError(req, reply, e);
     }
   });
 }

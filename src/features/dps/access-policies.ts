@@ -1,0 +1,129 @@
+/**
+ * Shared access policies and SAS tokens for the Azure-shaped DPS service API, so that the Azure
+ * provisioning service SDK authenticates with a connection string
+ * (HostName=...;SharedAccessKeyName=...;SharedAccessKey=...).
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ZtError } from '../../errors.ts';
+import type { AccessPolicy, DpsStore } from './store.ts';
+
+export const RIGHTS = [
+  'ServiceConfig',
+  'EnrollmentRead',
+  'EnrollmentWrite',
+  'RegistrationStatusRead',
+  'RegistrationStatusWrite',
+] as const;
+export type Right = (typeof RIGHTS)[number];
+
+const NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+export interface SasPrincipal {
+  tenantId: string;
+  keyName: string;
+  rights: string[];
+}
+
+/** Parses `SharedAccessSignature sr=..&sig=..&se=..&skn=..`, keeping sr as sent (it is what was signed). */
+function parseSas(header: string): { sr: string; sig: string; se: string; skn: string } | undefined {
+  const m = /^SharedAccessSignature\s+(.+)$/i.exec(header.trim());
+  if (!m) return undefined;
+  const fields: Record<string, string> = {};
+  for (const part of m[1].split('&')) {
+    const i = part.indexOf('=');
+    if (i > 0) fields[part.slice(0, i)] = part.slice(i + 1);
+  }
+  if (!fields.sr || !fields.sig || !fields.se || !fields.skn) return undefined;
+  return { sr: fields.sr, sig: fields.sig, se: fields.se, skn: fields.skn };
+}
+
+function sign(key: string, sr: string, se: string): Buffer {
+  return createHmac('sha256', Buffer.from(key, 'base64')).update(`${sr}\n${se}`).digest();
+}
+
+const decode = (s: string) => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
+
+/** Manages policies and authenticates SAS tokens. */
+export class AccessPolicyService {
+  private readonly store: DpsStore;
+
+  constructor(store: DpsStore) {
+    this.store = store;
+  }
+
+  /** Creates (or rotates the keys of) a policy with the given rights. */
+  async put(tenantId: string, keyName: string, rights: string[] = [...RIGHTS]): Promise<AccessPolicy> {
+    if (!NAME_RE.test(keyName))
+      throw new ZtError(
+        'BAD_REQUEST',
+        `policy name "${keyName}" is not valid; use letters, digits, ".", "_" or "-"`,
+      );
+    const unknown = rights.filter((r) => !(RIGHTS as readonly string[]).includes(r));
+    if (unknown.length)
+      throw new ZtError(
+        'BAD_REQUEST',
+        `unknown rights ${unknown.join(', ')}; choose from ${RIGHTS.join(', ')}`,
+      );
+    const policy: AccessPolicy = {
+      keyName,
+      primaryKey: randomBytes(32).toString('base64'),
+      secondaryKey: randomBytes(32).toString('base64'),
+      rights,
+    };
+    await this.store.putPolicy(tenantId, policy, new Date().toISOString());
+    return policy;
+  }
+
+  list(tenantId: string): Promise<AccessPolicy[]> {
+    return this.store.listPolicies(tenantId);
+  }
+
+  /** Checks a SAS token; throws UNAUTHENTICATED with the reason. */
+  async authenticate(header: string | undefined, now = Date.now()): Promise<SasPrincipal> {
+    if (!header) {
+      throw new ZtError(
+        'UNAUTHENTICATED',
+        'send "Authorization: SharedAccessSignature sr=...&sig=...&se=...&skn=..." built from a connection string',
+      );
+    }
+    const sas = parseSas(header);
+    if (!sas)
+      throw new ZtError(
+        'UNAUTHENTICATED',
+        'the Authorization header is not a SharedAccessSignature token with sr, sig, se and skn',
+      );
+    const expiry = Number(sas.se);
+    if (!Number.isFinite(expiry) || expiry * 1000 < now) {
+      throw new ZtError('UNAUTHENTICATED', 'the SAS token has expired (se is in the past); sign a new one');
+    }
+    const given = Buffer.from(decode(sas.sig), 'base64');
+    // Clients sign sr either as sent or URL-decoded; accept both.
+    const srs = [...new Set([sas.sr, decode(sas.sr), encodeURIComponent(decode(sas.sr)).toLowerCase()])];
+    for (const p of await this.store.findPoliciesByName(decode(sas.skn))) {
+      for (const key of [p.primaryKey, p.secondaryKey]) {
+        for (const sr of srs) {
+          const want = sign(key, sr, sas.se);
+          if (want.length === given.length && timingSafeEqual(want, given)) {
+            return { tenantId: p.tenantId, keyName: p.keyName, rights: p.rights };
+          }
+        }
+      }
+    }
+    throw new ZtError(
+      'UNAUTHENTICATED',
+      `the SAS signature does not verify for policy "${decode(sas.skn)}"; check the connection string's key`,
+    );
+  }
+}
+
+/** Throws FORBIDDEN unless the principal holds `right`. */
+export function requireRight(p: SasPrincipal, right: Right): void {
+  if (!p.rights.includes(right))
+    throw new ZtError('FORBIDDEN', `policy "${p.keyName}" lacks the ${right} right`);
+}

@@ -1,0 +1,203 @@
+/**
+ * The Azure DPS service API shape (2021-10-01) on the device listener, authenticated with SAS
+ * tokens from a connection string, so the azure-iot-provisioning-service SDK manages
+ * enrollments, enrollment groups and registration states unchanged. Paths are case-insensitive.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isZtError, ZtError } from '../../errors.ts';
+import { requireRight, type SasPrincipal } from '../../features/dps/access-policies.ts';
+import type { DpsServices } from '../../features/dps/services.ts';
+import type { EnrollmentGroup, EnrollmentKind, IndividualEnrollment } from '../../features/dps/types.ts';
+import { errorResponse } from '../http-errors.ts';
+import { sendDpsError } from './dps-device.ts';
+
+type IdParams = { id: string };
+
+const BULK_MODES = new Set(['create', 'update', 'updateifmatchetag', 'delete']);
+const BULK_MAX = 10;
+
+/** Mounts the Azure-shaped service routes. */
+export function registerDpsServiceRoutes(app: FastifyInstance, dps: DpsServices): void {
+  const errorHandler = (e: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const { body } = errorResponse(e, req.id, 0);
+    return sendDpsError(req, reply, isZtError(e) ? e : new ZtError(body.code, body.message));
+  };
+  const principal = (req: FastifyRequest) => dps.policies.authenticate(req.headers.authorization);
+  const wrap =
+    <R extends FastifyRequest>(fn: (req: R, reply: FastifyReply, p: SasPrincipal) => Promise<unknown>) =>
+    async (req: R, reply: FastifyReply) => {
+      try {
+        const p = await principal(req);
+        const out = await fn(req, reply, p);
+        return reply.sent ? reply : reply.send(out);
+      } catch (e) {
+        return sendDpsError(req, reply, e);
+      }
+    };
+  const opts = { errorHandler, schema: { hide: true } };
+
+  const kinds: Array<[EnrollmentKind, string, 'Enrollment' | 'EnrollmentGroup']> = [
+    ['individual', 'enrollments', 'Enrollment'],
+    ['group', 'enrollmentGroups', 'EnrollmentGroup'],
+  ];
+  for (const [kind, prefix, itemType] of kinds) {
+    const put = (tenantId: string, id: string, body: unknown, ifMatch?: string) =>
+      kind === 'individual'
+        ? dps.enrollments.putIndividual(tenantId, id, body, ifMatch)
+        : dps.enrollments.putGroup(tenantId, id, body, ifMatch);
+
+    app.put<{ Params: IdParams }>(
+      `/${prefix}/:id`,
+      opts,
+      wrap(async (req, reply, p) => {
+        requireRight(p, 'EnrollmentWrite');
+        const doc = await put(p.tenantId, req.params.id, req.body, req.headers['if-match']);
+        reply.header('etag', doc.etag);
+        return doc;
+      }),
+    );
+    app.get<{ Params: IdParams }>(
+      `/${prefix}/:id`,
+      opts,
+      wrap(async (req, reply, p) => {
+        requireRight(p, 'EnrollmentRead');
+        const doc = await dps.enrollments.get<IndividualEnrollment | EnrollmentGroup>(
+          p.tenantId,
+          kind,
+          req.params.id,
+        );
+        reply.header('etag', doc.etag);
+        return doc;
+      }),
+    );
+    app.delete<{ Params: IdParams }>(
+      `/${prefix}/:id`,
+      opts,
+      wrap(async (req, reply, p) => {
+        requireRight(p, 'EnrollmentWrite');
+        await dps.enrollments.delete(p.tenantId, kind, req.params.id, req.headers['if-match']);
+        reply.code(204).send();
+      }),
+    );
+    app.post<{ Params: IdParams }>(
+      `/${prefix}/:id/attestationmechanism`,
+      opts,
+      wrap(async (req, _reply, p) => {
+        requireRight(p, 'EnrollmentRead');
+        return (
+          await dps.enrollments.get<IndividualEnrollment | EnrollmentGroup>(p.tenantId, kind, req.params.id)
+        ).attestation;
+      }),
+    );
+    app.post(
+      `/${prefix}/query`,
+      opts,
+      wrap(async (req, reply, p) => {
+        requireRight(p, 'EnrollmentRead');
+        const max = Number(req.headers['x-ms-max-item-count']) || undefined;
+        const cont = req.headers['x-ms-continuation'];
+        const page = await dps.enrollments.list(
+          p.tenantId,
+          kind,
+          max,
+          typeof cont === 'string' ? cont : undefined,
+        );
+        reply.header('x-ms-item-type', itemType);
+        if (max) reply.header('x-ms-max-item-count', String(max));
+        if (page.continuation) reply.header('x-ms-continuation', page.continuation);
+        return page.items;
+      }),
+    );
+    app.post(
+      `/${prefix}`,
+      opts,
+      wrap(async (req, _reply, p) => {
+        requireRight(p, 'EnrollmentWrite');
+        const body = (req.body ?? {}) as {
+          mode?: string;
+          enrollments?: unknown[];
+          enrollmentGroups?: unknown[];
+        };
+        const items = (kind === 'individual' ? body.enrollments : body.enrollmentGroups) ?? [];
+        const mode = String(body.mode ?? '').toLowerCase();
+        if (!BULK_MODES.has(mode))
+          throw new ZtError('BAD_REQUEST', 'mode must be create, update, updateIfMatchETag or delete');
+        if (!Array.isArray(items) || items.length === 0 || items.length > BULK_MAX) {
+          throw new ZtError(
+            'BAD_REQUEST',
+            `a bulk operation takes 1 to ${BULK_MAX} ${kind === 'individual' ? 'enrollments' : 'enrollmentGroups'}`,
+          );
+        }
+        const idField = kind === 'individual' ? 'registrationId' : 'enrollmentGroupId';
+        const errors: Array<Record<string, unknown>> = [];
+        for (const item of items as Array<Record<string, unknown>>) {
+          const id = String(item?.[idField] ?? '');
+          try {
+            if (!id) throw new ZtError('BAD_REQUEST', `${idField} is required`);
+            if (mode === 'delete')
+              await dps.enrollments.delete(p.tenantId, kind, id, item.etag as string | undefined);
+            else {
+              if (mode === 'create' && (await dps.store.findEnrollment(p.tenantId, kind, id))) {
+                throw new ZtError('CONFLICT', `${id} already exists`);
+              }
+              await put(
+                p.tenantId,
+                id,
+                item,
+                mode === 'updateifmatchetag' ? (item.etag as string | undefined) : undefined,
+              );
+            }
+          } catch (e) {
+            if (!isZtError(e)) throw e;
+            errors.push({ [idField]: id, errorCode: e.status * 1000 + 1, errorStatus: e.message });
+          }
+        }
+        return { isSuccessful: errors.length === 0, errors };
+      }),
+    );
+  }
+
+  app.get<{ Params: IdParams }>(
+    '/registrations/:id',
+    opts,
+    wrap(async (req, _reply, p) => {
+      requireRight(p, 'RegistrationStatusRead');
+      const r = await dps.store.findRegistration(p.tenantId, req.params.id);
+      if (!r) throw new ZtError('NOT_FOUND', `${req.params.id} has no registration state`);
+      return r.state;
+    }),
+  );
+  app.delete<{ Params: IdParams }>(
+    '/registrations/:id',
+    opts,
+    wrap(async (req, reply, p) => {
+      requireRight(p, 'RegistrationStatusWrite');
+      const r = await dps.store.findRegistration(p.tenantId, req.params.id);
+      if (!r) throw new ZtError('NOT_FOUND', `${req.params.id} has no registration state`);
+      const im = req.headers['if-match'];
+      if (im && im !== '*' && im.replace(/"/g, '') !== r.etag.replace(/"/g, '')) {
+        throw new ZtError('PRECONDITION_FAILED', 'etag is stale; read the registration state again');
+      }
+      await dps.store.deleteRegistration(p.tenantId, req.params.id);
+      reply.code(204).send();
+    }),
+  );
+  app.post<{ Params: IdParams }>(
+    '/registrations/:id/query',
+    opts,
+    wrap(async (req, reply, p) => {
+      requireRight(p, 'RegistrationStatusRead');
+      const max = Number(req.headers['x-ms-max-item-count']) || undefined;
+      const cont = req.headers['x-ms-continuation'];
+      const page = await dps.store.listRegistrations(
+        p.tenantId,
+        max,
+        typeof cont === 'string' ? cont : undefined,
+        req.params.id,
+      );
+      reply.header('x-ms-item-type', 'DeviceRegistration');
+      if (page.continuation) reply.header('x-ms-continuation', page.continuation);
+      return page.items;
+    }),
+  );
+}
