@@ -1,5 +1,6 @@
-/** The `zerotouch` command: server, PKI toolkit and (later) admin and agent commands. */
+/** The `zerotouch` command: server, PKI toolkit and management commands. */
 import { Command } from 'commander';
+import { registerAdmin } from './admin.ts';
 import { registerPki } from './pki.ts';
 import { registerServer } from './server.ts';
 
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerServer(program);
   registerPki(program);
+  registerAdmin(program);
   return program;
 }
 

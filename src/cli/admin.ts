@@ -1,0 +1,475 @@
+/**
+ * Management commands over the admin API: tenants, CA certificates, hubs, enrollments,
+ * registrations, registry devices, access policies and diagnose.
+ */
+import { readFileSync } from 'node:fs';
+import { type Command, InvalidArgumentError } from 'commander';
+import { ZtError } from '../errors.ts';
+import { type AdminCall, adminApi, type ConnectionOptions, seg, withConnection } from './admin-client.ts';
+import { action, positiveInt } from './run.ts';
+
+type Opts = ConnectionOptions & { scope: string; json?: boolean } & Record<string, any>;
+
+const out = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
+
+/** Prints rows as an aligned table (or JSON with --json). */
+function table(o: { json?: boolean }, rows: Array<Record<string, unknown>>, cols: string[]): void {
+  if (o.json) return json(rows);
+  if (rows.length === 0) return out('(none)');
+  const cells = rows.map((r) => cols.map((c) => (r[c] === undefined || r[c] === null ? '' : String(r[c]))));
+  const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  out([line(cols), ...cells.map(line)].join('\n'));
+}
+
+/** Follows continuation tokens until every item is read. */
+async function all<T>(api: AdminCall, path: string): Promise<T[]> {
+  const items: T[] = [];
+  let cont: string | undefined;
+  do {
+    const sep = path.includes('?') ? '&' : '?';
+    const page = await api<{ items: T[]; continuation?: string }>(
+      'GET',
+      `${path}${sep}max=1000${cont ? `&continuation=${encodeURIComponent(cont)}` : ''}`,
+    );
+    items.push(...page.items);
+    cont = page.continuation;
+  } while (cont);
+  return items;
+}
+
+function jsonArg(what: string) {
+  return (v: string) => {
+    try {
+      const parsed = JSON.parse(v);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw new Error('not an object');
+      return parsed as Record<string, unknown>;
+    } catch {
+      throw new InvalidArgumentError(`${what} must be a JSON object, e.g. '{"environment":"test"}'`);
+    }
+  };
+}
+
+const POLICIES = ['hashed', 'geoLatency', 'static', 'custom'];
+function allocationPolicy(v: string): string {
+  if (!POLICIES.includes(v)) throw new InvalidArgumentError(`must be one of ${POLICIES.join(', ')}`);
+  return v;
+}
+const REPROVISION: Record<string, { updateHubAssignment: boolean; migrateDeviceData: boolean }> = {
+  migrate: { updateHubAssignment: true, migrateDeviceData: true },
+  reset: { updateHubAssignment: true, migrateDeviceData: false },
+  never: { updateHubAssignment: false, migrateDeviceData: true },
+};
+function reprovision(v: string) {
+  const p = REPROVISION[v];
+  if (!p) throw new InvalidArgumentError(`must be one of ${Object.keys(REPROVISION).join(', ')}`);
+  return p;
+}
+
+/** A subcommand with connection options, --scope (unless tenant-level) and --json. */
+function sub(parent: Command, spec: string, description: string, scoped = true): Command {
+  const c = withConnection(parent.command(spec).description(description)).option(
+    '--json',
+    'print JSON instead of text',
+  );
+  if (scoped)
+    c.requiredOption(
+      '-s, --scope <idScope>',
+      'ID scope of the tenant [ZEROTOUCH_SCOPE]',
+      process.env.ZEROTOUCH_SCOPE,
+    );
+  return c;
+}
+
+const t = (o: Opts) => `/v1/tenants/${seg(o.scope)}`;
+
+function registerTenant(program: Command): void {
+  const g = program.command('tenant').description('tenants (ID scopes)');
+  sub(g, 'list', 'list tenants', false).action(
+    action(async (o: Opts) =>
+      table(o, await adminApi(o)('GET', '/v1/tenants'), ['idScope', 'name', 'createdAt']),
+    ),
+  );
+  sub(g, 'create <name>', 'create a tenant; its ID scope is generated unless --id-scope is given', false)
+    .option('--id-scope <idScope>', 'ID scope to use (3-32 letters and digits)')
+    .action(
+      action(async (name: string, o: Opts) => {
+        const created = await adminApi(o)('POST', '/v1/tenants', { name, idScope: o.idScope });
+        if (o.json) return json(created);
+        out(`created tenant "${created.name}" with ID scope ${created.idScope}`);
+      }),
+    );
+  sub(g, 'show <idScope>', 'show a tenant', false).action(
+    action(async (scope: string, o: Opts) => json(await adminApi(o)('GET', `/v1/tenants/${seg(scope)}`))),
+  );
+  sub(g, 'delete <idScope>', 'delete a tenant and everything in it', false).action(
+    action(async (scope: string, o: Opts) => {
+      await adminApi(o)('DELETE', `/v1/tenants/${seg(scope)}`);
+      out(`deleted tenant ${scope}`);
+    }),
+  );
+}
+
+function registerCa(program: Command): void {
+  const g = program.command('ca').description('CA certificates of a tenant (upload, proof of possession)');
+  sub(g, 'list', 'list CA certificates').action(
+    action(async (o: Opts) =>
+      table(o, await adminApi(o)('GET', `${t(o)}/cas`), ['name', 'subject', 'isVerified', 'notAfterUtc']),
+    ),
+  );
+  sub(g, 'upload <name> <file>', 'upload a CA certificate (PEM or DER file)')
+    .option('--verified', 'mark it verified now instead of proving possession')
+    .action(
+      action(async (name: string, file: string, o: Opts) => {
+        const bytes = readFileSync(file);
+        const text = bytes.toString('latin1');
+        const certificate = text.includes('-----BEGIN') ? text : bytes.toString('base64');
+        const ca = await adminApi(o)('POST', `${t(o)}/cas`, { name, certificate, verified: !!o.verified });
+        if (o.json) return json(ca);
+        out(`uploaded ${ca.name}: ${ca.subject} (SHA-256 ${ca.sha256Thumbprint})`);
+        out(
+          ca.isVerified
+            ? 'verified: yes'
+            : `verified: no; run "zerotouch ca verification-code ${name} --scope ${o.scope}" to prove possession`,
+        );
+      }),
+    );
+  sub(g, 'show <name>', 'show a CA certificate').action(
+    action(async (name: string, o: Opts) => json(await adminApi(o)('GET', `${t(o)}/cas/${seg(name)}`))),
+  );
+  sub(g, 'delete <name>', 'delete a CA certificate').action(
+    action(async (name: string, o: Opts) => {
+      await adminApi(o)('DELETE', `${t(o)}/cas/${seg(name)}`);
+      out(`deleted CA ${name}`);
+    }),
+  );
+  sub(
+    g,
+    'verification-code <name>',
+    'get a verification code (valid one hour) for proof of possession',
+  ).action(
+    action(async (name: string, o: Opts) => {
+      const ca = await adminApi(o)('POST', `${t(o)}/cas/${seg(name)}/verification-code`);
+      if (o.json) return json(ca);
+      out(`verification code: ${ca.verificationCode} (valid until ${ca.verificationCodeExpiresUtc})`);
+      const file = `certs/verification-${String(ca.verificationCode)
+        .slice(0, 12)
+        .replace(/[^A-Za-z0-9_-]/g, '_')}.cert.pem`;
+      out(
+        `next: zerotouch pki verification-cert --ca <ca.pem> --ca-key <ca.key> --code ${ca.verificationCode}\n` +
+          `      zerotouch ca verify ${name} ${file} --scope ${o.scope}`,
+      );
+    }),
+  );
+  sub(
+    g,
+    'verify <name> <file>',
+    'prove possession with a certificate whose CN is the code, signed by the CA',
+  ).action(
+    action(async (name: string, file: string, o: Opts) => {
+      const ca = await adminApi(o)('POST', `${t(o)}/cas/${seg(name)}/verify`, {
+        certificate: readFileSync(file, 'utf8'),
+      });
+      if (o.json) return json(ca);
+      out(`${name} is verified`);
+    }),
+  );
+}
+
+function registerHub(program: Command): void {
+  const g = program.command('hub').description('IoT hubs linked to a tenant');
+  sub(g, 'list', 'list linked hubs').action(
+    action(async (o: Opts) =>
+      table(o, await adminApi(o)('GET', `${t(o)}/hubs`), [
+        'hostName',
+        'region',
+        'allocationWeight',
+        'applyAllocationPolicy',
+      ]),
+    ),
+  );
+  sub(g, 'link <hostName>', 'link a hub (or change its region, weight or policy flag)')
+    .option('--region <region>', 'region used by the geoLatency policy')
+    .option('--weight <n>', 'allocation weight under the hashed policy', positiveInt)
+    .option('--no-apply-allocation-policy', 'only assign when an enrollment lists this hub')
+    .action(
+      action(async (host: string, o: Opts) => {
+        const hub = await adminApi(o)('PUT', `${t(o)}/hubs/${seg(host)}`, {
+          region: o.region,
+          allocationWeight: o.weight,
+          applyAllocationPolicy: o.applyAllocationPolicy,
+        });
+        if (o.json) return json(hub);
+        out(`linked ${hub.hostName} (region ${hub.region || '-'}, weight ${hub.allocationWeight})`);
+      }),
+    );
+  sub(g, 'unlink <hostName>', 'unlink a hub').action(
+    action(async (host: string, o: Opts) => {
+      await adminApi(o)('DELETE', `${t(o)}/hubs/${seg(host)}`);
+      out(`unlinked ${host}`);
+    }),
+  );
+}
+
+/** Builds an Azure-shaped enrollment body from command options (or --from-file). */
+function enrollmentBody(id: string, o: Opts, group: boolean): Record<string, unknown> {
+  if (o.fromFile) return JSON.parse(readFileSync(o.fromFile, 'utf8'));
+  const slot = (file?: string) => (file ? { certificate: readFileSync(file, 'utf8') } : undefined);
+  let x509: Record<string, unknown>;
+  if (group) {
+    if (!o.ca && !o.cert) {
+      throw new ZtError(
+        'BAD_REQUEST',
+        'an enrollment group needs --ca <uploaded CA name> or --cert <signing CA file>',
+      );
+    }
+    x509 = o.ca
+      ? { caReferences: { primary: o.ca, ...(o.secondaryCa ? { secondary: o.secondaryCa } : {}) } }
+      : { signingCertificates: { primary: slot(o.cert), secondary: slot(o.secondaryCert) } };
+  } else {
+    if (!o.cert)
+      throw new ZtError('BAD_REQUEST', 'an individual enrollment needs --cert <device certificate file>');
+    x509 = { clientCertificates: { primary: slot(o.cert), secondary: slot(o.secondaryCert) } };
+  }
+  const body: Record<string, unknown> = {
+    ...(group ? { enrollmentGroupId: id } : { registrationId: id, deviceId: o.deviceId }),
+    attestation: { type: 'x509', x509 },
+    provisioningStatus: o.disabled ? 'disabled' : 'enabled',
+    capabilities: { iotEdge: !!o.edge },
+  };
+  if (o.tags || o.desired) body.initialTwin = { tags: o.tags, properties: { desired: o.desired } };
+  if (o.allocation) body.allocationPolicy = o.allocation;
+  if (o.hub?.length) body.iotHubs = o.hub;
+  if (o.reprovision) body.reprovisionPolicy = o.reprovision;
+  if (o.webhook) body.customAllocationDefinition = { webhookUrl: o.webhook, apiVersion: '2019-03-31' };
+  if (o.issueDays) body.certificateIssuancePolicy = { validityDays: o.issueDays };
+  return body;
+}
+
+function registerEnrollment(program: Command): void {
+  const g = program
+    .command('enrollment')
+    .description('individual enrollments and enrollment groups (--group) of a tenant');
+  const path = (o: Opts) => `${t(o)}/${o.group ? 'enrollment-groups' : 'enrollments'}`;
+  const withGroup = (c: Command) =>
+    c.option('-g, --group', 'an enrollment group instead of an individual enrollment');
+
+  withGroup(sub(g, 'list', 'list enrollments')).action(
+    action(async (o: Opts) => {
+      const items = await all<any>(adminApi(o), path(o));
+      const rows = items.map((e) => ({
+        id: e.enrollmentGroupId ?? e.registrationId,
+        status: e.provisioningStatus,
+        allocation: e.allocationPolicy,
+        hubs: (e.iotHubs ?? []).join(','),
+        iotEdge: e.capabilities?.iotEdge,
+        etag: e.etag,
+      }));
+      if (o.json) return json(items);
+      table(o, rows, ['id', 'status', 'allocation', 'hubs', 'iotEdge', 'etag']);
+    }),
+  );
+  withGroup(
+    sub(g, 'create <id>', 'create or replace an enrollment (registration ID, or group ID with --group)'),
+  )
+    .option('--cert <file>', 'device certificate (individual) or signing CA certificate (group)')
+    .option('--secondary-cert <file>', 'secondary certificate')
+    .option('--ca <name>', 'group: name of an uploaded, verified CA certificate')
+    .option('--secondary-ca <name>', 'group: secondary CA reference')
+    .option('--device-id <id>', 'individual: device ID (defaults to the registration ID)')
+    .option('--hub <hostName...>', 'hubs this enrollment may assign to (default: all linked hubs)')
+    .option('--allocation <policy>', `allocation policy: ${POLICIES.join(', ')}`, allocationPolicy)
+    .option('--webhook <url>', 'custom allocation webhook URL (with --allocation custom)')
+    .option('--tags <json>', 'initial twin tags, e.g. \'{"environment":"test"}\'', jsonArg('--tags'))
+    .option('--desired <json>', 'initial twin desired properties', jsonArg('--desired'))
+    .option('--edge', 'devices are IoT Edge devices')
+    .option('--disabled', 'create it disabled (matching devices are refused)')
+    .option('--reprovision <policy>', 'on re-registration: migrate (default), reset, never', reprovision)
+    .option('--issue-days <n>', 'issue device certificates from CSRs for this many days', positiveInt)
+    .option('--from-file <file>', 'take the whole enrollment from a JSON file (Azure DPS shape)')
+    .option('--if-match <etag>', 'only replace if the current etag matches')
+    .action(
+      action(async (id: string, o: Opts) => {
+        const e = await adminApi(o)(
+          'PUT',
+          `${path(o)}/${seg(id)}`,
+          enrollmentBody(id, o, !!o.group),
+          o.ifMatch ? { 'if-match': o.ifMatch } : {},
+        );
+        if (o.json) return json(e);
+        out(
+          `${o.group ? 'enrollment group' : 'enrollment'} ${id} saved (etag ${e.etag}, ${e.provisioningStatus})`,
+        );
+      }),
+    );
+  for (const [verb, status] of [
+    ['enable', 'enabled'],
+    ['disable', 'disabled'],
+  ] as const) {
+    withGroup(sub(g, `${verb} <id>`, `${verb} an enrollment`)).action(
+      action(async (id: string, o: Opts) => {
+        const api = adminApi(o);
+        const cur = await api('GET', `${path(o)}/${seg(id)}`);
+        const e = await api(
+          'PUT',
+          `${path(o)}/${seg(id)}`,
+          { ...cur, provisioningStatus: status },
+          { 'if-match': cur.etag },
+        );
+        if (o.json) return json(e);
+        out(`${id} is ${e.provisioningStatus}`);
+      }),
+    );
+  }
+  withGroup(sub(g, 'show <id>', 'show an enrollment')).action(
+    action(async (id: string, o: Opts) => json(await adminApi(o)('GET', `${path(o)}/${seg(id)}`))),
+  );
+  withGroup(sub(g, 'delete <id>', 'delete an enrollment'))
+    .option('--if-match <etag>', 'only delete if the current etag matches')
+    .action(
+      action(async (id: string, o: Opts) => {
+        await adminApi(o)(
+          'DELETE',
+          `${path(o)}/${seg(id)}`,
+          undefined,
+          o.ifMatch ? { 'if-match': o.ifMatch } : {},
+        );
+        out(`deleted ${id}`);
+      }),
+    );
+}
+
+function registerRegistration(program: Command): void {
+  const g = program.command('registration').description('registration records (the service view of devices)');
+  sub(g, 'list', 'list registration records').action(
+    action(async (o: Opts) => {
+      const items = await all<any>(adminApi(o), `${t(o)}/registrations`);
+      if (o.json) return json(items);
+      table(
+        o,
+        items.map((r) => ({ ...r, group: r.x509?.enrollmentGroupId, error: r.errorMessage })),
+        [
+          'registrationId',
+          'status',
+          'substatus',
+          'assignedHub',
+          'deviceId',
+          'group',
+          'lastUpdatedDateTimeUtc',
+          'error',
+        ],
+      );
+    }),
+  );
+  sub(g, 'show <registrationId>', 'show a registration record').action(
+    action(async (id: string, o: Opts) => json(await adminApi(o)('GET', `${t(o)}/registrations/${seg(id)}`))),
+  );
+  sub(g, 'delete <registrationId>', 'delete a registration record (the device registers afresh)').action(
+    action(async (id: string, o: Opts) => {
+      await adminApi(o)('DELETE', `${t(o)}/registrations/${seg(id)}`);
+      out(`deleted registration ${id}`);
+    }),
+  );
+}
+
+function registerDevice(program: Command): void {
+  const g = program.command('device').description('devices in the registries of the linked hubs');
+  sub(g, 'list', 'list devices')
+    .option('--hub <hostName>', 'only this hub')
+    .action(
+      action(async (o: Opts) => {
+        const items = await all<any>(adminApi(o), `${t(o)}/devices${o.hub ? `?hub=${seg(o.hub)}` : ''}`);
+        if (o.json) return json(items);
+        table(
+          o,
+          items.map((d) => ({
+            ...d,
+            auth: d.authentication.type,
+            iotEdge: d.capabilities.iotEdge,
+            thumbprint: d.authentication.x509Thumbprint?.primaryThumbprint,
+          })),
+          ['hub', 'deviceId', 'status', 'auth', 'iotEdge', 'thumbprint', 'lastUpdatedDateTimeUtc'],
+        );
+      }),
+    );
+  sub(g, 'show <hub> <deviceId>', 'show a device with its twin').action(
+    action(async (hub: string, id: string, o: Opts) =>
+      json(await adminApi(o)('GET', `${t(o)}/devices/${seg(hub)}/${seg(id)}`)),
+    ),
+  );
+  sub(g, 'delete <hub> <deviceId>', 'delete a device from a hub registry').action(
+    action(async (hub: string, id: string, o: Opts) => {
+      await adminApi(o)('DELETE', `${t(o)}/devices/${seg(hub)}/${seg(id)}`);
+      out(`deleted ${id} from ${hub}`);
+    }),
+  );
+}
+
+function registerPolicy(program: Command): void {
+  const g = program
+    .command('policy')
+    .description('shared access policies: connection strings for the Azure DPS service SDK');
+  sub(g, 'list', 'list policies with their connection strings').action(
+    action(async (o: Opts) =>
+      table(o, await adminApi(o)('GET', `${t(o)}/access-policies`), [
+        'keyName',
+        'rights',
+        'connectionString',
+      ]),
+    ),
+  );
+  sub(g, 'create <name>', 'create a policy (or rotate its keys) and print its connection string')
+    .option('--rights <right...>', 'rights, e.g. EnrollmentRead EnrollmentWrite RegistrationStatusRead')
+    .action(
+      action(async (name: string, o: Opts) => {
+        const p = await adminApi(o)('PUT', `${t(o)}/access-policies/${seg(name)}`, { rights: o.rights });
+        if (o.json) return json(p);
+        out(p.connectionString);
+      }),
+    );
+}
+
+function registerDiagnose(program: Command): void {
+  sub(program, 'diagnose', 'say which enrollment a device chain would match, or exactly why none does')
+    .requiredOption(
+      '--chain <file>',
+      'device certificate chain, leaf first (e.g. certs/dev-01-full-chain.cert.pem)',
+    )
+    .action(
+      action(async (o: Opts) => {
+        const d = await adminApi(o)('POST', `${t(o)}/diagnose`, { chain: readFileSync(o.chain, 'utf8') });
+        if (!d.ok) process.exitCode = 1;
+        if (o.json) return json(d);
+        const lines = [`registration ID: ${d.registrationId ?? '(none)'}`, 'chain:'];
+        for (const c of d.chain) lines.push(`  ${c.subject}  (issuer ${c.issuer}, expires ${c.notAfter})`);
+        if (d.ok) {
+          const e = d.enrollment;
+          lines.push(
+            `match: ${e.kind === 'group' ? 'enrollment group' : 'individual enrollment'} ${e.id} (${e.provisioningStatus})` +
+              (e.boundTo ? ` via ${e.boundTo}` : ''),
+          );
+        } else {
+          lines.push(`refused: ${d.code} (DPS errorCode ${d.errorCode})`, `reason: ${d.reason}`);
+        }
+        out(lines.join('\n'));
+      }),
+    );
+}
+
+/** Registers every management command. */
+export function registerAdmin(program: Command): void {
+  registerTenant(program);
+  registerCa(program);
+  registerHub(program);
+  registerEnrollment(program);
+  registerRegistration(program);
+  registerDevice(program);
+  registerPolicy(program);
+  registerDiagnose(program);
+}
