@@ -21,6 +21,7 @@ export function deviceRequest(
   path: string,
   body?: string,
   agent?: Agent,
+  extraHeaders: Record<string, string> = {},
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -34,10 +35,12 @@ export function deviceRequest(
         cert: device?.chainPem,
         key: device?.keyPem,
         agent: agent ?? false,
-        headers:
-          body !== undefined
+        headers: {
+          ...extraHeaders,
+          ...(body !== undefined
             ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
-            : {},
+            : {}),
+        },
       },
       (res) => {
         let text = '';
@@ -140,6 +143,52 @@ export async function identitydRegister(
         throw new Error(rs.errorMessage);
       }
       throw new Error(`unknown variant ${String(status)}`);
+    }
+  } finally {
+    agent.destroy();
+  }
+}
+
+/**
+ * Registers with a request body of choice (payload, csr) and polls every `pollMs` until the
+ * operation leaves "assigning"; resolves with the final operation body, assigned or failed.
+ */
+export async function registerAndWait(
+  port: number,
+  ca: string,
+  idScope: string,
+  device: DeviceIdentity,
+  body: Record<string, unknown> = {},
+  opts: { pollMs?: number; headers?: Record<string, string>; apiVersion?: string } = {},
+): Promise<any> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const q = `?api-version=${opts.apiVersion ?? '2021-06-01'}`;
+  try {
+    const base = `/${idScope}/registrations/${device.registrationId}`;
+    const put = await deviceRequest(
+      port,
+      ca,
+      device,
+      'PUT',
+      `${base}/register${q}`,
+      JSON.stringify({ registrationId: device.registrationId, ...body }),
+      agent,
+      opts.headers,
+    );
+    if (put.status !== 202) throw new Error(`PUT answered ${put.status}: ${put.text}`);
+    for (;;) {
+      await sleep(opts.pollMs ?? 50);
+      const get = await deviceRequest(
+        port,
+        ca,
+        device,
+        'GET',
+        `${base}/operations/${put.json.operationId}${q}`,
+        undefined,
+        agent,
+      );
+      if (get.status === 429) continue;
+      if (get.json?.status !== 'assigning') return get.json;
     }
   } finally {
     agent.destroy();

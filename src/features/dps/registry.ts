@@ -52,10 +52,11 @@ export async function applyAssignment(store: DpsStore, c: AssignmentChange): Pro
     substatus = 'initialAssignment';
     twin = existing?.twin ?? seededTwin(c.initialTwin);
   } else if (sameHub) {
-    substatus =
-      prev.substatus === 'initialAssignment' || !prev.substatus
-        ? 'initialAssignment'
-        : 'reprovisionedToInitialAssignment';
+    // Kept on its hub by updateHubAssignment=false: DPS reports reprovisionedToInitialAssignment.
+    // Re-landing on the same hub by allocation changes nothing, so the substatus stays.
+    substatus = !policy.updateHubAssignment
+      ? 'reprovisionedToInitialAssignment'
+      : (prev.substatus ?? 'initialAssignment');
     twin = existing?.twin ?? seededTwin(c.initialTwin);
   } else if (policy.migrateDeviceData) {
     substatus = 'deviceDataMigrated';
