@@ -16,6 +16,8 @@ export interface Scenario {
   name: string;
   unit: string;
   baselineName: string;
+  /** Unit of the baseline when it counts something else (e.g. connections). */
+  baselineUnit?: string;
   /** What a healthy ratio is, printed beside the result (not asserted). */
   target?: number;
   setup(): Promise<{ scenario: Runner; baseline: Runner; teardown(): Promise<void> }>;
@@ -25,6 +27,7 @@ export interface Result {
   name: string;
   unit: string;
   baselineName: string;
+  baselineUnit: string;
   rate: number;
   baselineRate: number;
   ratio: number;
@@ -73,6 +76,7 @@ export async function runScenario(
       name: s.name,
       unit: s.unit,
       baselineName: s.baselineName,
+      baselineUnit: s.baselineUnit ?? s.unit,
       rate,
       baselineRate,
       ratio: rate / baselineRate,
@@ -92,7 +96,7 @@ export function formatResults(results: Result[]): string {
   const rows = results.map((r) => [
     r.name,
     `${fmt(r.rate)} ${r.unit}`,
-    `${r.baselineName}: ${fmt(r.baselineRate)} ${r.unit}`,
+    `${r.baselineName}: ${fmt(r.baselineRate)} ${r.baselineUnit}`,
     `ratio ${r.ratio.toFixed(2)}`,
     r.target === undefined
       ? ''

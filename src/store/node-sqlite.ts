@@ -15,9 +15,11 @@ function bindable(v: unknown): SQLInputValue {
 class Statement implements SqliteStatement {
   readonly reader: boolean;
   private readonly stmt: StatementSync;
+  private readonly fresh: () => StatementSync;
 
-  constructor(stmt: StatementSync) {
+  constructor(stmt: StatementSync, fresh: () => StatementSync) {
     this.stmt = stmt;
+    this.fresh = fresh;
     this.reader = stmt.columns().length > 0;
   }
 
@@ -30,9 +32,12 @@ class Statement implements SqliteStatement {
   }
 
   iterate(parameters: ReadonlyArray<unknown>): IterableIterator<unknown> {
-    return this.stmt.iterate(...parameters.map(bindable)) as IterableIterator<unknown>;
+    // A cached statement may be in use by another open iterator: stream from a fresh one.
+    return this.fresh().iterate(...parameters.map(bindable)) as IterableIterator<unknown>;
   }
 }
+
+const STATEMENT_CACHE_SIZE = 500;
 
 /** Opens a SQLite file in WAL mode with the settings a provisioning server wants. */
 export function openNodeSqlite(path: string): SqliteDatabase & { raw: DatabaseSync } {
@@ -41,9 +46,20 @@ export function openNodeSqlite(path: string): SqliteDatabase & { raw: DatabaseSy
   db.exec(
     'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;',
   );
+  // Kysely prepares every query anew; parsing SQL was a visible share of a registration's CPU.
+  const cache = new Map<string, Statement>();
+  const prepare = (sql: string): Statement => {
+    let st = cache.get(sql);
+    if (!st) {
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.clear();
+      st = new Statement(db.prepare(sql), () => db.prepare(sql));
+      cache.set(sql, st);
+    }
+    return st;
+  };
   return {
     raw: db,
-    prepare: (sql: string) => new Statement(db.prepare(sql)),
+    prepare,
     close: () => db.close(),
   };
 }
