@@ -33,6 +33,7 @@ export const ERROR_CATALOGUE = {
   CHAIN_TOO_LONG: { status: 401, title: 'chain is longer than allowed' },
   CERT_EXPIRED: { status: 401, title: 'certificate has expired' },
   CERT_NOT_YET_VALID: { status: 401, title: 'certificate is not yet valid' },
+  CERT_REVOKED: { status: 401, title: 'certificate has been revoked' },
   // requests and config
   CA_NOT_VERIFIED: { status: 401, title: 'the chain reaches a CA that is not verified' },
   CA_VERIFICATION_FAILED: { status: 400, title: 'proof of possession failed' },

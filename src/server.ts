@@ -13,6 +13,11 @@ import { type DevPki, ensureDevPki } from './features/issuance/dev-pki.ts';
 import { TenantService } from './features/tenants/service.ts';
 import { KyselyTenantStore } from './features/tenants/store.ts';
 import { createDpsServices, type DpsServices } from './features/dps/services.ts';
+import { EstService } from './features/est/service.ts';
+import { EstStore } from './features/est/store.ts';
+import { IssuanceEngine } from './features/issuance/engine.ts';
+import { loadKeyPassphrase } from './features/issuance/passphrase.ts';
+import { IssuanceStore } from './features/issuance/store.ts';
 import { createLogger } from './logger.ts';
 import { writeFileAtomic } from './pki/toolkit.ts';
 import { openMigratedStore, type Store } from './store/database.ts';
@@ -34,7 +39,7 @@ export interface RunningServer {
   /** Set when this start created the first admin token (shown once, also saved to adminTokenFile). */
   adminToken?: string;
   adminTokenFile: string;
-  services: { tenants: TenantService; dps: DpsServices };
+  services: { tenants: TenantService; dps: DpsServices; issuance: IssuanceEngine; est: EstService };
   close(): Promise<void>;
 }
 
@@ -78,11 +83,19 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const devPki = ensureDevPki(config.dataDir, config.device.tlsNames, opts.progress);
   const store = await openMigratedStore({ url: config.store.url, dataDir: config.dataDir });
   const tenants = new TenantService(new KyselyTenantStore(store.db));
+  // The default CRL URL names the device port, which port 0 only settles at listen.
+  let crlBase = config.issuance.crlBaseUrl;
+  const issuance = new IssuanceEngine(new IssuanceStore(store.db), {
+    passphrase: loadKeyPassphrase(config.dataDir, config.issuance.keyPassphraseFile),
+    crlBaseUrl: () => crlBase,
+  });
   const dps = createDpsServices(store.db, tenants, {
     logger: logger.child({ feature: 'dps' }),
     retryAfterSeconds: config.dps.retryAfterSeconds,
     defaultRegion: config.device.region || undefined,
+    issuer: issuance,
   });
+  const est = new EstService(new EstStore(store.db), issuance, tenants, dps.store);
   const adminTokenFile = join(config.dataDir, 'admin-token');
   const apps: FastifyInstance[] = [];
   try {
@@ -95,12 +108,15 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       bodyLimit: config.device.maxBodyBytes,
       registrations: dps.registrations,
       dps,
+      est: { service: est, engine: issuance, tenants },
     });
     apps.push(device);
     const admin = await buildAdminApp({
       logger: logger.child({ listener: 'admin' }),
       tenants,
       dps,
+      issuance,
+      est,
       serviceHost: config.device.tlsNames[0] ?? 'localhost',
       ready,
       bodyLimit: config.admin.maxBodyBytes,
@@ -111,6 +127,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     await admin.listen({ host: config.admin.host, port: config.admin.port });
     const d = urlOf(device, 'https', config.device.host);
     const a = urlOf(admin, 'http', config.admin.host);
+    if (!crlBase) crlBase = `https://${config.device.tlsNames[0] ?? 'localhost'}:${d.port}/crl`;
     let closed = false;
     return {
       config,
@@ -122,7 +139,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       adminPort: a.port,
       adminToken,
       adminTokenFile,
-      services: { tenants, dps },
+      services: { tenants, dps, issuance, est },
       async close() {
         if (closed) return;
         closed = true;

@@ -23,6 +23,7 @@ export interface ServerConfig {
   };
   admin: { host: string; port: number; maxBodyBytes: number };
   dps: { retryAfterSeconds: number };
+  issuance: { crlBaseUrl: string; keyPassphraseFile: string };
 }
 
 type Kind = 'string' | 'port' | 'bytes' | 'list' | 'level';
@@ -167,6 +168,26 @@ export const CONFIG_KEYS: ConfigKey[] = [
     },
   ),
   key(
+    'issuance.crl_base_url',
+    'string',
+    '',
+    'Base URL written into issued certificates as their CRL distribution point (<base>/<idScope>/<ca>.crl). Empty: https://<first device.tls_names or localhost>:<device.port>/crl, which the device listener serves.',
+    (c) => c.issuance.crlBaseUrl,
+    (c, v: string) => {
+      c.issuance.crlBaseUrl = v;
+    },
+  ),
+  key(
+    'issuance.key_passphrase_file',
+    'string',
+    '',
+    'File holding the passphrase that encrypts issuing-CA private keys at rest. Empty: <data_dir>/secrets/key-passphrase, created (mode 0600) on first start. Every server sharing a store needs the same passphrase.',
+    (c) => c.issuance.keyPassphraseFile,
+    (c, v: string) => {
+      c.issuance.keyPassphraseFile = v;
+    },
+  ),
+  key(
     'admin.host',
     'string',
     '127.0.0.1',
@@ -204,6 +225,7 @@ function defaults(): ServerConfig {
     device: {},
     admin: {},
     dps: {},
+    issuance: {},
   } as ServerConfig;
   for (const k of CONFIG_KEYS) k.set(c, (Array.isArray(k.default) ? [...k.default] : k.default) as never);
   return c;

@@ -10,6 +10,7 @@ export const TAG = {
   BIT_STRING: 0x03,
   OCTET_STRING: 0x04,
   NULL: 0x05,
+  ENUMERATED: 0x0a,
   OID: 0x06,
   UTF8_STRING: 0x0c,
   PRINTABLE_STRING: 0x13,

@@ -113,3 +113,16 @@ export function publicKeyFromSpki(spki: Buffer): KeyObject {
 export function publicKeyPem(key: KeyObject): string {
   return toPem('PUBLIC KEY', spkiDer(key));
 }
+
+/** The KeyType of a key (public or private), or undefined for sizes outside the list (e.g. RSA 1024). */
+export function keyTypeOf(key: KeyObject): KeyType | undefined {
+  const d = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === 'ec') {
+    return d.namedCurve === 'prime256v1' ? 'p256' : d.namedCurve === 'secp384r1' ? 'p384' : undefined;
+  }
+  if (key.asymmetricKeyType === 'rsa') {
+    const t = `rsa${d.modulusLength}`;
+    return isKeyType(t) ? t : undefined;
+  }
+  return key.asymmetricKeyType === 'ed25519' ? 'ed25519' : undefined;
+}

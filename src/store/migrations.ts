@@ -124,6 +124,104 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0003_issuance_and_est': {
+    async up(db: Kysely<unknown>) {
+      const tenantFk = (c: ColumnDefinitionBuilder) =>
+        c.notNull().references('tenants.id').onDelete('cascade');
+      await db.schema
+        .createTable('issuing_cas')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('name_key', 'text', (c) => c.notNull())
+        .addColumn('certificate', 'text', (c) => c.notNull())
+        .addColumn('chain', 'text', (c) => c.notNull())
+        .addColumn('key_ref', 'text', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('crl_number', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('issuing_cas_pk', ['tenant_id', 'name_key'])
+        .execute();
+      await db.schema
+        .createTable('cert_profiles')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('name_key', 'text', (c) => c.notNull())
+        .addColumn('doc', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('cert_profiles_pk', ['tenant_id', 'name_key'])
+        .execute();
+      await db.schema
+        .createTable('issued_certificates')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('ca_key', 'text', (c) => c.notNull())
+        .addColumn('serial', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('sans', 'text', (c) => c.notNull())
+        .addColumn('sha1', 'text', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('not_before', 'text', (c) => c.notNull())
+        .addColumn('not_after', 'text', (c) => c.notNull())
+        .addColumn('profile', 'text', (c) => c.notNull())
+        .addColumn('method', 'text', (c) => c.notNull())
+        .addColumn('requester', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'text')
+        .addColumn('revocation_reason', 'text')
+        .addColumn('certificate', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('issued_certificates_pk', ['tenant_id', 'ca_key', 'serial'])
+        .execute();
+      await db.schema
+        .createIndex('issued_certificates_sha256')
+        .on('issued_certificates')
+        .column('sha256')
+        .execute();
+      await db.schema
+        .createIndex('issued_certificates_created')
+        .on('issued_certificates')
+        .columns(['tenant_id', 'created_at'])
+        .execute();
+      await db.schema
+        .createTable('crls')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('ca_key', 'text', (c) => c.notNull())
+        .addColumn('number', 'integer', (c) => c.notNull())
+        .addColumn('next_update', 'text', (c) => c.notNull())
+        .addColumn('der', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('crls_pk', ['tenant_id', 'ca_key'])
+        .execute();
+      await db.schema
+        .createTable('est_labels')
+        .addColumn('label_key', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('doc', 'text', (c) => c.notNull())
+        .addColumn('is_default', 'integer', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('est_users')
+        .addColumn('label_key', 'text', (c) =>
+          c.notNull().references('est_labels.label_key').onDelete('cascade'),
+        )
+        .addColumn('username', 'text', (c) => c.notNull())
+        .addColumn('password_hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('est_users_pk', ['label_key', 'username'])
+        .execute();
+      await db.schema
+        .createTable('est_pending')
+        .addColumn('label_key', 'text', (c) =>
+          c.notNull().references('est_labels.label_key').onDelete('cascade'),
+        )
+        .addColumn('key_hash', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('requester', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('decided_at', 'text')
+        .addPrimaryKeyConstraint('est_pending_pk', ['label_key', 'key_hash'])
+        .execute();
+    },
+  },
 };
 
 /** The migrations, for Kysely's Migrator. */

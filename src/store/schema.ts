@@ -101,6 +101,82 @@ export interface AccessPoliciesTable {
   created_at: string;
 }
 
+/** Issuing CAs per tenant; the key is encrypted at rest (key_ref JSON). */
+export interface IssuingCasTable {
+  tenant_id: string;
+  name: string;
+  name_key: string;
+  certificate: string;
+  chain: string;
+  key_ref: string;
+  sha256: string;
+  crl_number: number;
+  created_at: string;
+}
+
+export interface CertProfilesTable {
+  tenant_id: string;
+  name_key: string;
+  doc: string;
+  updated_at: string;
+}
+
+/** Every certificate the issuance engine signed. */
+export interface IssuedCertificatesTable {
+  tenant_id: string;
+  ca_key: string;
+  serial: string;
+  subject: string;
+  sans: string;
+  sha1: string;
+  sha256: string;
+  not_before: string;
+  not_after: string;
+  profile: string;
+  method: string;
+  requester: string;
+  status: string;
+  revoked_at: string | null;
+  revocation_reason: string | null;
+  certificate: string;
+  created_at: string;
+}
+
+export interface CrlsTable {
+  tenant_id: string;
+  ca_key: string;
+  number: number;
+  next_update: string;
+  der: string;
+}
+
+/** EST labels: path segment -> tenant, issuing CA, profile, authentication policy (doc JSON). */
+export interface EstLabelsTable {
+  label_key: string;
+  tenant_id: string;
+  doc: string;
+  is_default: number;
+  updated_at: string;
+}
+
+export interface EstUsersTable {
+  label_key: string;
+  username: string;
+  password_hash: string;
+  created_at: string;
+}
+
+/** EST requests waiting for manual approval, keyed by a hash of the CSR's public key. */
+export interface EstPendingTable {
+  label_key: string;
+  key_hash: string;
+  subject: string;
+  requester: string;
+  status: string;
+  created_at: string;
+  decided_at: string | null;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_tokens: ApiTokensTable;
@@ -110,4 +186,11 @@ export interface Database {
   registrations: RegistrationsTable;
   devices: DevicesTable;
   access_policies: AccessPoliciesTable;
+  issuing_cas: IssuingCasTable;
+  cert_profiles: CertProfilesTable;
+  issued_certificates: IssuedCertificatesTable;
+  crls: CrlsTable;
+  est_labels: EstLabelsTable;
+  est_users: EstUsersTable;
+  est_pending: EstPendingTable;
 }

@@ -3,7 +3,7 @@ import { isZtError } from '../../errors.ts';
 import type { Certificate } from '../../pki/certificate.ts';
 import { formatName } from '../../pki/names.ts';
 import { dpsErrorCode } from './error-codes.ts';
-import { matchEnrollment } from './matching.ts';
+import { matchEnrollment, type RevocationCheck } from './matching.ts';
 import type { DpsStore } from './store.ts';
 
 export interface Diagnosis {
@@ -18,7 +18,12 @@ export interface Diagnosis {
 }
 
 /** Runs the same matching as a registration, without registering. */
-export async function diagnose(store: DpsStore, tenantId: string, chain: Certificate[]): Promise<Diagnosis> {
+export async function diagnose(
+  store: DpsStore,
+  tenantId: string,
+  chain: Certificate[],
+  revocation?: RevocationCheck,
+): Promise<Diagnosis> {
   const shown = chain.map((c) => ({
     subject: formatName(c.subject),
     issuer: formatName(c.issuer),
@@ -26,7 +31,7 @@ export async function diagnose(store: DpsStore, tenantId: string, chain: Certifi
     notAfter: c.notAfter.toISOString(),
   }));
   try {
-    const m = await matchEnrollment(store, tenantId, chain);
+    const m = await matchEnrollment(store, tenantId, chain, new Date(), revocation);
     return {
       ok: true,
       registrationId: m.registrationId,

@@ -163,7 +163,16 @@ function normalizeBase(
     if (days !== undefined && (!Number.isInteger(days) || (days as number) < 1 || (days as number) > 3650)) {
       throw bad('certificateIssuancePolicy.validityDays must be a whole number from 1 to 3650');
     }
-    out.certificateIssuancePolicy = { validityDays: days as number | undefined };
+    for (const k of ['issuingCa', 'profile'] as const) {
+      if (p[k] !== undefined && (typeof p[k] !== 'string' || !p[k])) {
+        throw bad(`certificateIssuancePolicy.${k} must be a name`);
+      }
+    }
+    out.certificateIssuancePolicy = {
+      ...(days !== undefined ? { validityDays: days as number } : {}),
+      ...(p.issuingCa ? { issuingCa: p.issuingCa as string } : {}),
+      ...(p.profile ? { profile: p.profile as string } : {}),
+    };
   }
   return out;
 }

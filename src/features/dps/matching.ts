@@ -44,12 +44,18 @@ function parseCa(pem: string): Certificate {
 
 const chainText = (chain: Certificate[]) => chain.map((c) => c.commonName ?? c.sha1).join(' -> ');
 
+/** Refuses chains holding a certificate that zerotouch issued and then revoked. */
+export interface RevocationCheck {
+  assertNotRevoked(chain: Certificate[]): Promise<void>;
+}
+
 /** Finds the enrollment for a presented chain (leaf first) in a tenant, or throws why there is none. */
 export async function matchEnrollment(
   store: DpsStore,
   tenantId: string,
   chain: Certificate[],
   at = new Date(),
+  revocation?: RevocationCheck,
 ): Promise<Match> {
   if (chain.length === 0) {
     throw new ZtError(
@@ -71,6 +77,8 @@ export async function matchEnrollment(
       `device certificate ${describeCertificate(leaf)} expired on ${leaf.notAfter.toISOString()}; issue the device a new certificate`,
     );
   }
+
+  await revocation?.assertNotRevoked(chain);
 
   const individual = await store.findEnrollment<IndividualEnrollment>(tenantId, 'individual', registrationId);
   if (individual) {

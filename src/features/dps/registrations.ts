@@ -7,12 +7,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isZtError, ZtError } from '../../errors.ts';
 import type { Certificate } from '../../pki/certificate.ts';
+import { type CertificationRequest, parseCsr, verifyCsr } from '../../pki/csr.ts';
 import type { TenantService } from '../tenants/service.ts';
 import { allocate } from './allocation.ts';
 import { certificateInfo } from './enrollments.ts';
 import { dpsErrorCode } from './error-codes.ts';
 import { KeyedLock } from './keyed-lock.ts';
-import { type Match, matchEnrollment } from './matching.ts';
+import { type Match, matchEnrollment, type RevocationCheck } from './matching.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { applyAssignment } from './registry.ts';
 import { type DpsStore, idKey } from './store.ts';
@@ -33,6 +34,26 @@ export interface RegistrationOptions {
   /** Region assumed for requests that do not name one (geoLatency). */
   defaultRegion?: string;
   fetch?: typeof fetch;
+  /** Issues certificates for registrations that carry a csr, and refuses revoked certificates. */
+  issuer?: CsrIssuer & RevocationCheck;
+}
+
+/** What the registration needs of the issuance engine for the csr flow. */
+export interface CsrIssuer {
+  issue(i: {
+    tenant: { id: string; idScope: string };
+    ca?: string;
+    profile: string;
+    csr: CertificationRequest;
+    requester: string;
+    method: 'dps-csr';
+    validityDays?: number;
+  }): Promise<{ certificate: Certificate; caChain: Certificate[] }>;
+}
+
+/** api-versions whose registrations may carry a csr (reference azure-dps.md 1.12). */
+function allowsCsr(apiVersion: string | undefined): boolean {
+  return !!apiVersion && apiVersion >= '2025-07-01';
 }
 
 /** Operations kept in memory for polling; the latest per device is also in the store. */
@@ -120,15 +141,34 @@ export class RegistrationService {
         'payload must be a JSON object (DPS passes it to the custom allocation webhook)',
       );
     }
-    if (b.csr !== undefined) {
-      throw new ZtError('BAD_REQUEST', 'Device sent CSR but it is not configured in the service.');
+    let csr: CertificationRequest | undefined;
+    if (b.csr !== undefined && b.csr !== null) {
+      if (!allowsCsr(ctx.apiVersion)) {
+        throw new ZtError(
+          'BAD_REQUEST',
+          `csr needs api-version 2025-07-01-preview or later (got ${ctx.apiVersion ?? 'none'})`,
+        );
+      }
+      if (typeof b.csr !== 'string')
+        throw new ZtError('BAD_REQUEST', 'csr must be a base64 DER PKCS#10 string');
+      csr = parseCsr(b.csr);
+      verifyCsr(csr);
+      if (!csr.commonName || idKey(csr.commonName) !== idKey(urlRegistrationId)) {
+        throw new ZtError(
+          'BAD_REQUEST',
+          `the csr subject CN (${csr.commonName ?? 'none'}) must be the registration ID (${urlRegistrationId})`,
+        );
+      }
     }
     this.checkIdentity(urlRegistrationId, ctx.chain);
     this.throttle(this.registerLimit, `${tenant.id}/${idKey(urlRegistrationId)}`, 'registrations');
 
     let match: Match;
     try {
-      match = await matchEnrollment(this.store, tenant.id, ctx.chain);
+      match = await matchEnrollment(this.store, tenant.id, ctx.chain, new Date(), this.opts.issuer);
+      if (csr && (!match.enrollment.certificateIssuancePolicy || !this.opts.issuer)) {
+        throw new ZtError('BAD_REQUEST', 'Device sent CSR but it is not configured in the service.');
+      }
     } catch (e) {
       this.opts.logger.info(
         {
@@ -155,7 +195,7 @@ export class RegistrationService {
     this.operations.set(operationId, live);
     live.done = this.locks
       .run(`${tenant.id}/${idKey(match.registrationId)}`, () =>
-        this.assign(operationId, live, match, b.payload, ctx),
+        this.assign(operationId, live, match, b.payload, ctx, tenant.idScope, csr),
       )
       .catch((e: unknown) => {
         // The store failed while recording: tell the device, which will register again.
@@ -200,6 +240,8 @@ export class RegistrationService {
     match: Match,
     payload: unknown,
     ctx: RegisterContext,
+    idScope: string,
+    csr?: CertificationRequest,
   ): Promise<void> {
     const { tenantId } = live;
     const prev = await this.store.findRegistration(tenantId, match.registrationId);
@@ -238,6 +280,21 @@ export class RegistrationService {
             },
             this.opts.fetch,
           );
+      // Issue before touching the registry, so a refused csr leaves the device where it was.
+      let issuedCertificateChain: string[] | undefined;
+      if (csr && this.opts.issuer) {
+        const policy = match.enrollment.certificateIssuancePolicy!;
+        const issued = await this.opts.issuer.issue({
+          tenant: { id: tenantId, idScope },
+          ca: policy.issuingCa,
+          profile: policy.profile ?? 'device',
+          csr,
+          requester: `dps:${match.registrationId}`,
+          method: 'dps-csr',
+          validityDays: policy.validityDays,
+        });
+        issuedCertificateChain = [issued.certificate, ...issued.caChain].map((c) => c.der.toString('base64'));
+      }
       const substatus = await applyAssignment(this.store, {
         tenantId,
         match,
@@ -253,6 +310,7 @@ export class RegistrationService {
         status: 'assigned',
         substatus,
         ...(allocation.payload !== undefined ? { payload: allocation.payload } : {}),
+        ...(issuedCertificateChain ? { issuedCertificateChain } : {}),
       };
       this.opts.logger.info(
         {
@@ -326,7 +384,7 @@ export class RegistrationService {
   ): Promise<DeviceRegistrationState> {
     const tenant = await this.tenants.getTenant(idScope);
     this.checkIdentity(urlRegistrationId, chain);
-    await matchEnrollment(this.store, tenant.id, chain);
+    await matchEnrollment(this.store, tenant.id, chain, new Date(), this.opts.issuer);
     const stored = await this.store.findRegistration(tenant.id, urlRegistrationId);
     if (!stored)
       throw new ZtError(

@@ -78,6 +78,11 @@ export async function applyAssignment(store: DpsStore, c: AssignmentChange): Pro
       kind: c.match.kind,
       id: c.match.kind === 'group' ? c.match.enrollment.enrollmentGroupId : c.match.enrollment.registrationId,
     },
+    certificate: {
+      sha1Thumbprint: c.match.leaf.sha1,
+      sha256Thumbprint: c.match.leaf.sha256,
+      notAfterUtc: c.match.leaf.notAfter.toISOString(),
+    },
     etag: newEtag(),
     createdDateTimeUtc: existing?.createdDateTimeUtc ?? now,
     lastUpdatedDateTimeUtc: now,

@@ -7,7 +7,7 @@ import { AccessPolicyService } from './access-policies.ts';
 import { CaService } from './cas.ts';
 import { EnrollmentService } from './enrollments.ts';
 import { HubService } from './hubs.ts';
-import { RegistrationService } from './registrations.ts';
+import { type RegistrationOptions, RegistrationService } from './registrations.ts';
 import { RegistryService } from './registry.ts';
 import { DpsStore } from './store.ts';
 
@@ -19,13 +19,15 @@ export interface DpsServices {
   registrations: RegistrationService;
   registry: RegistryService;
   policies: AccessPolicyService;
+  /** Revocation check (and csr issuance), when the issuance feature is wired in. */
+  issuer?: RegistrationOptions['issuer'];
 }
 
 /** Wires the DPS services together. */
 export function createDpsServices(
   db: Kysely<Database>,
   tenants: TenantService,
-  opts: { logger: Logger; retryAfterSeconds: number; defaultRegion?: string; fetch?: typeof fetch },
+  opts: RegistrationOptions,
 ): DpsServices {
   const store = new DpsStore(db);
   return {
@@ -36,5 +38,6 @@ export function createDpsServices(
     registrations: new RegistrationService(store, tenants, opts),
     registry: new RegistryService(store),
     policies: new AccessPolicyService(store),
+    issuer: opts.issuer,
   };
 }

@@ -58,6 +58,10 @@ export interface CustomAllocationDefinition {
 /** Issuance settings for devices that send a CSR (used by the CSR and EST flows). */
 export interface CertificateIssuancePolicy {
   validityDays?: number;
+  /** Issuing CA of the ID scope; default: its default issuing CA. */
+  issuingCa?: string;
+  /** Certificate profile; default "device". */
+  profile?: string;
 }
 
 /** Fields common to individual enrollments and enrollment groups. */
@@ -104,6 +108,8 @@ export interface DeviceRegistrationState {
   lastUpdatedDateTimeUtc?: string;
   etag?: string;
   payload?: unknown;
+  /** Certificates issued for the registration's csr: base64 DER, leaf first (2025-07-01-preview+). */
+  issuedCertificateChain?: string[];
 }
 
 /** A registration operation: what the device polls. */
@@ -153,6 +159,8 @@ export interface RegistryDevice {
   capabilities: { iotEdge: boolean };
   twin: { tags: TwinCollection; properties: { desired: TwinCollection; reported: TwinCollection } };
   enrollment: { kind: EnrollmentKind; id: string };
+  /** The certificate the device last registered with. */
+  certificate?: { sha1Thumbprint: string; sha256Thumbprint: string; notAfterUtc: string };
   etag: string;
   createdDateTimeUtc: string;
   lastUpdatedDateTimeUtc: string;

@@ -11,12 +11,17 @@ import type { Principal, TokenScope } from '../../features/tenants/types.ts';
 import type { DpsServices } from '../../features/dps/services.ts';
 import { installErrorHandlers } from '../http-errors.ts';
 import { registerDpsAdminRoutes } from './dps-routes.ts';
+import { registerIssuanceAdminRoutes } from './issuance-routes.ts';
+import type { EstService } from '../../features/est/service.ts';
+import type { IssuanceEngine } from '../../features/issuance/engine.ts';
 import { errorSchema, tenantSchema, tokenSchema } from './schemas.ts';
 
 export interface AdminAppOptions {
   logger: Logger;
   tenants: TenantService;
   dps: DpsServices;
+  issuance: IssuanceEngine;
+  est: EstService;
   /** Host name put in connection strings of the Azure-shaped service API. */
   serviceHost: string;
   ready: () => Promise<boolean>;
@@ -240,5 +245,6 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
   );
 
   registerDpsAdminRoutes(app, o.tenants, o.dps, o.serviceHost);
+  registerIssuanceAdminRoutes(app, o.tenants, o.issuance, o.est, o.dps);
   return app;
 }

@@ -323,6 +323,7 @@ export function registerDpsAdminRoutes(
         },
       },
     },
-    async (req) => diagnose(dps.store, (await tenantFor(req)).id, loadCertificates(req.body.chain)),
+    async (req) =>
+      diagnose(dps.store, (await tenantFor(req)).id, loadCertificates(req.body.chain), dps.issuer),
   );
 }

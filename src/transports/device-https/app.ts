@@ -11,6 +11,10 @@ import type { DpsServices } from '../../features/dps/services.ts';
 import { installErrorHandlers } from '../http-errors.ts';
 import { registerDpsDeviceRoutes } from './dps-device.ts';
 import { registerDpsServiceRoutes } from './dps-service.ts';
+import { registerEstRoutes } from './est.ts';
+import type { EstService } from '../../features/est/service.ts';
+import type { IssuanceEngine } from '../../features/issuance/engine.ts';
+import type { TenantService } from '../../features/tenants/service.ts';
 
 export interface DeviceTls {
   /** PEM server certificate chain, leaf first. */
@@ -28,6 +32,8 @@ export interface DeviceAppOptions {
   registrations?: RegistrationService;
   /** DPS services; mounts the Azure-shaped DPS service API when given. */
   dps?: DpsServices;
+  /** EST and CRLs, when given. */
+  est?: { service: EstService; engine: IssuanceEngine; tenants: TenantService };
 }
 
 /** TLS settings shared by the device listener and the handshake benchmark's baseline. */
@@ -63,5 +69,6 @@ export async function buildDeviceApp(o: DeviceAppOptions): Promise<FastifyInstan
   });
   if (o.registrations) registerDpsDeviceRoutes(app, o.registrations);
   if (o.dps) registerDpsServiceRoutes(app, o.dps);
+  if (o.est) registerEstRoutes(app, o.est.service, o.est.engine, o.est.tenants);
   return app;
 }

@@ -1,0 +1,200 @@
+/** Persistence for EST labels, their users and enrollments waiting for approval. */
+import type { Kysely } from 'kysely';
+import { isUniqueViolation } from '../../store/errors.ts';
+import type { Database } from '../../store/schema.ts';
+import type { EstLabel, PendingEnrollment } from './types.ts';
+
+export const labelKey = (s: string) => s.toLowerCase();
+
+type StoredLabel = Omit<EstLabel, 'idScope' | 'users'>;
+
+/** EST tables over Kysely. */
+export class EstStore {
+  private readonly db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.db = db;
+  }
+
+  /** Upserts a label; false when the label belongs to another tenant. */
+  async putLabel(tenantId: string, l: StoredLabel): Promise<boolean> {
+    const now = new Date().toISOString();
+    return this.db.transaction().execute(async (tx) => {
+      const cur = await tx
+        .selectFrom('est_labels')
+        .select('tenant_id')
+        .where('label_key', '=', labelKey(l.label))
+        .executeTakeFirst();
+      if (cur && cur.tenant_id !== tenantId) return false;
+      if (l.default)
+        await tx.updateTable('est_labels').set({ is_default: 0 }).where('is_default', '=', 1).execute();
+      const row = { doc: JSON.stringify(l), is_default: l.default ? 1 : 0, updated_at: now };
+      if (cur)
+        await tx.updateTable('est_labels').set(row).where('label_key', '=', labelKey(l.label)).execute();
+      else
+        await tx
+          .insertInto('est_labels')
+          .values({ label_key: labelKey(l.label), tenant_id: tenantId, ...row })
+          .execute();
+      return true;
+    });
+  }
+
+  async findLabel(label: string): Promise<{ tenantId: string; label: StoredLabel } | undefined> {
+    const r = await this.db
+      .selectFrom('est_labels')
+      .select(['tenant_id', 'doc'])
+      .where('label_key', '=', labelKey(label))
+      .executeTakeFirst();
+    return r ? { tenantId: r.tenant_id, label: JSON.parse(r.doc) } : undefined;
+  }
+
+  async findDefault(): Promise<{ tenantId: string; label: StoredLabel } | undefined> {
+    const r = await this.db
+      .selectFrom('est_labels')
+      .select(['tenant_id', 'doc'])
+      .where('is_default', '=', 1)
+      .executeTakeFirst();
+    return r ? { tenantId: r.tenant_id, label: JSON.parse(r.doc) } : undefined;
+  }
+
+  async listLabels(tenantId: string): Promise<StoredLabel[]> {
+    const rows = await this.db
+      .selectFrom('est_labels')
+      .select('doc')
+      .where('tenant_id', '=', tenantId)
+      .orderBy('label_key')
+      .execute();
+    return rows.map((r) => JSON.parse(r.doc));
+  }
+
+  async deleteLabel(tenantId: string, label: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('est_labels')
+      .where('tenant_id', '=', tenantId)
+      .where('label_key', '=', labelKey(label))
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async putUser(label: string, username: string, hash: string): Promise<void> {
+    const now = new Date().toISOString();
+    await this.db
+      .insertInto('est_users')
+      .values({ label_key: labelKey(label), username, password_hash: hash, created_at: now })
+      .onConflict((oc) => oc.columns(['label_key', 'username']).doUpdateSet({ password_hash: hash }))
+      .execute();
+  }
+
+  async findUserHash(label: string, username: string): Promise<string | undefined> {
+    const r = await this.db
+      .selectFrom('est_users')
+      .select('password_hash')
+      .where('label_key', '=', labelKey(label))
+      .where('username', '=', username)
+      .executeTakeFirst();
+    return r?.password_hash;
+  }
+
+  async listUsers(label: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('est_users')
+      .select('username')
+      .where('label_key', '=', labelKey(label))
+      .orderBy('username')
+      .execute();
+    return rows.map((r) => r.username);
+  }
+
+  async deleteUser(label: string, username: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('est_users')
+      .where('label_key', '=', labelKey(label))
+      .where('username', '=', username)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  /** Records a pending enrollment (idempotent per key); returns the stored one. */
+  async pending(
+    label: string,
+    keyHash: string,
+    subject: string,
+    requester: string,
+  ): Promise<PendingEnrollment> {
+    try {
+      await this.db
+        .insertInto('est_pending')
+        .values({
+          label_key: labelKey(label),
+          key_hash: keyHash,
+          subject,
+          requester,
+          status: 'pending',
+          created_at: new Date().toISOString(),
+          decided_at: null,
+        })
+        .execute();
+    } catch (e) {
+      if (!isUniqueViolation(e)) throw e;
+    }
+    return (await this.findPending(label, keyHash))!;
+  }
+
+  async findPending(label: string, keyHash: string): Promise<PendingEnrollment | undefined> {
+    const r = await this.db
+      .selectFrom('est_pending')
+      .selectAll()
+      .where('label_key', '=', labelKey(label))
+      .where('key_hash', '=', keyHash)
+      .executeTakeFirst();
+    return r
+      ? {
+          label,
+          keyHash: r.key_hash,
+          subject: r.subject,
+          requester: r.requester,
+          status: r.status as PendingEnrollment['status'],
+          createdDateTimeUtc: r.created_at,
+          ...(r.decided_at ? { decidedDateTimeUtc: r.decided_at } : {}),
+        }
+      : undefined;
+  }
+
+  async listPending(label: string): Promise<PendingEnrollment[]> {
+    const rows = await this.db
+      .selectFrom('est_pending')
+      .selectAll()
+      .where('label_key', '=', labelKey(label))
+      .orderBy('created_at')
+      .execute();
+    return rows.map((r) => ({
+      label,
+      keyHash: r.key_hash,
+      subject: r.subject,
+      requester: r.requester,
+      status: r.status as PendingEnrollment['status'],
+      createdDateTimeUtc: r.created_at,
+      ...(r.decided_at ? { decidedDateTimeUtc: r.decided_at } : {}),
+    }));
+  }
+
+  async decide(label: string, keyHash: string, status: 'approved' | 'rejected'): Promise<boolean> {
+    const r = await this.db
+      .updateTable('est_pending')
+      .set({ status, decided_at: new Date().toISOString() })
+      .where('label_key', '=', labelKey(label))
+      .where('key_hash', '=', keyHash)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async clearPending(label: string, keyHash: string): Promise<void> {
+    await this.db
+      .deleteFrom('est_pending')
+      .where('label_key', '=', labelKey(label))
+      .where('key_hash', '=', keyHash)
+      .execute();
+  }
+}

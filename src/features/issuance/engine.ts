@@ -1,0 +1,457 @@
+/**
+ * The issuance engine: issuing CAs per tenant (created here or imported, keys encrypted at rest),
+ * profiles, issuing from CSRs with a record of every certificate, revocation and CRLs. EST, the
+ * DPS csr flow and the API all issue through `issue`.
+ */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { ZtError } from '../../errors.ts';
+import {
+  type Certificate,
+  certificatePem,
+  loadCertificates,
+  parseCertificate,
+} from '../../pki/certificate.ts';
+import { crlPem, encodeCrl, REVOCATION_REASONS, type RevocationReason } from '../../pki/crl.ts';
+import type { CertificationRequest } from '../../pki/csr.ts';
+import { verifyCsr } from '../../pki/csr.ts';
+import { decodeBasicConstraints, type SubjectAltName } from '../../pki/extensions.ts';
+import { CertificateSigner, type Profile as PkiProfile } from '../../pki/issue.ts';
+import {
+  generateKey,
+  importPrivateKey,
+  isKeyType,
+  KEY_TYPES,
+  type KeyType,
+  keyTypeOf,
+  publicKeyFromSpki,
+  spkiDer,
+} from '../../pki/keys.ts';
+import { formatName, type NameFields, parseSubject } from '../../pki/names.ts';
+import { OID } from '../../pki/oids.ts';
+import { BUILTIN_PROFILES, extKeyUsageOids, validateProfile } from './profiles.ts';
+import { type IssuanceStore, type KeyRef, nameKey, type StoredIssuingCa } from './store.ts';
+import type { CertificateProfile, IssuedCertificate, IssueMethod, IssuingCa } from './types.ts';
+
+/** A tenant as the engine needs it: its id and its ID scope (for CRL URLs). */
+export interface TenantRef {
+  id: string;
+  idScope: string;
+}
+
+export interface IssueInput {
+  tenant: TenantRef;
+  /** Issuing CA name; default: the tenant's only CA, or the one named "default". */
+  ca?: string;
+  profile: string | CertificateProfile;
+  csr: CertificationRequest;
+  requester: string;
+  method: IssueMethod;
+  /** Encoded Name replacing the CSR's subject (EST re-enroll keeps the old one). */
+  subject?: Buffer;
+  /** Overrides the profile's validity (DPS certificateIssuancePolicy). */
+  validityDays?: number;
+}
+
+export interface Issued {
+  certificate: Certificate;
+  /** The issuing CA and its issuers up to the root. */
+  caChain: Certificate[];
+  record: IssuedCertificate;
+}
+
+interface LoadedCa {
+  stored: StoredIssuingCa;
+  signer: CertificateSigner;
+  cert: Certificate;
+  chain: Certificate[];
+  crlUrl: string;
+}
+
+const CA_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** CRLs are valid a day and rebuilt once half of that has passed, or at once after a revocation. */
+const CRL_VALIDITY_MS = 24 * 3600_000;
+const PASS_CIPHER = 'aes-256-cbc';
+
+const notFound = (what: string, name: string, hint: string) =>
+  new ZtError('NOT_FOUND', `${what} "${name}" does not exist in this ID scope; ${hint}`);
+
+/** Issues certificates for every flow; one instance per server. */
+export class IssuanceEngine {
+  readonly store: IssuanceStore;
+  private readonly passphrase: string;
+  private readonly crlBase: () => string;
+  private readonly loaded = new Map<string, LoadedCa>();
+
+  /** `crlBaseUrl` may be a function: the default one names the device port, known after listen. */
+  constructor(store: IssuanceStore, opts: { passphrase: string; crlBaseUrl: string | (() => string) }) {
+    this.store = store;
+    this.passphrase = opts.passphrase;
+    const base = opts.crlBaseUrl;
+    this.crlBase = () => (typeof base === 'function' ? base() : base).replace(/\/+$/, '');
+  }
+
+  /** CRL URL of an issuing CA. */
+  crlUrl(tenant: TenantRef, caName: string): string {
+    return `${this.crlBase()}/${encodeURIComponent(tenant.idScope)}/${encodeURIComponent(nameKey(caName))}.crl`;
+  }
+
+  private view(tenant: TenantRef, s: StoredIssuingCa): IssuingCa {
+    const cert = loadCertificates(s.certificate)[0]!;
+    return {
+      name: s.name,
+      subject: formatName(cert.subject),
+      certificate: s.certificate,
+      chain: s.chain,
+      sha1Thumbprint: cert.sha1,
+      sha256Thumbprint: cert.sha256,
+      notBeforeUtc: cert.notBefore.toISOString(),
+      notAfterUtc: cert.notAfter.toISOString(),
+      keyStorage: s.keyRef.type,
+      crlUrl: this.crlUrl(tenant, s.name),
+      createdDateTimeUtc: s.createdAt,
+    };
+  }
+
+  private encryptKey(key: KeyObject): KeyRef {
+    const pem = key.export({
+      format: 'pem',
+      type: 'pkcs8',
+      cipher: PASS_CIPHER,
+      passphrase: this.passphrase,
+    });
+    return { type: 'encrypted-file', pem: String(pem) };
+  }
+
+  private async save(
+    tenant: TenantRef,
+    name: string,
+    chain: Certificate[],
+    key: KeyObject,
+  ): Promise<IssuingCa> {
+    if (!CA_NAME_RE.test(name)) {
+      throw new ZtError(
+        'BAD_REQUEST',
+        `issuing CA name "${name}" is not valid; use letters, digits, ".", "_", "-"`,
+      );
+    }
+    const stored: StoredIssuingCa = {
+      name,
+      certificate: certificatePem(chain[0]!),
+      chain: chain.map(certificatePem).join(''),
+      keyRef: this.encryptKey(key),
+      crlNumber: 0,
+      createdAt: new Date().toISOString(),
+    };
+    if (!(await this.store.insertCa(tenant.id, stored, chain[0]!.sha256))) {
+      throw new ZtError(
+        'CONFLICT',
+        `an issuing CA named "${name}" (or with this certificate) already exists in this ID scope`,
+      );
+    }
+    return this.view(tenant, stored);
+  }
+
+  /** Creates a self-signed issuing CA (pathLen 1, so it can sign IoT Edge CA certificates). */
+  async createCa(
+    tenant: TenantRef,
+    o: { name: string; subject?: string; keyType?: string; validityDays?: number },
+  ): Promise<IssuingCa> {
+    const keyType = o.keyType ?? 'p256';
+    if (!isKeyType(keyType))
+      throw new ZtError('BAD_REQUEST', `keyType must be one of ${KEY_TYPES.join(', ')}`);
+    const days = o.validityDays ?? 3650;
+    if (!Number.isInteger(days) || days < 1 || days > 36500)
+      throw new ZtError('BAD_REQUEST', 'validityDays must be a whole number from 1 to 36500');
+    const subject: NameFields = o.subject
+      ? parseSubject(o.subject)
+      : { O: 'zerotouch', CN: `${o.name} issuing CA` };
+    const key = generateKey(keyType);
+    const signer = new CertificateSigner(key);
+    const cert = parseCertificate(signer.selfSign({ subject, validityDays: days, pathLen: 1 }));
+    return this.save(tenant, o.name, [cert], key);
+  }
+
+  /** Imports an issuing CA: its certificate (followed by its issuers) and its private key. */
+  async importCa(
+    tenant: TenantRef,
+    o: { name: string; certificate: string; key: string; keyPassphrase?: string },
+  ): Promise<IssuingCa> {
+    const certs = loadCertificates(o.certificate);
+    const key = importPrivateKey(o.key, o.keyPassphrase);
+    const spki = spkiDer(key);
+    const own = certs.find((c) => c.spki.equals(spki));
+    if (!own) {
+      throw new ZtError(
+        'KEY_MISMATCH',
+        'the private key belongs to none of the given certificates; give the CA certificate that matches the key',
+      );
+    }
+    if (!own.basicConstraints?.ca || (own.keyUsage && !own.keyUsage.includes('keyCertSign'))) {
+      throw new ZtError(
+        'BAD_REQUEST',
+        `${formatName(own.subject)} is not a CA that may sign certificates (basicConstraints cA and keyCertSign)`,
+      );
+    }
+    if (own.notAfter.getTime() <= Date.now()) {
+      throw new ZtError('CERT_EXPIRED', `the CA certificate expired on ${own.notAfter.toISOString()}`);
+    }
+    // Order: the CA, then each issuer found among the other certificates.
+    const chain = [own];
+    for (let cur = own; !cur.subject.der.equals(cur.issuer.der);) {
+      const next = certs.find((c) => c !== cur && c.subject.der.equals(cur.issuer.der));
+      if (!next || chain.includes(next)) break;
+      chain.push(next);
+      cur = next;
+    }
+    return this.save(tenant, o.name, chain, key);
+  }
+
+  async listCas(tenant: TenantRef): Promise<IssuingCa[]> {
+    return (await this.store.listCas(tenant.id)).map((s) => this.view(tenant, s));
+  }
+
+  async getCa(tenant: TenantRef, name: string): Promise<IssuingCa> {
+    const s = await this.store.findCa(tenant.id, name);
+    if (!s) throw notFound('issuing CA', name, 'list them with zerotouch issuing-ca list');
+    return this.view(tenant, s);
+  }
+
+  async deleteCa(tenant: TenantRef, name: string): Promise<void> {
+    if (!(await this.store.deleteCa(tenant.id, name)))
+      throw notFound('issuing CA', name, 'list them with zerotouch issuing-ca list');
+    this.loaded.delete(`${tenant.id}/${nameKey(name)}`);
+    await this.store.deleteCrl(tenant.id, name);
+  }
+
+  /** The CA that signs when none is named: the only one, or the one called "default". */
+  async defaultCaName(tenant: TenantRef): Promise<string> {
+    const all = await this.store.listCas(tenant.id);
+    if (all.length === 1) return all[0]!.name;
+    const d = all.find((c) => nameKey(c.name) === 'default');
+    if (d) return d.name;
+    throw new ZtError(
+      'BAD_REQUEST',
+      all.length === 0
+        ? 'this ID scope has no issuing CA; create one (zerotouch issuing-ca create <name>) or import one'
+        : `this ID scope has ${all.length} issuing CAs and none is called "default"; name the CA to use`,
+    );
+  }
+
+  private async load(tenant: TenantRef, name: string): Promise<LoadedCa> {
+    const k = `${tenant.id}/${nameKey(name)}`;
+    const hit = this.loaded.get(k);
+    if (hit) return hit;
+    const stored = await this.store.findCa(tenant.id, name);
+    if (!stored) throw notFound('issuing CA', name, 'create it or fix the label or enrollment that names it');
+    if (stored.keyRef.type !== 'encrypted-file') {
+      throw new ZtError(
+        'CONFIG_INVALID',
+        `issuing CA "${name}" keeps its key in a PKCS#11 token, which this server cannot reach`,
+      );
+    }
+    let key: KeyObject;
+    try {
+      key = importPrivateKey(stored.keyRef.pem, this.passphrase);
+    } catch {
+      throw new ZtError(
+        'CONFIG_INVALID',
+        `the key of issuing CA "${name}" cannot be decrypted with this server's passphrase; every server sharing the store needs the same issuance.key_passphrase_file`,
+      );
+    }
+    const chain = loadCertificates(stored.chain);
+    const cert = chain[0]!;
+    const loaded: LoadedCa = {
+      stored,
+      signer: new CertificateSigner(key, cert),
+      cert,
+      chain,
+      crlUrl: this.crlUrl(tenant, name),
+    };
+    this.loaded.set(k, loaded);
+    return loaded;
+  }
+
+  /** The issuing CA certificate and its issuers (leaf-most first), for /cacerts and chains. */
+  async caChain(tenant: TenantRef, name?: string): Promise<Certificate[]> {
+    return (await this.load(tenant, name ?? (await this.defaultCaName(tenant)))).chain;
+  }
+
+  /** Resolves a profile by name: the tenant's stored one, else a built-in. */
+  async profile(tenant: TenantRef, name: string): Promise<CertificateProfile> {
+    const p = (await this.store.findProfile(tenant.id, name)) ?? BUILTIN_PROFILES[nameKey(name)];
+    if (!p) {
+      throw notFound(
+        'certificate profile',
+        name,
+        `built-in ones are ${Object.keys(BUILTIN_PROFILES).join(', ')}`,
+      );
+    }
+    return p;
+  }
+
+  async listProfiles(tenant: TenantRef): Promise<CertificateProfile[]> {
+    const own = await this.store.listProfiles(tenant.id);
+    const names = new Set(own.map((p) => nameKey(p.name)));
+    return [...own, ...Object.values(BUILTIN_PROFILES).filter((p) => !names.has(p.name))];
+  }
+
+  async putProfile(tenant: TenantRef, name: string, body: unknown): Promise<CertificateProfile> {
+    const p = validateProfile(name, body);
+    await this.store.putProfile(tenant.id, p);
+    return p;
+  }
+
+  async deleteProfile(tenant: TenantRef, name: string): Promise<void> {
+    if (!(await this.store.deleteProfile(tenant.id, name)))
+      throw notFound('certificate profile', name, 'only stored profiles can be deleted, not built-in ones');
+  }
+
+  /** Issues a certificate for a CSR under a profile, records it and returns it with the CA chain. */
+  async issue(i: IssueInput): Promise<Issued> {
+    const profile = typeof i.profile === 'string' ? await this.profile(i.tenant, i.profile) : i.profile;
+    verifyCsr(i.csr);
+    return this.sign(i, profile, i.csr.spki);
+  }
+
+  /** Issues for a public key the server generated (serverkeygen); the CSR supplies names only. */
+  async issueForKey(i: IssueInput, spki: Buffer): Promise<Issued> {
+    const profile = typeof i.profile === 'string' ? await this.profile(i.tenant, i.profile) : i.profile;
+    return this.sign(i, profile, spki);
+  }
+
+  private async sign(i: IssueInput, profile: CertificateProfile, spki: Buffer): Promise<Issued> {
+    const kt = keyTypeOf(publicKeyFromSpki(spki));
+    if (!kt || !profile.allowedKeyTypes.includes(kt)) {
+      throw new ZtError(
+        'KEY_UNSUPPORTED',
+        `the request's key (${kt ?? 'unsupported size'}) is not allowed by profile "${profile.name}"; use one of ${profile.allowedKeyTypes.join(', ')}`,
+      );
+    }
+    let sans: SubjectAltName[] = i.csr.subjectAltNames;
+    if (profile.sans === 'none') sans = [];
+    else if (profile.sans === 'dns-ip' && sans.some((s) => s.type !== 'dns' && s.type !== 'ip')) {
+      throw new ZtError(
+        'BAD_REQUEST',
+        `profile "${profile.name}" allows only DNS and IP subject alternative names`,
+      );
+    }
+    const bcExt = i.csr.extensions.find((e) => e.oid === OID.basicConstraints);
+    const wantsCa = bcExt ? decodeBasicConstraints(bcExt.value).ca : false;
+    if (wantsCa && profile.kind !== 'ca' && !profile.honorCaRequests) {
+      throw new ZtError(
+        'BAD_REQUEST',
+        `the CSR asks for a CA certificate (basicConstraints CA:TRUE) but profile "${profile.name}" issues ${profile.kind} certificates; use a profile of kind "ca" or with honorCaRequests (e.g. iot-edge)`,
+      );
+    }
+    const asCa = profile.kind === 'ca' || wantsCa;
+    const caName = i.ca ?? (await this.defaultCaName(i.tenant));
+    const ca = await this.load(i.tenant, caName);
+    const pkiProfile: PkiProfile = asCa ? 'intermediate-ca' : profile.kind === 'server' ? 'server' : 'device';
+    const subject = i.subject ?? i.csr.subject.der;
+    const derCert = ca.signer.issue({
+      profile: pkiProfile,
+      subject,
+      spki,
+      subjectAltNames: sans,
+      ...(i.validityDays
+        ? { validityDays: i.validityDays }
+        : profile.validityHours
+          ? { validityHours: profile.validityHours }
+          : { validityDays: profile.validityDays ?? 365 }),
+      pathLen: asCa ? 0 : undefined,
+      keyUsage: asCa ? undefined : profile.keyUsage,
+      extKeyUsage: asCa ? undefined : extKeyUsageOids(profile),
+      crlDistributionPoints: [ca.crlUrl],
+    });
+    const certificate = parseCertificate(derCert);
+    const record: IssuedCertificate = {
+      serialNumber: certificate.serialNumber,
+      issuingCa: ca.stored.name,
+      subject: formatName(certificate.subject),
+      subjectAltNames: certificate.subjectAltNames.map((s) => `${s.type}:${s.value}`),
+      sha1Thumbprint: certificate.sha1,
+      sha256Thumbprint: certificate.sha256,
+      notBeforeUtc: certificate.notBefore.toISOString(),
+      notAfterUtc: certificate.notAfter.toISOString(),
+      profile: profile.name,
+      method: i.method,
+      requester: i.requester,
+      status: 'valid',
+      createdDateTimeUtc: new Date().toISOString(),
+    };
+    await this.store.insertIssued(i.tenant.id, record, certificatePem(certificate));
+    return { certificate, caChain: ca.chain, record };
+  }
+
+  /** Generates a key for serverkeygen, of the profile's first allowed type. */
+  generateKeyFor(profile: CertificateProfile): KeyObject {
+    const t: KeyType = profile.allowedKeyTypes.includes('p256') ? 'p256' : profile.allowedKeyTypes[0]!;
+    if (t === 'ed25519') return generateKeyPairSync('ed25519').privateKey;
+    return generateKey(t);
+  }
+
+  /** Revokes an issued certificate and invalidates its CA's CRL. */
+  async revoke(
+    tenant: TenantRef,
+    serial: string,
+    reason: string = 'unspecified',
+  ): Promise<IssuedCertificate> {
+    if (!(reason in REVOCATION_REASONS)) {
+      throw new ZtError('BAD_REQUEST', `reason must be one of ${Object.keys(REVOCATION_REASONS).join(', ')}`);
+    }
+    const found = await this.store.findIssued(tenant.id, serial);
+    if (!found)
+      throw notFound('issued certificate with serial', serial, 'list them with zerotouch cert list');
+    if (found.record.status === 'revoked') {
+      throw new ZtError(
+        'CONFLICT',
+        `certificate ${serial} was already revoked at ${found.record.revokedAtUtc}`,
+      );
+    }
+    await this.store.revoke(tenant.id, serial, reason, new Date().toISOString());
+    await this.store.deleteCrl(tenant.id, found.record.issuingCa);
+    return (await this.store.findIssued(tenant.id, serial))!.record;
+  }
+
+  /** Throws CERT_REVOKED when any certificate of the chain was issued here and revoked. */
+  async assertNotRevoked(chain: Certificate[]): Promise<void> {
+    const hit = await this.store.firstRevoked(chain.map((c) => c.sha256));
+    if (hit) {
+      const c = chain.find((x) => x.sha256 === hit.sha256)!;
+      throw new ZtError(
+        'CERT_REVOKED',
+        `certificate ${formatName(c.subject)} (serial ${hit.serial}) was revoked at ${hit.revokedAt}; the device needs a new certificate`,
+      );
+    }
+  }
+
+  /** The current CRL of an issuing CA (DER), rebuilt when stale or after a revocation. */
+  async crl(tenant: TenantRef, caName: string): Promise<Buffer> {
+    const now = Date.now();
+    const cached = await this.store.getCrl(tenant.id, caName);
+    if (cached && Date.parse(cached.nextUpdate) - now > CRL_VALIDITY_MS / 2) return cached.der;
+    const ca = await this.load(tenant, caName);
+    const number = await this.store.nextCrlNumber(tenant.id, caName);
+    const revoked = await this.store.revokedOf(tenant.id, caName);
+    const nextUpdate = new Date(now + CRL_VALIDITY_MS);
+    const der = encodeCrl({
+      issuer: ca.cert,
+      key: ca.signer.key,
+      number: BigInt(number),
+      thisUpdate: new Date(now - 60_000),
+      nextUpdate,
+      revoked: revoked.map((r) => ({
+        serial: r.serial,
+        revokedAt: new Date(r.revokedAt),
+        reason: r.reason as RevocationReason,
+      })),
+    });
+    await this.store.putCrl(tenant.id, caName, number, nextUpdate.toISOString(), der);
+    return der;
+  }
+
+  /** The CRL as PEM. */
+  async crlPem(tenant: TenantRef, caName: string): Promise<string> {
+    return crlPem(await this.crl(tenant, caName));
+  }
+}

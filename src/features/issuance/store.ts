@@ -1,0 +1,317 @@
+/** Persistence for issuing CAs, profiles, issued-certificate records and CRLs. */
+import type { Kysely } from 'kysely';
+import { isUniqueViolation } from '../../store/errors.ts';
+import type { Database, IssuedCertificatesTable } from '../../store/schema.ts';
+import type { CertificateProfile, IssuedCertificate } from './types.ts';
+
+export const nameKey = (s: string) => s.toLowerCase();
+
+export interface StoredIssuingCa {
+  name: string;
+  certificate: string;
+  chain: string;
+  keyRef: KeyRef;
+  crlNumber: number;
+  createdAt: string;
+}
+
+/** Where an issuing CA's private key lives. */
+export type KeyRef = { type: 'encrypted-file'; pem: string } | { type: 'pkcs11'; uri: string };
+
+export interface IssuedFilter {
+  ca?: string;
+  status?: 'valid' | 'revoked';
+  /** Substring of the subject, case-insensitive. */
+  subject?: string;
+  method?: string;
+  expiringBefore?: string;
+  limit: number;
+  offset: number;
+}
+
+function toIssued(r: IssuedCertificatesTable & { ca_name?: string }): IssuedCertificate {
+  return {
+    serialNumber: r.serial,
+    issuingCa: r.ca_name ?? r.ca_key,
+    subject: r.subject,
+    subjectAltNames: JSON.parse(r.sans),
+    sha1Thumbprint: r.sha1,
+    sha256Thumbprint: r.sha256,
+    notBeforeUtc: r.not_before,
+    notAfterUtc: r.not_after,
+    profile: r.profile,
+    method: r.method as IssuedCertificate['method'],
+    requester: r.requester,
+    status: r.status as IssuedCertificate['status'],
+    ...(r.revoked_at ? { revokedAtUtc: r.revoked_at } : {}),
+    ...(r.revocation_reason ? { revocationReason: r.revocation_reason } : {}),
+    createdDateTimeUtc: r.created_at,
+  };
+}
+
+/** Issuance tables over Kysely. */
+export class IssuanceStore {
+  readonly db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.db = db;
+  }
+
+  /** Inserts an issuing CA; false when the name is taken. */
+  async insertCa(tenantId: string, ca: StoredIssuingCa, sha256: string): Promise<boolean> {
+    try {
+      await this.db
+        .insertInto('issuing_cas')
+        .values({
+          tenant_id: tenantId,
+          name: ca.name,
+          name_key: nameKey(ca.name),
+          certificate: ca.certificate,
+          chain: ca.chain,
+          key_ref: JSON.stringify(ca.keyRef),
+          sha256,
+          crl_number: ca.crlNumber,
+          created_at: ca.createdAt,
+        })
+        .execute();
+      return true;
+    } catch (e) {
+      if (isUniqueViolation(e)) return false;
+      throw e;
+    }
+  }
+
+  async findCa(tenantId: string, name: string): Promise<StoredIssuingCa | undefined> {
+    const r = await this.db
+      .selectFrom('issuing_cas')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('name_key', '=', nameKey(name))
+      .executeTakeFirst();
+    return r
+      ? {
+          name: r.name,
+          certificate: r.certificate,
+          chain: r.chain,
+          keyRef: JSON.parse(r.key_ref),
+          crlNumber: Number(r.crl_number),
+          createdAt: r.created_at,
+        }
+      : undefined;
+  }
+
+  async listCas(tenantId: string): Promise<StoredIssuingCa[]> {
+    const rows = await this.db
+      .selectFrom('issuing_cas')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .orderBy('name_key')
+      .execute();
+    return rows.map((r) => ({
+      name: r.name,
+      certificate: r.certificate,
+      chain: r.chain,
+      keyRef: JSON.parse(r.key_ref),
+      crlNumber: Number(r.crl_number),
+      createdAt: r.created_at,
+    }));
+  }
+
+  async deleteCa(tenantId: string, name: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('issuing_cas')
+      .where('tenant_id', '=', tenantId)
+      .where('name_key', '=', nameKey(name))
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  /** Takes the next CRL number of a CA atomically. */
+  async nextCrlNumber(tenantId: string, name: string): Promise<number> {
+    const r = await this.db
+      .updateTable('issuing_cas')
+      .set((eb) => ({ crl_number: eb('crl_number', '+', 1) }))
+      .where('tenant_id', '=', tenantId)
+      .where('name_key', '=', nameKey(name))
+      .returning('crl_number')
+      .executeTakeFirstOrThrow();
+    return Number(r.crl_number);
+  }
+
+  async putProfile(tenantId: string, p: CertificateProfile): Promise<void> {
+    const now = new Date().toISOString();
+    await this.db
+      .insertInto('cert_profiles')
+      .values({ tenant_id: tenantId, name_key: nameKey(p.name), doc: JSON.stringify(p), updated_at: now })
+      .onConflict((oc) =>
+        oc.columns(['tenant_id', 'name_key']).doUpdateSet({ doc: JSON.stringify(p), updated_at: now }),
+      )
+      .execute();
+  }
+
+  async findProfile(tenantId: string, name: string): Promise<CertificateProfile | undefined> {
+    const r = await this.db
+      .selectFrom('cert_profiles')
+      .select('doc')
+      .where('tenant_id', '=', tenantId)
+      .where('name_key', '=', nameKey(name))
+      .executeTakeFirst();
+    return r ? JSON.parse(r.doc) : undefined;
+  }
+
+  async listProfiles(tenantId: string): Promise<CertificateProfile[]> {
+    const rows = await this.db
+      .selectFrom('cert_profiles')
+      .select('doc')
+      .where('tenant_id', '=', tenantId)
+      .execute();
+    return rows.map((r) => JSON.parse(r.doc));
+  }
+
+  async deleteProfile(tenantId: string, name: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('cert_profiles')
+      .where('tenant_id', '=', tenantId)
+      .where('name_key', '=', nameKey(name))
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async insertIssued(tenantId: string, c: IssuedCertificate, pem: string): Promise<void> {
+    await this.db
+      .insertInto('issued_certificates')
+      .values({
+        tenant_id: tenantId,
+        ca_key: nameKey(c.issuingCa),
+        serial: c.serialNumber,
+        subject: c.subject,
+        sans: JSON.stringify(c.subjectAltNames),
+        sha1: c.sha1Thumbprint,
+        sha256: c.sha256Thumbprint,
+        not_before: c.notBeforeUtc,
+        not_after: c.notAfterUtc,
+        profile: c.profile,
+        method: c.method,
+        requester: c.requester,
+        status: c.status,
+        revoked_at: null,
+        revocation_reason: null,
+        certificate: pem,
+        created_at: c.createdDateTimeUtc,
+      })
+      .execute();
+  }
+
+  async findIssued(
+    tenantId: string,
+    serial: string,
+  ): Promise<{ record: IssuedCertificate; pem: string } | undefined> {
+    const r = await this.db
+      .selectFrom('issued_certificates')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('serial', '=', serial.toUpperCase())
+      .executeTakeFirst();
+    return r ? { record: toIssued(r), pem: r.certificate } : undefined;
+  }
+
+  async listIssued(tenantId: string, f: IssuedFilter): Promise<IssuedCertificate[]> {
+    let q = this.db.selectFrom('issued_certificates').selectAll().where('tenant_id', '=', tenantId);
+    if (f.ca) q = q.where('ca_key', '=', nameKey(f.ca));
+    if (f.status) q = q.where('status', '=', f.status);
+    if (f.method) q = q.where('method', '=', f.method);
+    if (f.subject)
+      q = q.where((eb) => eb(eb.fn('lower', ['subject']), 'like', `%${f.subject!.toLowerCase()}%`));
+    if (f.expiringBefore) q = q.where('not_after', '<', f.expiringBefore);
+    const rows = await q
+      .orderBy('created_at', 'desc')
+      .orderBy('serial')
+      .limit(f.limit)
+      .offset(f.offset)
+      .execute();
+    return rows.map(toIssued);
+  }
+
+  /** Marks a certificate revoked; false when it was not found or already revoked. */
+  async revoke(tenantId: string, serial: string, reason: string, at: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('issued_certificates')
+      .set({ status: 'revoked', revoked_at: at, revocation_reason: reason })
+      .where('tenant_id', '=', tenantId)
+      .where('serial', '=', serial.toUpperCase())
+      .where('status', '=', 'valid')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async revokedOf(
+    tenantId: string,
+    caName: string,
+  ): Promise<Array<{ serial: string; revokedAt: string; reason: string }>> {
+    const rows = await this.db
+      .selectFrom('issued_certificates')
+      .select(['serial', 'revoked_at', 'revocation_reason'])
+      .where('tenant_id', '=', tenantId)
+      .where('ca_key', '=', nameKey(caName))
+      .where('status', '=', 'revoked')
+      .orderBy('revoked_at')
+      .execute();
+    return rows.map((r) => ({
+      serial: r.serial,
+      revokedAt: r.revoked_at!,
+      reason: r.revocation_reason ?? 'unspecified',
+    }));
+  }
+
+  /** The revoked certificate among these SHA-256 thumbprints, if any (checked on every authentication). */
+  async firstRevoked(
+    sha256s: string[],
+  ): Promise<{ sha256: string; serial: string; revokedAt: string } | undefined> {
+    if (sha256s.length === 0) return undefined;
+    const r = await this.db
+      .selectFrom('issued_certificates')
+      .select(['sha256', 'serial', 'revoked_at'])
+      .where('sha256', 'in', sha256s)
+      .where('status', '=', 'revoked')
+      .executeTakeFirst();
+    return r ? { sha256: r.sha256, serial: r.serial, revokedAt: r.revoked_at! } : undefined;
+  }
+
+  async getCrl(
+    tenantId: string,
+    caName: string,
+  ): Promise<{ number: number; nextUpdate: string; der: Buffer } | undefined> {
+    const r = await this.db
+      .selectFrom('crls')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('ca_key', '=', nameKey(caName))
+      .executeTakeFirst();
+    return r
+      ? { number: Number(r.number), nextUpdate: r.next_update, der: Buffer.from(r.der, 'base64') }
+      : undefined;
+  }
+
+  async putCrl(
+    tenantId: string,
+    caName: string,
+    number: number,
+    nextUpdate: string,
+    der: Buffer,
+  ): Promise<void> {
+    const row = { number, next_update: nextUpdate, der: der.toString('base64') };
+    await this.db
+      .insertInto('crls')
+      .values({ tenant_id: tenantId, ca_key: nameKey(caName), ...row })
+      .onConflict((oc) => oc.columns(['tenant_id', 'ca_key']).doUpdateSet(row))
+      .execute();
+  }
+
+  async deleteCrl(tenantId: string, caName: string): Promise<void> {
+    await this.db
+      .deleteFrom('crls')
+      .where('tenant_id', '=', tenantId)
+      .where('ca_key', '=', nameKey(caName))
+      .execute();
+  }
+}
