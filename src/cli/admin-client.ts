@@ -82,3 +82,59 @@ export function adminApi(o: ConnectionOptions): AdminCall {
 
 /** Encodes one path segment. */
 export const seg = (s: string) => encodeURIComponent(s);
+
+/** Options every management command receives. */
+export type Opts = ConnectionOptions & { scope: string; json?: boolean } & Record<string, any>;
+
+/** Prints a line (adds the newline). */
+export const out = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+/** Prints JSON, indented. */
+export const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
+
+/** Prints rows as an aligned table (or JSON with --json). */
+export function table(o: { json?: boolean }, rows: Array<Record<string, unknown>>, cols: string[]): void {
+  if (o.json) return json(rows);
+  if (rows.length === 0) return out('(none)');
+  const cells = rows.map((r) => cols.map((c) => (r[c] === undefined || r[c] === null ? '' : String(r[c]))));
+  const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  out([line(cols), ...cells.map(line)].join('\n'));
+}
+
+/** Follows continuation tokens until every item is read. */
+export async function all<T>(api: AdminCall, path: string): Promise<T[]> {
+  const items: T[] = [];
+  let cont: string | undefined;
+  do {
+    const sep = path.includes('?') ? '&' : '?';
+    const page = await api<{ items: T[]; continuation?: string }>(
+      'GET',
+      `${path}${sep}max=1000${cont ? `&continuation=${encodeURIComponent(cont)}` : ''}`,
+    );
+    items.push(...page.items);
+    cont = page.continuation;
+  } while (cont);
+  return items;
+}
+
+/** A subcommand with connection options, --scope (unless tenant-level) and --json. */
+export function sub(parent: Command, spec: string, description: string, scoped = true): Command {
+  const c = withConnection(parent.command(spec).description(description)).option(
+    '--json',
+    'print JSON instead of text',
+  );
+  if (scoped)
+    c.requiredOption(
+      '-s, --scope <idScope>',
+      'ID scope of the tenant [ZEROTOUCH_SCOPE]',
+      process.env.ZEROTOUCH_SCOPE,
+    );
+  return c;
+}
+
+/** Base path of the tenant named by --scope. */
+export const t = (o: Opts) => `/v1/tenants/${seg(o.scope)}`;

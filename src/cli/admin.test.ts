@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { certificatePem } from '../pki/certificate.ts';
+import { cliRunner } from '../testing/cli.ts';
 import { identitydRegister } from '../testing/dps-client.ts';
 import { scratchDir } from '../testing/pki.ts';
 import { startTestServer, type TestServer } from '../testing/server.ts';
-
-const main = join(import.meta.dirname, 'main.ts');
 
 // The seed scenario of docs/dps-seed-scenario.md, with the same commands, against a real server.
 describe('zerotouch management commands (CLI)', () => {
@@ -17,23 +14,7 @@ describe('zerotouch management commands (CLI)', () => {
   const dir = scratchDir('zt-cli-admin-');
   let scope = '';
 
-  async function zt(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const { stdout, stderr } = await promisify(execFile)(process.execPath, [main, ...args], {
-        cwd: dir,
-        env: { ...process.env, ZEROTOUCH_URL: server.adminUrl, ZEROTOUCH_DATA_DIR: server.config.dataDir },
-      });
-      return { code: 0, stdout, stderr };
-    } catch (e) {
-      const err = e as { code: number; stdout: string; stderr: string };
-      return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-    }
-  }
-  async function ok(...args: string[]): Promise<string> {
-    const r = await zt(...args);
-    assert.equal(r.code, 0, `zerotouch ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  }
+  const { zt, ok } = cliRunner(() => server, dir);
 
   before(async () => {
     server = await startTestServer();

@@ -5,43 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { ZtError } from '../errors.ts';
-import { type AdminCall, adminApi, type ConnectionOptions, seg, withConnection } from './admin-client.ts';
+import { adminApi, all, json, type Opts, out, seg, sub, t, table } from './admin-client.ts';
 import { action, positiveInt } from './run.ts';
-
-type Opts = ConnectionOptions & { scope: string; json?: boolean } & Record<string, any>;
-
-const out = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s : s + '\n');
-const json = (v: unknown): void => out(JSON.stringify(v, null, 2));
-
-/** Prints rows as an aligned table (or JSON with --json). */
-function table(o: { json?: boolean }, rows: Array<Record<string, unknown>>, cols: string[]): void {
-  if (o.json) return json(rows);
-  if (rows.length === 0) return out('(none)');
-  const cells = rows.map((r) => cols.map((c) => (r[c] === undefined || r[c] === null ? '' : String(r[c]))));
-  const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
-  const line = (vals: string[]) =>
-    vals
-      .map((v, i) => v.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  out([line(cols), ...cells.map(line)].join('\n'));
-}
-
-/** Follows continuation tokens until every item is read. */
-async function all<T>(api: AdminCall, path: string): Promise<T[]> {
-  const items: T[] = [];
-  let cont: string | undefined;
-  do {
-    const sep = path.includes('?') ? '&' : '?';
-    const page = await api<{ items: T[]; continuation?: string }>(
-      'GET',
-      `${path}${sep}max=1000${cont ? `&continuation=${encodeURIComponent(cont)}` : ''}`,
-    );
-    items.push(...page.items);
-    cont = page.continuation;
-  } while (cont);
-  return items;
-}
 
 function jsonArg(what: string) {
   return (v: string) => {
@@ -71,23 +36,6 @@ function reprovision(v: string) {
   if (!p) throw new InvalidArgumentError(`must be one of ${Object.keys(REPROVISION).join(', ')}`);
   return p;
 }
-
-/** A subcommand with connection options, --scope (unless tenant-level) and --json. */
-function sub(parent: Command, spec: string, description: string, scoped = true): Command {
-  const c = withConnection(parent.command(spec).description(description)).option(
-    '--json',
-    'print JSON instead of text',
-  );
-  if (scoped)
-    c.requiredOption(
-      '-s, --scope <idScope>',
-      'ID scope of the tenant [ZEROTOUCH_SCOPE]',
-      process.env.ZEROTOUCH_SCOPE,
-    );
-  return c;
-}
-
-const t = (o: Opts) => `/v1/tenants/${seg(o.scope)}`;
 
 function registerTenant(program: Command): void {
   const g = program.command('tenant').description('tenants (ID scopes)');

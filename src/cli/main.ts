@@ -1,6 +1,7 @@
 /** The `zerotouch` command: server, PKI toolkit and management commands. */
 import { Command } from 'commander';
 import { registerAdmin } from './admin.ts';
+import { registerIssuance } from './issuance.ts';
 import { registerPki } from './pki.ts';
 import { registerServer } from './server.ts';
 
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
   registerServer(program);
   registerPki(program);
   registerAdmin(program);
+  registerIssuance(program);
   return program;
 }
 
