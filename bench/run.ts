@@ -5,11 +5,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { formatResults, type Result, runScenario } from './harness.ts';
+import { est } from './est.ts';
 import { issuance } from './issuance.ts';
 import { mtls } from './mtls.ts';
 import { registration } from './registration.ts';
 
-const scenarios = [issuance, mtls, registration];
+const scenarios = [issuance, mtls, registration, est];
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);

@@ -1,7 +1,7 @@
 /**
  * Worker thread for the mTLS scenario: opens fresh mutual-TLS connections (no session reuse),
- * sends GET /healthz, reads the answer and closes, `concurrency` at a time, so that the server
- * under test has the main thread to itself.
+ * sends one request (GET /healthz unless the job gives others), reads the answer and closes,
+ * `concurrency` at a time, so that the server under test has the main thread to itself.
  */
 import { connect } from 'node:tls';
 import { parentPort } from 'node:worker_threads';
@@ -13,11 +13,16 @@ export interface ClientJob {
   ca: string;
   cert: string;
   key: string;
+  /** Raw HTTP requests to send, cycled one per connection; default GET /healthz. */
+  requests?: string[];
 }
 
 const REQUEST = 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n';
 
+let next = 0;
+
 function once(job: ClientJob): Promise<void> {
+  const request = job.requests?.length ? job.requests[next++ % job.requests.length]! : REQUEST;
   return new Promise((resolve, reject) => {
     const s = connect(
       {
@@ -28,7 +33,7 @@ function once(job: ClientJob): Promise<void> {
         cert: job.cert,
         key: job.key,
       },
-      () => s.write(REQUEST),
+      () => s.write(request),
     );
     let answer = '';
     s.setEncoding('utf8');

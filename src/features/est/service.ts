@@ -42,6 +42,8 @@ export type EnrollOutcome = { kind: 'issued'; issued: Issued } | { kind: 'pendin
 /** Seconds a client waits before retrying an enrollment awaiting approval (libest's minimum is 60). */
 export const APPROVAL_RETRY_SECONDS = 60;
 
+const VERIFIED_TTL_MS = 5 * 60_000;
+const VERIFIED_CACHE_SIZE = 10_000;
 const LABEL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const EST_OPERATIONS = [
   'cacerts',
@@ -76,6 +78,8 @@ export class EstService {
   private readonly engine: IssuanceEngine;
   private readonly tenants: TenantService;
   private readonly dps: DpsStore;
+  /** Recently verified credentials: scrypt costs tens of milliseconds, too much per enrollment. */
+  private readonly verified = new Map<string, number>();
 
   constructor(store: EstStore, engine: IssuanceEngine, tenants: TenantService, dps: DpsStore) {
     this.store = store;
@@ -265,7 +269,9 @@ export class EstService {
       const user = i < 0 ? decoded : decoded.slice(0, i);
       const pass = i < 0 ? '' : decoded.slice(i + 1);
       const hash = await this.store.findUserHash(r.label.label, user);
-      if (hash && checkPassword(pass, hash)) return { requester: `est-user:${user}`, via: 'basic' };
+      if (hash && this.passwordOk(r.label.label, user, pass, hash)) {
+        return { requester: `est-user:${user}`, via: 'basic' };
+      }
       throw new EstAuthError(`user name or password is wrong for EST label "${r.label.label}"`, challenge);
     }
     if (certProblem) {
@@ -277,6 +283,17 @@ export class EstService {
         : `EST label "${r.label.label}" needs a client certificate issued by its CA or by a bootstrap CA`,
       challenge,
     );
+  }
+
+  private passwordOk(label: string, user: string, pass: string, hash: string): boolean {
+    // Keyed on the stored hash too, so a changed password is checked afresh.
+    const k = createHash('sha256').update(`${label}\0${user}\0${pass}\0${hash}`).digest('base64');
+    const until = this.verified.get(k);
+    if (until !== undefined && until > Date.now()) return true;
+    if (!checkPassword(pass, hash)) return false;
+    if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.clear();
+    this.verified.set(k, Date.now() + VERIFIED_TTL_MS);
+    return true;
   }
 
   /** Client certificate: issued by the label's CA (identity/renewal) or by a bootstrap CA. */
