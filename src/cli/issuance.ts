@@ -46,6 +46,7 @@ function registerIssuingCa(program: Command): void {
     .option('--subject <dn>', 'subject, e.g. "/O=Acme/CN=Acme Device CA"')
     .option('--key-type <type>', `key type: ${KEY_TYPES.join(', ')}`, 'p256')
     .option('--days <n>', 'validity in days', positiveInt, 3650)
+    .option('--key-uri <uri>', 'use a key in a PKCS#11 token (pkcs11:token=...;object=...;pin-value=...)')
     .option('--no-trust-for-dps', 'do not add it to the DPS CA certificates as verified')
     .action(
       action(async (name: string, o: Opts) => {
@@ -54,6 +55,7 @@ function registerIssuingCa(program: Command): void {
           subject: o.subject,
           keyType: o.keyType,
           validityDays: o.days,
+          keyUri: o.keyUri,
           trustForDps: o.trustForDps,
         });
         if (o.json) return json(ca);
@@ -65,16 +67,18 @@ function registerIssuingCa(program: Command): void {
     );
   sub(g, 'import <name>', 'import an issuing CA: its certificate (followed by its issuers) and key')
     .requiredOption('--cert <file>', 'CA certificate PEM, optionally followed by its chain')
-    .requiredOption('--key <file>', 'CA private key PEM')
+    .option('--key <file>', 'CA private key PEM')
     .option('--key-pass <passphrase>', 'passphrase of an encrypted key')
+    .option('--key-uri <uri>', 'or: the CA key in a PKCS#11 token')
     .option('--no-trust-for-dps', 'do not add it to the DPS CA certificates as verified')
     .action(
       action(async (name: string, o: Opts) => {
         const ca = await adminApi(o)('POST', `${t(o)}/issuing-cas`, {
           name,
           certificate: readFileSync(o.cert, 'utf8'),
-          key: readFileSync(o.key, 'utf8'),
+          key: o.key ? readFileSync(o.key, 'utf8') : undefined,
           keyPassphrase: o.keyPass,
+          keyUri: o.keyUri,
           trustForDps: o.trustForDps,
         });
         if (o.json) return json(ca);

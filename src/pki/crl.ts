@@ -31,6 +31,7 @@ export interface RevokedEntry {
 
 export interface CrlInput {
   issuer: Certificate;
+  /** The CA key (private for encodeCrl; public is enough for encodeCrlWith). */
   key: KeyObject;
   number: bigint;
   thisUpdate: Date;
@@ -43,6 +44,17 @@ const CRL_REASON = '2.5.29.21';
 
 /** Encodes and signs a CRL; returns its DER. */
 export function encodeCrl(c: CrlInput): Buffer {
+  const { tbs, alg } = crlTbs(c);
+  return der.seq(tbs, alg.identifier, der.bitString(signWith(alg, c.key, tbs)));
+}
+
+/** Encodes a CRL signed elsewhere (a PKCS#11 token): `sign` gets the TBSCertList. */
+export async function encodeCrlWith(c: CrlInput, sign: (tbs: Buffer) => Promise<Buffer>): Promise<Buffer> {
+  const { tbs, alg } = crlTbs(c);
+  return der.seq(tbs, alg.identifier, der.bitString(await sign(tbs)));
+}
+
+function crlTbs(c: CrlInput): { tbs: Buffer; alg: ReturnType<typeof signatureAlgorithmFor> } {
   const alg = signatureAlgorithmFor(c.key);
   const entries = c.revoked.map((r) => {
     const exts =
@@ -75,7 +87,7 @@ export function encodeCrl(c: CrlInput): Buffer {
       ),
     ),
   );
-  return der.seq(tbs, alg.identifier, der.bitString(signWith(alg, c.key, tbs)));
+  return { tbs, alg };
 }
 
 /** The CRL as PEM ("-----BEGIN X509 CRL-----"). */

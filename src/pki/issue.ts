@@ -100,7 +100,10 @@ export class CertificateSigner {
   private readonly issuerName: Buffer | undefined;
   private readonly akiExtension: Buffer | undefined;
 
-  /** A signer for `key`; with `certificate` it issues under that CA, without it only self-signs. */
+  /**
+   * A signer for `key`; with `certificate` it issues under that CA, without it only self-signs.
+   * A public key is enough for issueWith/selfSignWith, where the token signs.
+   */
   constructor(key: KeyObject, certificate?: Certificate) {
     describeKey(key);
     this.key = key;
@@ -125,6 +128,33 @@ export class CertificateSigner {
 
   /** Issues a certificate under this CA and returns its DER. */
   issue(req: IssueRequest): Buffer {
+    return this.sign(this.issueTbs(req));
+  }
+
+  /**
+   * Issues with a signature made elsewhere (a PKCS#11 token): `sign` gets the TBSCertificate and
+   * returns the signature value for this signer's algorithm. The signer may hold a public key only.
+   */
+  async issueWith(req: IssueRequest, sign: (tbs: Buffer) => Promise<Buffer>): Promise<Buffer> {
+    const tbs = this.issueTbs(req);
+    return der.seq(tbs, this.alg.identifier, der.bitString(await sign(tbs)));
+  }
+
+  /** Self-signs a root with a signature made elsewhere (see issueWith). */
+  async selfSignWith(
+    req: Omit<IssueRequest, 'profile' | 'spki'>,
+    sign: (tbs: Buffer) => Promise<Buffer>,
+  ): Promise<Buffer> {
+    const tbs = this.selfSignTbs(req);
+    return der.seq(tbs, this.alg.identifier, der.bitString(await sign(tbs)));
+  }
+
+  /** The signature algorithm identifier this signer writes. */
+  get algorithm(): SignatureAlgorithm {
+    return this.alg;
+  }
+
+  private issueTbs(req: IssueRequest): Buffer {
     if (!this.issuerName || !this.akiExtension) {
       throw new ZtError('INTERNAL', 'this signer has no CA certificate; use selfSign for a root');
     }
@@ -134,6 +164,10 @@ export class CertificateSigner {
 
   /** Issues a self-signed root CA certificate for this signer's own key. */
   selfSign(req: Omit<IssueRequest, 'profile' | 'spki'>): Buffer {
+    return this.sign(this.selfSignTbs(req));
+  }
+
+  private selfSignTbs(req: Omit<IssueRequest, 'profile' | 'spki'>): Buffer {
     const spki = spkiDer(this.key);
     const subject = Buffer.isBuffer(req.subject) ? req.subject : encodeName(req.subject);
     const aki = encodeExtension(
@@ -144,6 +178,11 @@ export class CertificateSigner {
     return this.build({ ...req, profile: 'root-ca', spki, subject }, subject, aki);
   }
 
+  private sign(tbs: Buffer): Buffer {
+    return der.seq(tbs, this.alg.identifier, der.bitString(signWith(this.alg, this.key, tbs)));
+  }
+
+  /** Builds the TBSCertificate. */
   private build(req: IssueRequest, issuerName: Buffer, aki: Buffer): Buffer {
     const subject = Buffer.isBuffer(req.subject) ? req.subject : encodeName(req.subject);
     const now = Date.now();
@@ -215,7 +254,7 @@ export class CertificateSigner {
       req.spki,
       der.explicit(3, der.seq(...exts)),
     );
-    return der.seq(tbs, this.alg.identifier, der.bitString(signWith(this.alg, this.key, tbs)));
+    return tbs;
   }
 }
 

@@ -11,7 +11,13 @@ import {
   loadCertificates,
   parseCertificate,
 } from '../../pki/certificate.ts';
-import { crlPem, encodeCrl, REVOCATION_REASONS, type RevocationReason } from '../../pki/crl.ts';
+import {
+  crlPem,
+  encodeCrl,
+  encodeCrlWith,
+  REVOCATION_REASONS,
+  type RevocationReason,
+} from '../../pki/crl.ts';
 import type { CertificationRequest } from '../../pki/csr.ts';
 import { verifyCsr } from '../../pki/csr.ts';
 import { decodeBasicConstraints, type SubjectAltName } from '../../pki/extensions.ts';
@@ -28,6 +34,7 @@ import {
 } from '../../pki/keys.ts';
 import { formatName, type NameFields, parseSubject } from '../../pki/names.ts';
 import { OID } from '../../pki/oids.ts';
+import { openTokenKey } from './pkcs11.ts';
 import { BUILTIN_PROFILES, extKeyUsageOids, validateProfile } from './profiles.ts';
 import { type IssuanceStore, type KeyRef, nameKey, type StoredIssuingCa } from './store.ts';
 import type { CertificateProfile, IssuedCertificate, IssueMethod, IssuingCa } from './types.ts';
@@ -62,6 +69,8 @@ export interface Issued {
 interface LoadedCa {
   stored: StoredIssuingCa;
   signer: CertificateSigner;
+  /** Signs in a PKCS#11 token; absent when the key is in the store. */
+  external?: (tbs: Buffer) => Promise<Buffer>;
   cert: Certificate;
   chain: Certificate[];
   crlUrl: string;
@@ -126,7 +135,7 @@ export class IssuanceEngine {
     tenant: TenantRef,
     name: string,
     chain: Certificate[],
-    key: KeyObject,
+    key: KeyObject | { uri: string },
   ): Promise<IssuingCa> {
     if (!CA_NAME_RE.test(name)) {
       throw new ZtError(
@@ -138,7 +147,7 @@ export class IssuanceEngine {
       name,
       certificate: certificatePem(chain[0]!),
       chain: chain.map(certificatePem).join(''),
-      keyRef: this.encryptKey(key),
+      keyRef: 'uri' in key ? { type: 'pkcs11', uri: key.uri } : this.encryptKey(key),
       crlNumber: 0,
       createdAt: new Date().toISOString(),
     };
@@ -154,7 +163,7 @@ export class IssuanceEngine {
   /** Creates a self-signed issuing CA (pathLen 1, so it can sign IoT Edge CA certificates). */
   async createCa(
     tenant: TenantRef,
-    o: { name: string; subject?: string; keyType?: string; validityDays?: number },
+    o: { name: string; subject?: string; keyType?: string; validityDays?: number; keyUri?: string },
   ): Promise<IssuingCa> {
     const keyType = o.keyType ?? 'p256';
     if (!isKeyType(keyType))
@@ -165,6 +174,15 @@ export class IssuanceEngine {
     const subject: NameFields = o.subject
       ? parseSubject(o.subject)
       : { O: 'zerotouch', CN: `${o.name} issuing CA` };
+    if (o.keyUri) {
+      // The key stays in the token; it signs its own certificate.
+      const token = openTokenKey(o.keyUri);
+      const signer = new CertificateSigner(token.publicKey);
+      const der = await signer.selfSignWith({ subject, validityDays: days, pathLen: 1 }, (tbs) =>
+        token.sign(signer.algorithm, tbs),
+      );
+      return this.save(tenant, o.name, [parseCertificate(der)], { uri: o.keyUri });
+    }
     const key = generateKey(keyType);
     const signer = new CertificateSigner(key);
     const cert = parseCertificate(signer.selfSign({ subject, validityDays: days, pathLen: 1 }));
@@ -174,11 +192,17 @@ export class IssuanceEngine {
   /** Imports an issuing CA: its certificate (followed by its issuers) and its private key. */
   async importCa(
     tenant: TenantRef,
-    o: { name: string; certificate: string; key: string; keyPassphrase?: string },
+    o: { name: string; certificate: string; key?: string; keyPassphrase?: string; keyUri?: string },
   ): Promise<IssuingCa> {
     const certs = loadCertificates(o.certificate);
-    const key = importPrivateKey(o.key, o.keyPassphrase);
-    const spki = spkiDer(key);
+    if (!o.key === !o.keyUri) {
+      throw new ZtError(
+        'BAD_REQUEST',
+        'give the CA key as a PEM (key) or as a PKCS#11 URI (keyUri), one of the two',
+      );
+    }
+    const key = o.keyUri ? undefined : importPrivateKey(o.key!, o.keyPassphrase);
+    const spki = key ? spkiDer(key) : spkiDer(openTokenKey(o.keyUri!).publicKey);
     const own = certs.find((c) => c.spki.equals(spki));
     if (!own) {
       throw new ZtError(
@@ -203,7 +227,7 @@ export class IssuanceEngine {
       chain.push(next);
       cur = next;
     }
-    return this.save(tenant, o.name, chain, key);
+    return this.save(tenant, o.name, chain, key ?? { uri: o.keyUri! });
   }
 
   async listCas(tenant: TenantRef): Promise<IssuingCa[]> {
@@ -243,11 +267,16 @@ export class IssuanceEngine {
     if (hit) return hit;
     const stored = await this.store.findCa(tenant.id, name);
     if (!stored) throw notFound('issuing CA', name, 'create it or fix the label or enrollment that names it');
-    if (stored.keyRef.type !== 'encrypted-file') {
-      throw new ZtError(
-        'CONFIG_INVALID',
-        `issuing CA "${name}" keeps its key in a PKCS#11 token, which this server cannot reach`,
-      );
+    const chain = loadCertificates(stored.chain);
+    const cert = chain[0]!;
+    const crlUrl = this.crlUrl(tenant, name);
+    if (stored.keyRef.type === 'pkcs11') {
+      const token = openTokenKey(stored.keyRef.uri);
+      const signer = new CertificateSigner(token.publicKey, cert);
+      const external = (tbs: Buffer) => token.sign(signer.algorithm, tbs);
+      const loaded: LoadedCa = { stored, signer, external, cert, chain, crlUrl };
+      this.loaded.set(k, loaded);
+      return loaded;
     }
     let key: KeyObject;
     try {
@@ -258,15 +287,7 @@ export class IssuanceEngine {
         `the key of issuing CA "${name}" cannot be decrypted with this server's passphrase; every server sharing the store needs the same issuance.key_passphrase_file`,
       );
     }
-    const chain = loadCertificates(stored.chain);
-    const cert = chain[0]!;
-    const loaded: LoadedCa = {
-      stored,
-      signer: new CertificateSigner(key, cert),
-      cert,
-      chain,
-      crlUrl: this.crlUrl(tenant, name),
-    };
+    const loaded: LoadedCa = { stored, signer: new CertificateSigner(key, cert), cert, chain, crlUrl };
     this.loaded.set(k, loaded);
     return loaded;
   }
@@ -348,7 +369,7 @@ export class IssuanceEngine {
     const ca = await this.load(i.tenant, caName);
     const pkiProfile: PkiProfile = asCa ? 'intermediate-ca' : profile.kind === 'server' ? 'server' : 'device';
     const subject = i.subject ?? i.csr.subject.der;
-    const derCert = ca.signer.issue({
+    const request = {
       profile: pkiProfile,
       subject,
       spki,
@@ -362,7 +383,8 @@ export class IssuanceEngine {
       keyUsage: asCa ? undefined : profile.keyUsage,
       extKeyUsage: asCa ? undefined : extKeyUsageOids(profile),
       crlDistributionPoints: [ca.crlUrl],
-    });
+    };
+    const derCert = ca.external ? await ca.signer.issueWith(request, ca.external) : ca.signer.issue(request);
     const certificate = parseCertificate(derCert);
     const record: IssuedCertificate = {
       serialNumber: certificate.serialNumber,
@@ -434,7 +456,7 @@ export class IssuanceEngine {
     const number = await this.store.nextCrlNumber(tenant.id, caName);
     const revoked = await this.store.revokedOf(tenant.id, caName);
     const nextUpdate = new Date(now + CRL_VALIDITY_MS);
-    const der = encodeCrl({
+    const input = {
       issuer: ca.cert,
       key: ca.signer.key,
       number: BigInt(number),
@@ -445,7 +467,8 @@ export class IssuanceEngine {
         revokedAt: new Date(r.revokedAt),
         reason: r.reason as RevocationReason,
       })),
-    });
+    };
+    const der = ca.external ? await encodeCrlWith(input, ca.external) : encodeCrl(input);
     await this.store.putCrl(tenant.id, caName, number, nextUpdate.toISOString(), der);
     return der;
   }

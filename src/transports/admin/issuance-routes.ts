@@ -50,6 +50,7 @@ export function registerIssuanceAdminRoutes(
       certificate?: string;
       key?: string;
       keyPassphrase?: string;
+      keyUri?: string;
       trustForDps?: boolean;
     };
   }>(
@@ -77,6 +78,11 @@ export function registerIssuanceAdminRoutes(
             },
             key: { type: 'string', description: 'import: the CA private key PEM' },
             keyPassphrase: str,
+            keyUri: {
+              type: 'string',
+              description:
+                'PKCS#11 URI of a key in a token (pkcs11:token=...;object=...;pin-value=...): create signs a new CA certificate with it, import pairs it with the certificate',
+            },
             trustForDps: {
               type: 'boolean',
               description: 'also upload it as a verified DPS CA certificate of the same name (default true)',
@@ -88,24 +94,23 @@ export function registerIssuanceAdminRoutes(
     async (req, reply) => {
       const t = await tenantFor(req);
       const b = req.body;
-      if (!!b.certificate !== !!b.key) {
-        throw new ZtError(
-          'BAD_REQUEST',
-          'to import a CA give both certificate and key; to create one give neither',
-        );
+      if (b.key && !b.certificate) {
+        throw new ZtError('BAD_REQUEST', 'to import a CA give its certificate with its key');
       }
       const ca = b.certificate
         ? await engine.importCa(t, {
             name: b.name,
             certificate: b.certificate,
-            key: b.key!,
+            key: b.key,
             keyPassphrase: b.keyPassphrase,
+            keyUri: b.keyUri,
           })
         : await engine.createCa(t, {
             name: b.name,
             subject: b.subject,
             keyType: b.keyType,
             validityDays: b.validityDays,
+            keyUri: b.keyUri,
           });
       let dpsCa: string | undefined;
       if (b.trustForDps !== false) {
