@@ -209,6 +209,57 @@ describe('EST with curl and openssl', () => {
     assert.match(r.body.toString(), /authenticate with that certificate/);
   });
 
+  it('issues IoT Edge CA certificates (CA:TRUE, pathlen 0) only where the profile honours CA requests', async () => {
+    const l = await api('PUT', `/v1/tenants/${scope}/est-labels/edge`, { profile: 'iot-edge' });
+    assert.equal(l.status, 200);
+    await api('PUT', `/v1/tenants/${scope}/est-labels/edge/users/estuser`, { password: 'est-password-1' });
+    openssl([
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      p('edgeca.key'),
+      '-subj',
+      '/CN=edge-device-01 Edge CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE,pathlen:0',
+      '-addext',
+      'keyUsage=critical,digitalSignature,keyCertSign',
+      '-outform',
+      'DER',
+      '-out',
+      p('edgeca.csr.der'),
+    ]);
+    writeFileSync(p('edgeca.csr.b64'), openssl(['base64', '-in', p('edgeca.csr.der')]));
+    let r = await curl(
+      '/.well-known/est/edge/simpleenroll',
+      '-u',
+      'estuser:est-password-1',
+      ...enrollArgs('edgeca'),
+    );
+    assert.equal(r.status, 200, r.body.toString());
+    writeFileSync(p('edgeca.pem'), printCerts(b64decode(r.body)));
+    const text = openssl(['x509', '-noout', '-text', '-in', p('edgeca.pem')]);
+    assert.match(text, /CA:TRUE, pathlen:0/);
+    assert.match(text, /Certificate Sign/);
+    // the device label's profile issues client certificates only, and says so
+    r = await curl(
+      '/.well-known/est/devices/simpleenroll',
+      '-u',
+      'estuser:est-password-1',
+      ...enrollArgs('edgeca'),
+    );
+    assert.equal(r.status, 400);
+    assert.match(
+      r.body.toString(),
+      /asks for a CA certificate .* profile "device-1d" issues device certificates/,
+    );
+  });
+
   it('answers csrattrs with DER attributes openssl can parse', async () => {
     const r = await curl('/.well-known/est/devices/csrattrs');
     assert.equal(r.status, 200);
