@@ -83,7 +83,8 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
 
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const path = req.url.split('?')[0];
-    if (PUBLIC.has(path)) return;
+    // CRLs are public by nature: relying parties fetch them without credentials.
+    if (PUBLIC.has(path) || path.startsWith('/crl/')) return;
     const header = req.headers.authorization;
     if (!header?.startsWith('Bearer ')) {
       throw new ZtError(

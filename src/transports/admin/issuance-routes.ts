@@ -153,6 +153,23 @@ export function registerIssuanceAdminRoutes(
     },
   );
 
+  app.get<{ Params: { idScope: string; file: string } }>(
+    '/crl/:idScope/:file',
+    {
+      schema: {
+        summary:
+          'Public CRL over plain HTTP, /crl/<idScope>/<issuing CA>.crl (DER), as a CRL distribution point',
+        tags: ['issuance'],
+      },
+    },
+    async (req, reply) => {
+      const m = /^(.+)\.crl$/i.exec(req.params.file);
+      if (!m) throw new ZtError('NOT_FOUND', 'CRLs are at /crl/<idScope>/<issuing CA>.crl');
+      const der = await engine.crl(await tenants.getTenant(req.params.idScope), decodeURIComponent(m[1]!));
+      return reply.type('application/pkix-crl').send(der);
+    },
+  );
+
   // Profiles
   app.get<{ Params: Scope }>(
     `${base}/profiles`,

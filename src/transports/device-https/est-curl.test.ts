@@ -319,7 +319,12 @@ describe('EST with curl and openssl', () => {
     assert.equal(r.status, 403);
     assert.match(r.body.toString(), new RegExp(`serial ${serial}\\) was revoked`));
 
+    // plain HTTP on the admin listener serves the same CRL, without credentials
+    const plain = await fetch(`${server.adminUrl}/crl/${scope}/devices.crl`);
+    assert.equal(plain.status, 200);
+    assert.equal(plain.headers.get('content-type'), 'application/pkix-crl');
     const crl = await curl(`/crl/${scope}/devices.crl`);
+    assert.ok(Buffer.from(await plain.arrayBuffer()).equals(crl.body));
     assert.equal(crl.status, 200);
     assert.match(crl.headers, /^Content-Type: application\/pkix-crl\r$/m);
     writeFileSync(p('devices.crl'), crl.body);
