@@ -67,7 +67,7 @@ export async function runScenario(
       const m = await scenario(opts.seconds);
       rates.push(m.ops / m.seconds);
       opts.progress(
-        `  ${s.name}: round ${r}/${opts.rounds}: ${fmt(rates.at(-1)!)} vs ${fmt(baseRates.at(-1)!)} ${s.unit}`,
+        `  ${s.name}: round ${r}/${opts.rounds}: ${fmt(rates.at(-1)!)} ${s.unit} vs ${fmt(baseRates.at(-1)!)} ${s.baselineUnit ?? s.unit}`,
       );
     }
     const rate = median(rates);
