@@ -1,0 +1,205 @@
+/**
+ * The agent's HTTPS client: direct or through an HTTP proxy's CONNECT tunnel (with Basic
+ * credentials from the proxy URL, honouring no_proxy), with the device's client certificate
+ * used end to end inside the tunnel. Failures say whose fault they are: the proxy refused
+ * authentication, the proxy refused the tunnel, a TLS-inspecting proxy replaced the server
+ * certificate, the server refused the client certificate, or the network.
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
+import { checkServerIdentity, connect as tlsConnect, rootCertificates, type TLSSocket } from 'node:tls';
+import { ZtError } from '../errors.ts';
+import { maskProxy } from './config.ts';
+
+export interface HttpOptions {
+  proxy?: string;
+  noProxy?: string[];
+  /** Extra trusted roots (PEM), added to the system roots. */
+  trusted?: string[];
+  /** Client certificate chain (PEM, leaf first) and key (PEM). */
+  cert?: string;
+  key?: string;
+  timeoutMs?: number;
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+}
+
+/** Network-level failure, worth retrying later (as opposed to a refusal). */
+export class NetworkError extends ZtError {
+  constructor(message: string) {
+    super('SERVER_UNREACHABLE', message);
+  }
+}
+
+/** True when `host` matches a no_proxy entry (exact, domain suffix, ".suffix" or "*"). */
+export function bypassesProxy(host: string, noProxy: string[] = []): boolean {
+  const h = host.toLowerCase();
+  return noProxy.some((e) => {
+    if (e === '*') return true;
+    const d = e.replace(/^\*?\./, '').replace(/:\d+$/, '');
+    return h === d || h.endsWith(`.${d}`);
+  });
+}
+
+function readProxyAnswer(socket: Socket): Promise<{ status: number; head: string; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.off('data', onData);
+      const head = buf.subarray(0, end).toString('latin1');
+      resolve({
+        status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0),
+        head,
+        rest: buf.subarray(end + 4),
+      });
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.once('end', () => reject(new NetworkError('the proxy closed the connection during CONNECT')));
+  });
+}
+
+/** Opens a CONNECT tunnel to host:port through the proxy. */
+async function tunnel(proxy: string, host: string, port: number, timeoutMs: number): Promise<Socket> {
+  const p = new URL(proxy);
+  const shown = maskProxy(proxy);
+  const socket = netConnect({ host: p.hostname, port: Number(p.port || 80) });
+  socket.setTimeout(timeoutMs, () =>
+    socket.destroy(new NetworkError(`the proxy ${shown} did not answer in time`)),
+  );
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new NetworkError(`cannot reach the proxy ${shown}: ${e.code ?? e.message}`)),
+    );
+  });
+  const auth = p.username
+    ? `Proxy-Authorization: Basic ${Buffer.from(`${decodeURIComponent(p.username)}:${decodeURIComponent(p.password)}`).toString('base64')}\r\n`
+    : '';
+  socket.write(`CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n${auth}\r\n`);
+  const answer = await readProxyAnswer(socket);
+  if (answer.status === 407) {
+    socket.destroy();
+    throw new ZtError(
+      'UNAUTHENTICATED',
+      p.username
+        ? `the proxy ${shown} refused authentication (407): the user name or password in https_proxy is wrong`
+        : `the proxy ${shown} requires authentication (407): put the credentials in https_proxy as http://user:password@host:port`,
+    );
+  }
+  if (answer.status !== 200) {
+    socket.destroy();
+    throw new NetworkError(
+      `the proxy ${shown} refused the tunnel to ${host}:${port} (${answer.head.split('\r\n')[0]})`,
+    );
+  }
+  socket.setTimeout(0);
+  return socket;
+}
+
+/** Opens a verified TLS connection (through the proxy when one applies). */
+async function openTls(u: URL, o: HttpOptions): Promise<TLSSocket> {
+  const host = u.hostname;
+  const port = Number(u.port || 443);
+  const timeoutMs = o.timeoutMs ?? 70_000;
+  const viaProxy = o.proxy && !bypassesProxy(host, o.noProxy) ? o.proxy : undefined;
+  const raw = viaProxy ? await tunnel(viaProxy, host, port, timeoutMs) : undefined;
+  const socket = tlsConnect({
+    ...(raw ? { socket: raw } : { host, port }),
+    servername: host.match(/^[\d.]+$|:/) ? undefined : host,
+    ca: [...rootCertificates, ...(o.trusted ?? [])],
+    cert: o.cert,
+    key: o.key,
+    // Judged below, so that a replaced certificate can be explained.
+    rejectUnauthorized: false,
+    ALPNProtocols: ['http/1.1'],
+  });
+  socket.setTimeout(timeoutMs, () =>
+    socket.destroy(new NetworkError(`${host}:${port} did not answer in time`)),
+  );
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', resolve);
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      const refusedCert = /alert (certificate|bad certificate|unknown ca|handshake failure)/i.test(e.message);
+      reject(
+        refusedCert
+          ? new ZtError(
+              'UNAUTHENTICATED',
+              `${host} refused the TLS handshake (${e.message}); it does not accept this client certificate`,
+            )
+          : e instanceof ZtError
+            ? e
+            : new NetworkError(
+                `cannot reach ${host}:${port}${viaProxy ? ` through ${maskProxy(viaProxy)}` : ''}: ${e.code ?? e.message}`,
+              ),
+      );
+    });
+  });
+  const peer = socket.getPeerCertificate();
+  const identity = peer?.subject ? checkServerIdentity(host, peer) : undefined;
+  if (!socket.authorized || identity) {
+    const issuer = peer?.issuer?.CN ?? peer?.issuer?.O ?? 'an unknown issuer';
+    socket.destroy();
+    throw new ZtError(
+      'CHAIN_UNKNOWN_ISSUER',
+      `the TLS certificate presented for ${host} (issued by "${issuer}") is not trusted: ${socket.authorizationError ?? identity?.message}. ` +
+        (viaProxy
+          ? `If ${maskProxy(viaProxy)} inspects TLS, it replaced the certificate, and mutual TLS with the device certificate cannot pass it: exempt ${host} from inspection, or list it in no_proxy.`
+          : "Add the server's root CA to trusted_certs / trust_bundle_cert, or fix the URL."),
+    );
+  }
+  socket.setTimeout(0);
+  return socket;
+}
+
+/** One HTTPS request; resolves with the status, headers and body whatever the status. */
+export async function httpsRequest(
+  url: string,
+  init: { method: string; headers?: Record<string, string>; body?: string | Buffer },
+  o: HttpOptions = {},
+): Promise<HttpAnswer> {
+  const u = new URL(url);
+  if (u.protocol !== 'https:') throw new ZtError('CONFIG_INVALID', `${url}: only https:// is supported`);
+  const socket = await openTls(u, o);
+  return new Promise((resolve, reject) => {
+    const body =
+      init.body === undefined ? undefined : Buffer.isBuffer(init.body) ? init.body : Buffer.from(init.body);
+    const req = httpRequest(
+      {
+        method: init.method,
+        host: u.hostname,
+        port: u.port || 443,
+        path: u.pathname + u.search,
+        headers: {
+          host: u.host,
+          ...(init.headers ?? {}),
+          ...(body ? { 'content-length': String(body.length) } : {}),
+        },
+        createConnection: () => socket,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          socket.destroy();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(o.timeoutMs ?? 70_000, () =>
+      req.destroy(new NetworkError(`${u.host} did not answer in time`)),
+    );
+    req.on('error', (e: NodeJS.ErrnoException) =>
+      reject(e instanceof ZtError ? e : new NetworkError(`${u.host}: ${e.code ?? e.message}`)),
+    );
+    req.end(body);
+  });
+}
