@@ -85,13 +85,14 @@ async function tunnel(proxy: string, host: string, port: number, timeoutMs: numb
     : '';
   socket.write(`CONNECT ${host}:${port} HTTP/1.1\r\nHost: ${host}:${port}\r\n${auth}\r\n`);
   const answer = await readProxyAnswer(socket);
-  if (answer.status === 407) {
+  // 407 is the standard answer; some proxies (tinyproxy) answer a CONNECT with 401 instead.
+  if (answer.status === 407 || answer.status === 401) {
     socket.destroy();
     throw new ZtError(
       'UNAUTHENTICATED',
       p.username
-        ? `the proxy ${shown} refused authentication (407): the user name or password in https_proxy is wrong`
-        : `the proxy ${shown} requires authentication (407): put the credentials in https_proxy as http://user:password@host:port`,
+        ? `the proxy ${shown} refused authentication (HTTP ${answer.status}): the user name or password in https_proxy is wrong`
+        : `the proxy ${shown} requires authentication (HTTP ${answer.status}): put the credentials in https_proxy as http://user:password@host:port`,
     );
   }
   if (answer.status !== 200) {

@@ -1,6 +1,7 @@
 /** The `zerotouch` command: server, PKI toolkit and management commands. */
 import { Command } from 'commander';
 import { registerAdmin } from './admin.ts';
+import { registerAgent } from './agent.ts';
 import { registerIssuance } from './issuance.ts';
 import { registerPki } from './pki.ts';
 import { registerServer } from './server.ts';
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   registerPki(program);
   registerAdmin(program);
   registerIssuance(program);
+  registerAgent(program);
   return program;
 }
 

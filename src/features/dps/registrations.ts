@@ -11,6 +11,7 @@ import { type CertificationRequest, parseCsr, verifyCsr } from '../../pki/csr.ts
 import type { TenantService } from '../tenants/service.ts';
 import { allocate } from './allocation.ts';
 import { certificateInfo } from './enrollments.ts';
+import { type Diagnosis, diagnose } from './diagnose.ts';
 import { dpsErrorCode } from './error-codes.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { type Match, matchEnrollment, type RevocationCheck } from './matching.ts';
@@ -377,6 +378,14 @@ export class RegistrationService {
   }
 
   /** Answers a status lookup (POST .../registrations/{id}) with the latest registration state. */
+  /** Diagnoses the presented chain for its own registration ID (the device-side check). */
+  async diagnose(idScope: string, urlRegistrationId: string, chain: Certificate[]): Promise<Diagnosis> {
+    const tenant = await this.tenants.getTenant(idScope);
+    this.checkIdentity(urlRegistrationId, chain);
+    this.throttle(this.pollLimit, `${tenant.id}/${idKey(urlRegistrationId)}`, 'diagnose calls');
+    return diagnose(this.store, tenant.id, chain, this.opts.issuer);
+  }
+
   async status(
     idScope: string,
     urlRegistrationId: string,

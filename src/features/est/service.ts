@@ -221,6 +221,12 @@ export class EstService {
     return { tenant: await this.tenants.getTenant(f.tenantId), label: f.label };
   }
 
+  /** Credentials sent where none are needed (aziot sends Basic on cacerts) must still be right. */
+  async checkOfferedCredentials(r: Resolved, authorization: string | undefined): Promise<void> {
+    if (!authorization || !r.label.basicAuth) return;
+    await this.authenticate(r, { authorization, chain: [] });
+  }
+
   /** The issuing CA and its issuers for /cacerts. */
   async cacerts(r: Resolved): Promise<Certificate[]> {
     return this.engine.caChain(r.tenant, r.label.issuingCa);

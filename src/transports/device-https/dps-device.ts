@@ -122,4 +122,15 @@ export function registerDpsDeviceRoutes(app: FastifyInstance, registrations: Reg
       return sendDpsError(req, reply, e);
     }
   });
+
+  // zerotouch extension: a device asks which enrollment its own chain matches, or why none does.
+  app.get<{ Params: Params }>(`${base}/diagnose`, opts, async (req, reply) => {
+    try {
+      return reply.send(
+        await registrations.diagnose(req.params.idScope, req.params.registrationId, chainOf(req)),
+      );
+    } catch (e) {
+      return sendDpsError(req, reply, e);
+    }
+  });
 }

@@ -116,6 +116,9 @@ export function registerEstRoutes(
           );
         }
         const r = await est.resolve(label);
+        if (operation === 'cacerts' || operation === 'csrattrs') {
+          await est.checkOfferedCredentials(r, req.headers.authorization);
+        }
         if (operation === 'cacerts') {
           return sendBase64(reply, CT_CACERTS, encodeCertsOnly((await est.cacerts(r)).map((c) => c.der)));
         }
