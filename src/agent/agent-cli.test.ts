@@ -205,6 +205,65 @@ describe(
       );
     });
 
+    it('leaves a usable identity when the agent process is killed in the middle of a renewal', async () => {
+      const ca = await api('POST', `/v1/tenants/${fx.idScope}/issuing-cas`, { name: 'agent-est' });
+      assert.equal(ca.status, 201);
+      await api('PUT', `/v1/tenants/${fx.idScope}/enrollment-groups/est-fleet`, {
+        attestation: { type: 'x509', x509: { caReferences: { primary: 'agent-est' } } },
+      });
+      await api('PUT', `/v1/tenants/${fx.idScope}/est-labels/agent-est`, { profile: 'device-1d' });
+      await api('PUT', `/v1/tenants/${fx.idScope}/est-labels/agent-est/users/dev`, {
+        password: 'agent-est-pw1',
+      });
+      const cfg = p('renew.toml');
+      // threshold "2day" on a one-day certificate: every start is past the threshold and renews
+      writeFileSync(
+        cfg,
+        `[agent_state]\ndir = "${p('state-renew')}"\n[provisioning]\nsource = "dps"\nglobal_endpoint = "https://localhost:${server.devicePort}"\nid_scope = "${fx.idScope}"\n` +
+          `[provisioning.attestation]\nmethod = "x509"\nidentity_pk = "file:///unused"\n[provisioning.attestation.identity_cert]\nmethod = "est"\ncommon_name = "renew-device"\n` +
+          `[provisioning.attestation.identity_cert.auto_renew]\nthreshold = "2day"\nretry = "1min"\n` +
+          `[cert_issuance.est]\ntrusted_certs = ["file://${p('server-root.pem')}"]\n[cert_issuance.est.auth]\nusername = "dev"\npassword = "agent-est-pw1"\n` +
+          `[cert_issuance.est.urls]\ndefault = "https://localhost:${server.devicePort}/.well-known/est/agent-est"\n`,
+      );
+      assert.equal((await zt('agent', 'run', '--once', '-c', cfg)).code, 0);
+      const committed = () => {
+        const ptr = readFileSync(p('state-renew/device-identity.current'), 'utf8').trim();
+        return {
+          cert: p(`state-renew/device-identity/${ptr}/cert.pem`),
+          key: p(`state-renew/device-identity/${ptr}/key.pem`),
+        };
+      };
+      const before = committed();
+      const beforeCert = readFileSync(before.cert, 'utf8');
+
+      const killed = await new Promise<{ signal: NodeJS.Signals | null }>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          [join(import.meta.dirname, '..', 'cli', 'main.ts'), 'agent', 'run', '--once', '-c', cfg],
+          {
+            env: { ...process.env, ZEROTOUCH_AGENT_TEST_KILL_AT_COMMIT: '1' },
+            stdio: 'ignore',
+          },
+        );
+        child.on('exit', (_code, signal) => resolve({ signal }));
+      });
+      assert.equal(killed.signal, 'SIGKILL', 'the agent died mid-renewal');
+
+      // what is committed is still the old, complete pair: the key matches the certificate
+      const after = committed();
+      assert.equal(readFileSync(after.cert, 'utf8'), beforeCert);
+      const pub = (args: string[]) => execFileSync('openssl', args, { encoding: 'utf8' });
+      assert.equal(
+        pub(['x509', '-noout', '-pubkey', '-in', after.cert]),
+        pub(['pkey', '-pubout', '-in', after.key]),
+      );
+      // and the agent carries on from it
+      const again = await zt('agent', 'run', '--once', '-c', cfg);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, /as renew-device/);
+      assert.notEqual(readFileSync(committed().cert, 'utf8'), beforeCert, 'renewed this time');
+    });
+
     it('explains configuration mistakes with the key path', async () => {
       const cfg = p('broken.toml');
       writeFileSync(

@@ -79,6 +79,10 @@ export function registerAgent(program: Command): void {
     .action(
       action(async (o: Opts) => {
         const a = new DeviceAgent(loadAgentConfig(o.config));
+        // Test hook: die without cleanup at the credential commit, as a power cut would.
+        if (process.env.ZEROTOUCH_AGENT_TEST_KILL_AT_COMMIT === '1') {
+          a.state.crashPoint = () => process.kill(process.pid, 'SIGKILL');
+        }
         if (o.once) {
           const r = await a.start();
           out(`assigned: ${r.assignment.assignedHub} as ${r.assignment.deviceId}`);
