@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { certificatePem, loadCertificates } from '../pki/certificate.ts';
 import { adminClient } from '../testing/admin.ts';
 import { dpsFixture, type DpsFixture, makeDevice } from '../testing/dps.ts';
-import { scratchDir } from '../testing/pki.ts';
+import { makeLeaf, makeRoot, scratchDir } from '../testing/pki.ts';
+import { exportPrivateKeyPem } from '../pki/keys.ts';
 import { startTestServer, type TestServer } from '../testing/server.ts';
 import { DeviceAgent } from './agent.ts';
 import { loadAgentConfig, parseAgentConfig } from './config.ts';
@@ -167,6 +168,60 @@ describe('device agent', () => {
     assert.equal(id.chain[0]!.sha256, leaf.sha256);
     const again = await afterCrash.start({ forceProvision: true });
     assert.equal(again.assignment.deviceId, 'crash-device-01');
+  });
+
+  it('gets an EST identity with a bootstrap certificate, and falls back to it when that identity has expired', async () => {
+    const maker = makeRoot('Agent Manufacturer');
+    await api('POST', `/v1/tenants/${fx.idScope}/cas`, {
+      name: 'agent-maker',
+      certificate: certificatePem(maker.cert),
+      verified: true,
+    });
+    const l = await api('PUT', `/v1/tenants/${fx.idScope}/est-labels/boot`, {
+      basicAuth: false,
+      bootstrapCas: ['agent-maker'],
+      profile: 'device-1d',
+    });
+    assert.equal(l.status, 200, JSON.stringify(l.body));
+    const boot = makeLeaf(maker, 'idevid-boot-01');
+    writeFileSync(p('boot.pem'), certificatePem(boot.cert));
+    writeFileSync(p('boot.key'), exportPrivateKeyPem(boot.key));
+    const cfg = config(
+      'boot',
+      `[provisioning.attestation]\nmethod = "x509"\nidentity_pk = "file://${p('unused.key')}"\n` +
+        `[provisioning.attestation.identity_cert]\nmethod = "est"\ncommon_name = "boot-device-01"\n` +
+        `[provisioning.attestation.identity_cert.auto_renew]\nthreshold = "80%"\nretry = "4%"\n` +
+        `[cert_issuance.est]\n[cert_issuance.est.auth]\nbootstrap_identity_cert = "file://${p('boot.pem')}"\nbootstrap_identity_pk = "file://${p('boot.key')}"\n` +
+        `[cert_issuance.est.urls]\ndefault = "https://localhost:${server.devicePort}/.well-known/est/boot"\n`,
+    );
+    const agent = new DeviceAgent(cfg, quiet);
+    const first = await agent.start();
+    assert.equal(first.assignment.deviceId, 'boot-device-01');
+    const estId = loadCertificates(agent.state.readCredential('est-identity')!.certPem)[0]!;
+    const issued = await api('GET', `/v1/tenants/${fx.idScope}/certificates?subject=boot-device-01`);
+    assert.deepEqual(
+      issued.body.items.map((c: any) => c.requester).sort(),
+      ['est-bootstrap:CN=idevid-boot-01', `est-cert:CN=boot-device-01`],
+      'the EST identity came from the bootstrap certificate; the device certificate from that identity',
+    );
+
+    // a day and more later both certificates have expired: renewal asks the bootstrap certificate again
+    const later = new Date(estId.notAfter.getTime() + 3600_000);
+    const logs: string[] = [];
+    const watching = new DeviceAgent(cfg, { now: () => later, echo: (l) => logs.push(l) });
+    const r = await watching.renew(first.identity);
+    assert.equal(r.ok, true, logs.join('\n'));
+    assert.ok(
+      logs.some((l) =>
+        /the EST identity certificate has expired; asking for a new one with the bootstrap certificate/.test(
+          l,
+        ),
+      ),
+    );
+    assert.notEqual(
+      loadCertificates(watching.state.readCredential('est-identity')!.certPem)[0]!.sha256,
+      estId.sha256,
+    );
   });
 
   it('names the key path of every configuration mistake', () => {
