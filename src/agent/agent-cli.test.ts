@@ -1,16 +1,28 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { certificatePem } from '../pki/certificate.ts';
+import { certificatePem, parseCertificate } from '../pki/certificate.ts';
+import { spkiDer } from '../pki/keys.ts';
 import { adminClient } from '../testing/admin.ts';
 import { cliRunner } from '../testing/cli.ts';
 import { dpsFixture, type DpsFixture, makeDevice } from '../testing/dps.ts';
 import { makeIntermediate, makeRoot, scratchDir } from '../testing/pki.ts';
 import { startTestServer, type TestServer } from '../testing/server.ts';
 
+const has = (cmd: string) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`]);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const hasSoftHsm =
+  has('softhsm2-util') && has('pkcs11-tool') && existsSync('/usr/lib/softhsm/libsofthsm2.so');
 const hasTinyproxy = (() => {
   try {
     execFileSync('sh', ['-c', 'command -v tinyproxy']);
@@ -263,6 +275,91 @@ describe(
       assert.match(again.stdout, /as renew-device/);
       assert.notEqual(readFileSync(committed().cert, 'utf8'), beforeCert, 'renewed this time');
     });
+
+    it(
+      'provisions with a device key in a PKCS#11 token (SoftHSM), through the proxy',
+      { skip: hasSoftHsm ? false : 'needs softhsm2, opensc and libengine-pkcs11-openssl' },
+      async () => {
+        const conf = p('softhsm2.conf');
+        mkdirSync(p('tokens'));
+        writeFileSync(
+          conf,
+          `directories.tokendir = ${p('tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`,
+        );
+        const saved = process.env.SOFTHSM2_CONF;
+        process.env.SOFTHSM2_CONF = conf;
+        try {
+          execFileSync(
+            'softhsm2-util',
+            ['--init-token', '--free', '--label', 'zt-device', '--pin', '4321', '--so-pin', '87654321'],
+            { stdio: 'ignore' },
+          );
+          execFileSync(
+            'pkcs11-tool',
+            [
+              '--module',
+              '/usr/lib/softhsm/libsofthsm2.so',
+              '--token-label',
+              'zt-device',
+              '--login',
+              '--pin',
+              '4321',
+              '--keypairgen',
+              '--key-type',
+              'EC:prime256v1',
+              '--label',
+              'device',
+              '--id',
+              '02',
+            ],
+            { stdio: 'ignore' },
+          );
+          const pub = execFileSync(
+            'openssl',
+            [
+              'pkey',
+              '-engine',
+              'pkcs11',
+              '-inform',
+              'engine',
+              '-in',
+              'pkcs11:token=zt-device;object=device;type=public;pin-value=4321',
+              '-pubout',
+            ],
+            { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+          );
+          const leaf = fx.intermediate.signer.issue({
+            profile: 'device',
+            subject: { CN: 'hsm-device' },
+            spki: spkiDer(createPublicKey(pub)),
+            validityDays: 30,
+          });
+          writeFileSync(
+            p('hsm-device.pem'),
+            certificatePem(parseCertificate(leaf)) + certificatePem(fx.intermediate.cert),
+          );
+          const cfg = p('hsm.toml');
+          writeFileSync(
+            cfg,
+            `trust_bundle_cert = "file://${p('server-root.pem')}"\nhttps_proxy = "http://zt:${SECRET}@127.0.0.1:${proxyPort}"\n[agent_state]\ndir = "${p('state-hsm')}"\n` +
+              `[provisioning]\nsource = "dps"\nglobal_endpoint = "https://localhost:${server.devicePort}"\nid_scope = "${fx.idScope}"\n` +
+              `[provisioning.attestation]\nmethod = "x509"\nidentity_cert = "file://${p('hsm-device.pem')}"\nidentity_pk = "pkcs11:token=zt-device;object=device;pin-value=4321"\n`,
+          );
+          const run = await zt('agent', 'run', '--once', '-c', cfg);
+          assert.equal(run.code, 0, run.stderr);
+          assert.match(run.stdout, /as hsm-device/);
+          const check = await zt('agent', 'check', '-c', cfg);
+          assert.match(check.stdout, /dps-enrollment\s+hsm-device matches enrollment group "fleet"/);
+          for (const t of [run.stdout, run.stderr, check.stdout]) {
+            assert.doesNotMatch(t, new RegExp(SECRET));
+            assert.doesNotMatch(t, /pin-value=4321/);
+          }
+        } finally {
+          if (saved === undefined) delete process.env.SOFTHSM2_CONF;
+          else process.env.SOFTHSM2_CONF = saved;
+        }
+      },
+    );
 
     it('explains configuration mistakes with the key path', async () => {
       const cfg = p('broken.toml');

@@ -18,7 +18,9 @@ import { type AgentStatus, AgentState, type Assignment } from './state.ts';
 
 export interface Identity {
   chainPem: string;
+  /** PEM key, or '' when the key is in a PKCS#11 token (keyUri). */
   keyPem: string;
+  keyUri?: string;
   chain: Certificate[];
   source: 'file' | 'est';
 }
@@ -128,7 +130,10 @@ export class DeviceAgent {
           `provisioning.attestation.identity_cert: cannot read ${ic.path} (${(e as NodeJS.ErrnoException).code})`,
         );
       }
-      const keyPem = readKey(this.config.dps.identityPk, 'provisioning.attestation.identity_pk');
+      const pk = this.config.dps.identityPk;
+      if (pk.kind === 'pkcs11')
+        return { chainPem, keyPem: '', keyUri: pk.uri, chain: loadCertificates(chainPem), source: 'file' };
+      const keyPem = readKey(pk, 'provisioning.attestation.identity_pk');
       return { chainPem, keyPem, chain: loadCertificates(chainPem), source: 'file' };
     }
     const c = this.state.readCredential(DEVICE);
@@ -153,7 +158,7 @@ export class DeviceAgent {
       return cred;
     }
     // Without an EST identity, a still-valid device certificate authenticates its own renewal.
-    if (fallback && fallback.chain[0]!.notAfter > this.now() && !cred.username) {
+    if (fallback && !fallback.keyUri && fallback.chain[0]!.notAfter > this.now() && !cred.username) {
       cred.cert = fallback.chainPem;
       cred.key = fallback.keyPem;
     }
@@ -278,7 +283,7 @@ export class DeviceAgent {
       idScope: this.config.dps.idScope,
       registrationId,
       payload: this.payload(),
-      http: { ...this.http(), cert: id.chainPem, key: id.keyPem },
+      http: { ...this.http(), cert: id.chainPem, key: id.keyPem || undefined, keyUri: id.keyUri },
       deadlineMs: Math.max(this.config.cloudTimeoutSec * 1000, 60_000),
     });
     const a: Assignment = {

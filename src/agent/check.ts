@@ -116,7 +116,7 @@ export async function runChecks(agent: DeviceAgent): Promise<CheckResult[]> {
     const r = await httpsRequest(
       `${cfg.dps.globalEndpoint}/healthz`,
       { method: 'GET' },
-      id ? { ...http, cert: id.chainPem, key: id.keyPem } : http,
+      id ? { ...http, cert: id.chainPem, key: id.keyPem || undefined, keyUri: id.keyUri } : http,
     );
     const t1 = Date.now();
     add(
@@ -144,7 +144,7 @@ export async function runChecks(agent: DeviceAgent): Promise<CheckResult[]> {
       const r = await httpsRequest(
         `${cfg.dps.globalEndpoint}/${encodeURIComponent(cfg.dps.idScope)}/registrations/${encodeURIComponent(regId)}/diagnose`,
         { method: 'GET', headers: { accept: 'application/json' } },
-        { ...http, cert: id!.chainPem, key: id!.keyPem },
+        { ...http, cert: id!.chainPem, key: id!.keyPem || undefined, keyUri: id!.keyUri },
       );
       const j = JSON.parse(r.body.toString() || '{}');
       if (r.status !== 200) {

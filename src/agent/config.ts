@@ -242,11 +242,20 @@ export function parseAgentConfig(
       );
     }
   }
-  const identityPk = keyRef(
-    'provisioning.attestation.identity_pk',
-    att.identity_pk ??
-      bad('provisioning.attestation.identity_pk', 'is required: a file URI or a pkcs11: URI'),
-  );
+  const identityPk =
+    identityCert.kind === 'est' && att.identity_pk === undefined
+      ? ({ kind: 'file', path: '' } as KeyRef)
+      : keyRef(
+          'provisioning.attestation.identity_pk',
+          att.identity_pk ??
+            bad('provisioning.attestation.identity_pk', 'is required: a file URI or a pkcs11: URI'),
+        );
+  if (identityCert.kind === 'est' && identityPk.kind === 'pkcs11') {
+    bad(
+      'provisioning.attestation.identity_pk',
+      'EST-issued identities keep their key in the agent state directory; a PKCS#11 key works with a preloaded identity_cert file',
+    );
+  }
 
   let payloadFile: string | undefined;
   if (prov.payload !== undefined) {

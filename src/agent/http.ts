@@ -10,6 +10,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, rootCertificates, type TLSSocket } from 'node:tls';
 import { ZtError } from '../errors.ts';
 import { maskProxy } from './config.ts';
+import { opensslHttpsRequest } from './openssl-tls.ts';
 
 export interface HttpOptions {
   proxy?: string;
@@ -19,6 +20,8 @@ export interface HttpOptions {
   /** Client certificate chain (PEM, leaf first) and key (PEM). */
   cert?: string;
   key?: string;
+  /** Client key in a PKCS#11 token instead of `key` (the request then goes through openssl). */
+  keyUri?: string;
   timeoutMs?: number;
 }
 
@@ -168,6 +171,7 @@ export async function httpsRequest(
 ): Promise<HttpAnswer> {
   const u = new URL(url);
   if (u.protocol !== 'https:') throw new ZtError('CONFIG_INVALID', `${url}: only https:// is supported`);
+  if (o.keyUri && o.cert) return opensslHttpsRequest(url, init, { ...o, keyUri: o.keyUri, cert: o.cert });
   const socket = await openTls(u, o);
   return new Promise((resolve, reject) => {
     const body =
