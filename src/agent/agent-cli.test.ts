@@ -361,6 +361,72 @@ describe(
       },
     );
 
+    it(
+      'generates EST keys in the token and rotates them there on renewal',
+      { skip: hasSoftHsm ? false : 'needs softhsm2, opensc and libengine-pkcs11-openssl' },
+      async () => {
+        const saved = process.env.SOFTHSM2_CONF;
+        process.env.SOFTHSM2_CONF = p('softhsm2.conf');
+        try {
+          await api('PUT', `/v1/tenants/${fx.idScope}/est-labels/token-est`, {
+            profile: 'device-1d',
+            issuingCa: 'agent-est',
+          });
+          await api('PUT', `/v1/tenants/${fx.idScope}/est-labels/token-est/users/dev`, {
+            password: 'agent-est-pw1',
+          });
+          const cfg = p('token-est.toml');
+          writeFileSync(
+            cfg,
+            `[agent_state]\ndir = "${p('state-token-est')}"\n[aziot_keys]\npkcs11_lib_path = "/usr/lib/softhsm/libsofthsm2.so"\n` +
+              `[provisioning]\nsource = "dps"\nglobal_endpoint = "https://localhost:${server.devicePort}"\nid_scope = "${fx.idScope}"\n` +
+              `[provisioning.attestation]\nmethod = "x509"\nidentity_pk = "pkcs11:token=zt-device;object=est-key;pin-value=4321"\n` +
+              `[provisioning.attestation.identity_cert]\nmethod = "est"\ncommon_name = "token-est-device"\n` +
+              `[provisioning.attestation.identity_cert.auto_renew]\nthreshold = "2day"\nretry = "1min"\nrotate_key = true\n` +
+              `[cert_issuance.est]\ntrusted_certs = ["file://${p('server-root.pem')}"]\n[cert_issuance.est.auth]\nusername = "dev"\npassword = "agent-est-pw1"\n` +
+              `[cert_issuance.est.urls]\ndefault = "https://localhost:${server.devicePort}/.well-known/est/token-est"\n`,
+          );
+          const keyOf = () => {
+            const ptr = readFileSync(p('state-token-est/device-identity.current'), 'utf8').trim();
+            return readFileSync(p(`state-token-est/device-identity/${ptr}/key.pem`), 'utf8');
+          };
+          const run1 = await zt('agent', 'run', '--once', '-c', cfg);
+          assert.equal(run1.code, 0, run1.stderr);
+          const k1 = keyOf();
+          assert.match(
+            k1,
+            /^pkcs11:token=zt-device;object=est-key-\w+;pin-value=4321/,
+            'the stored "key" names a token object',
+          );
+          await new Promise((r) => setTimeout(r, 5));
+          const run2 = await zt('agent', 'run', '--once', '-c', cfg);
+          assert.equal(run2.code, 0, run2.stderr);
+          assert.match(run2.stdout, /as token-est-device/);
+          assert.notEqual(keyOf(), k1, 'rotate_key made a new token object');
+          const objects = execFileSync(
+            'pkcs11-tool',
+            [
+              '--module',
+              '/usr/lib/softhsm/libsofthsm2.so',
+              '--token-label',
+              'zt-device',
+              '--login',
+              '--pin',
+              '4321',
+              '--list-objects',
+              '--type',
+              'privkey',
+            ],
+            { encoding: 'utf8' },
+          );
+          assert.ok((objects.match(/label:\s+est-key-/g) ?? []).length >= 2);
+        } finally {
+          if (saved === undefined) delete process.env.SOFTHSM2_CONF;
+          else process.env.SOFTHSM2_CONF = saved;
+        }
+      },
+    );
+
     it('explains configuration mistakes with the key path', async () => {
       const cfg = p('broken.toml');
       writeFileSync(

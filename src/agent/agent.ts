@@ -7,13 +7,13 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { type Certificate, loadCertificates } from '../pki/certificate.ts';
 import { createCsr } from '../pki/csr.ts';
 import { exportPrivateKeyPem, generateKey, importPrivateKey } from '../pki/keys.ts';
-import { nameFields } from '../pki/names.ts';
 import { ZtError, isZtError } from '../errors.ts';
 import { type AgentConfig, type AutoRenew, type KeyRef, maskProxy } from './config.ts';
 import { registerWithDps } from './dps-client.ts';
 import { type EstCredentials, estEnroll } from './est-client.ts';
 import { type HttpOptions, NetworkError } from './http.ts';
 import { renewalTimes, shouldRenew } from './renew-policy.ts';
+import { DEFAULT_PKCS11_MODULE, generateTokenKey, tokenCsr } from './token-keys.ts';
 import { type AgentStatus, AgentState, type Assignment } from './state.ts';
 
 export interface Identity {
@@ -51,6 +51,12 @@ function readKey(ref: KeyRef, path: string): string {
       `${path}: cannot read ${ref.path} (${(e as NodeJS.ErrnoException).code})`,
     );
   }
+}
+
+/** The object label the agent's token keys start with (`object=` of identity_pk, else "device-id"). */
+function tokenObjectBase(uri: string): string {
+  const m = /[;:]object=([^;?&]+)/.exec(uri);
+  return m ? decodeURIComponent(m[1]!) : 'device-id';
 }
 
 /** The device agent for one configuration. */
@@ -137,9 +143,16 @@ export class DeviceAgent {
       return { chainPem, keyPem, chain: loadCertificates(chainPem), source: 'file' };
     }
     const c = this.state.readCredential(DEVICE);
-    return c
-      ? { chainPem: c.certPem, keyPem: c.keyPem, chain: loadCertificates(c.certPem), source: 'est' }
-      : undefined;
+    if (!c) return undefined;
+    // A key generated in a token is stored as its URI.
+    const inToken = c.keyPem.startsWith('pkcs11:');
+    return {
+      chainPem: c.certPem,
+      keyPem: inToken ? '' : c.keyPem,
+      ...(inToken ? { keyUri: c.keyPem.trim() } : {}),
+      chain: loadCertificates(c.certPem),
+      source: 'est',
+    };
   }
 
   /** Credentials for EST: Basic, plus the EST identity (configured, or made from the bootstrap identity). */
@@ -158,9 +171,10 @@ export class DeviceAgent {
       return cred;
     }
     // Without an EST identity, a still-valid device certificate authenticates its own renewal.
-    if (fallback && !fallback.keyUri && fallback.chain[0]!.notAfter > this.now() && !cred.username) {
+    if (fallback && fallback.chain[0]!.notAfter > this.now() && !cred.username) {
       cred.cert = fallback.chainPem;
-      cred.key = fallback.keyPem;
+      cred.key = fallback.keyPem || undefined;
+      cred.keyUri = fallback.keyUri;
     }
     return cred;
   }
@@ -176,17 +190,12 @@ export class DeviceAgent {
       if (leaf.notAfter > now) {
         // Renew the EST identity with itself; keep it if that fails.
         try {
-          const renewed = await this.enroll(
-            nameFields(leaf.subject).CN as string,
-            est.identityAutoRenew,
-            cur.keyPem,
-            {
-              username: est.username,
-              password: est.password,
-              cert: cur.certPem,
-              key: cur.keyPem,
-            },
-          );
+          const renewed = await this.enroll(leaf.commonName ?? 'device', est.identityAutoRenew, cur.keyPem, {
+            username: est.username,
+            password: est.password,
+            cert: cur.certPem,
+            key: cur.keyPem,
+          });
           this.state.writeCredential(EST_ID, renewed.certPem, renewed.keyPem);
           this.log('info', 'renewed the EST identity certificate', {
             notAfter: renewed.chain[0]!.notAfter.toISOString(),
@@ -228,9 +237,23 @@ export class DeviceAgent {
     renew: Pick<AutoRenew, 'rotateKey'> | undefined,
     currentKeyPem: string | undefined,
     cred: EstCredentials,
+    inToken = false,
   ): Promise<{ certPem: string; keyPem: string; chain: Certificate[] }> {
-    const key =
-      currentKeyPem && renew && !renew.rotateKey ? importPrivateKey(currentKeyPem) : generateKey('p256');
+    const keep = !!currentKeyPem && !!renew && !renew.rotateKey;
+    if (inToken && this.config.dps.identityPk.kind === 'pkcs11') {
+      // The "key" stored with the certificate is the URI of a token object of its own.
+      const base = this.config.dps.identityPk.uri;
+      const uri = keep
+        ? currentKeyPem!.trim()
+        : generateTokenKey(
+            base,
+            `${tokenObjectBase(base)}-${this.now().getTime().toString(36)}`,
+            this.config.pkcs11LibPath ?? DEFAULT_PKCS11_MODULE,
+          );
+      const got = await estEnroll(this.estUrl(), tokenCsr(uri, cn), cred, this.http());
+      return { certPem: got.pem, keyPem: uri, chain: got.chain };
+    }
+    const key = keep ? importPrivateKey(currentKeyPem!) : generateKey('p256');
     const csr = createCsr(key, { CN: cn });
     const { chain, pem } = await estEnroll(this.estUrl(), csr, cred, this.http());
     return { certPem: pem, keyPem: exportPrivateKeyPem(key), chain };
@@ -242,13 +265,13 @@ export class DeviceAgent {
     if (cur) return cur;
     const ic = this.config.dps.identityCert;
     if (ic.kind !== 'est') throw new ZtError('INTERNAL', 'no identity');
-    const got = await this.enroll(ic.commonName, ic.autoRenew, undefined, await this.estCredentials());
+    const got = await this.enroll(ic.commonName, ic.autoRenew, undefined, await this.estCredentials(), true);
     this.state.writeCredential(DEVICE, got.certPem, got.keyPem);
     this.log('info', 'obtained the device identity certificate over EST', {
       subject: `CN=${ic.commonName}`,
       notAfter: got.chain[0]!.notAfter.toISOString(),
     });
-    return { chainPem: got.certPem, keyPem: got.keyPem, chain: got.chain, source: 'est' };
+    return this.currentIdentity()!;
   }
 
   private payload(): unknown {
@@ -315,9 +338,22 @@ export class DeviceAgent {
     const leaf = cur.chain[0]!;
     const { retryMs } = renewalTimes(leaf, policy.threshold, policy.retry, this.now());
     try {
-      const cn = (nameFields(leaf.subject).CN as string | undefined) ?? this.registrationId(cur);
-      const got = await this.enroll(cn, policy, cur.keyPem, await this.estCredentials(cur));
-      const next: Identity = { chainPem: got.certPem, keyPem: got.keyPem, chain: got.chain, source: 'est' };
+      const cn = leaf.commonName ?? this.registrationId(cur);
+      const got = await this.enroll(
+        cn,
+        policy,
+        cur.keyUri ?? cur.keyPem,
+        await this.estCredentials(cur),
+        true,
+      );
+      const inToken = got.keyPem.startsWith('pkcs11:');
+      const next: Identity = {
+        chainPem: got.certPem,
+        keyPem: inToken ? '' : got.keyPem,
+        ...(inToken ? { keyUri: got.keyPem } : {}),
+        chain: got.chain,
+        source: 'est',
+      };
       await this.provision(next, 'certificate renewed');
       this.state.writeCredential(DEVICE, got.certPem, got.keyPem);
       this.log('info', 'renewed the device certificate', {

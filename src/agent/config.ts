@@ -60,6 +60,8 @@ export interface AgentConfig {
   noProxy: string[];
   trustBundleCert?: string;
   cloudTimeoutSec: number;
+  /** PKCS#11 module for keys the agent generates in a token ([aziot_keys] pkcs11_lib_path). */
+  pkcs11LibPath?: string;
   /** Where the agent keeps credentials, the assignment cache and its log. */
   stateDir: string;
   /** Key paths the agent does not implement (kept in the file, reported by config apply). */
@@ -180,6 +182,7 @@ const KNOWN: Record<string, true> = {
   provisioning: true,
   cert_issuance: true,
   agent_state: true,
+  aziot_keys: true,
 };
 
 /** Validates the merged document into the agent's configuration. */
@@ -250,12 +253,6 @@ export function parseAgentConfig(
           att.identity_pk ??
             bad('provisioning.attestation.identity_pk', 'is required: a file URI or a pkcs11: URI'),
         );
-  if (identityCert.kind === 'est' && identityPk.kind === 'pkcs11') {
-    bad(
-      'provisioning.attestation.identity_pk',
-      'EST-issued identities keep their key in the agent state directory; a PKCS#11 key works with a preloaded identity_cert file',
-    );
-  }
 
   let payloadFile: string | undefined;
   if (prov.payload !== undefined) {
@@ -374,6 +371,9 @@ export function parseAgentConfig(
     trustBundleCert:
       doc.trust_bundle_cert === undefined ? undefined : fileUri('trust_bundle_cert', doc.trust_bundle_cert),
     cloudTimeoutSec: timeout,
+    pkcs11LibPath: isTable(doc.aziot_keys)
+      ? str('aziot_keys.pkcs11_lib_path', doc.aziot_keys.pkcs11_lib_path)
+      : undefined,
     stateDir,
     unknownKeys,
   };

@@ -16,6 +16,8 @@ export interface EstCredentials {
   /** TLS client certificate (PEM chain) and key (PEM): the EST identity or bootstrap identity. */
   cert?: string;
   key?: string;
+  /** Or the key of `cert` in a PKCS#11 token. */
+  keyUri?: string;
 }
 
 function certs(a: HttpAnswer, url: string): Certificate[] {
@@ -53,7 +55,7 @@ export async function estEnroll(
   if (cred.username) {
     headers.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password ?? ''}`).toString('base64')}`;
   }
-  const o = { ...http, cert: cred.cert, key: cred.key };
+  const o = { ...http, cert: cred.cert, key: cred.key, keyUri: cred.keyUri };
   const [enrolled, cacerts] = await Promise.all([
     httpsRequest(
       `${base}/simpleenroll`,
