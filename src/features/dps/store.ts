@@ -16,6 +16,18 @@ import type {
   RegistryDevice,
 } from './types.ts';
 
+/** Columns a CaCertificate is read from. */
+const CA_COLUMNS = [
+  'name',
+  'certificate',
+  'verified',
+  'verification_code',
+  'code_expires_at',
+  'etag',
+  'created_at',
+  'updated_at',
+] as const;
+
 /** Case-insensitive key for IDs that DPS treats case-insensitively. */
 export const idKey = (id: string) => id.toLowerCase();
 
@@ -103,16 +115,7 @@ export class DpsStore {
   async findCa(tenantId: string, name: string): Promise<CaCertificate | undefined> {
     const r = await this.db
       .selectFrom('ca_certificates')
-      .select('certificate')
-      .select([
-        'name',
-        'verified',
-        'verification_code',
-        'code_expires_at',
-        'etag',
-        'created_at',
-        'updated_at',
-      ])
+      .select(CA_COLUMNS)
       .where('tenant_id', '=', tenantId)
       .where('name_key', '=', idKey(name))
       .executeTakeFirst();
@@ -122,16 +125,7 @@ export class DpsStore {
   async listCas(tenantId: string): Promise<CaCertificate[]> {
     const rows = await this.db
       .selectFrom('ca_certificates')
-      .select([
-        'name',
-        'certificate',
-        'verified',
-        'verification_code',
-        'code_expires_at',
-        'etag',
-        'created_at',
-        'updated_at',
-      ])
+      .select(CA_COLUMNS)
       .where('tenant_id', '=', tenantId)
       .orderBy('name_key')
       .execute();
@@ -143,16 +137,7 @@ export class DpsStore {
     if (sha256s.length === 0) return [];
     const rows = await this.db
       .selectFrom('ca_certificates')
-      .select([
-        'name',
-        'certificate',
-        'verified',
-        'verification_code',
-        'code_expires_at',
-        'etag',
-        'created_at',
-        'updated_at',
-      ])
+      .select(CA_COLUMNS)
       .where('tenant_id', '=', tenantId)
       .where('sha256', 'in', sha256s)
       .execute();

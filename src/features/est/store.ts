@@ -1,10 +1,22 @@
 /** Persistence for EST labels, their users and enrollments waiting for approval. */
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../store/errors.ts';
-import type { Database } from '../../store/schema.ts';
+import type { Database, EstPendingTable } from '../../store/schema.ts';
 import type { EstLabel, PendingEnrollment } from './types.ts';
 
 export const labelKey = (s: string) => s.toLowerCase();
+
+function toPending(label: string, r: EstPendingTable): PendingEnrollment {
+  return {
+    label,
+    keyHash: r.key_hash,
+    subject: r.subject,
+    requester: r.requester,
+    status: r.status as PendingEnrollment['status'],
+    createdDateTimeUtc: r.created_at,
+    ...(r.decided_at ? { decidedDateTimeUtc: r.decided_at } : {}),
+  };
+}
 
 type StoredLabel = Omit<EstLabel, 'idScope' | 'users'>;
 
@@ -148,17 +160,7 @@ export class EstStore {
       .where('label_key', '=', labelKey(label))
       .where('key_hash', '=', keyHash)
       .executeTakeFirst();
-    return r
-      ? {
-          label,
-          keyHash: r.key_hash,
-          subject: r.subject,
-          requester: r.requester,
-          status: r.status as PendingEnrollment['status'],
-          createdDateTimeUtc: r.created_at,
-          ...(r.decided_at ? { decidedDateTimeUtc: r.decided_at } : {}),
-        }
-      : undefined;
+    return r ? toPending(label, r) : undefined;
   }
 
   async listPending(label: string): Promise<PendingEnrollment[]> {
@@ -168,15 +170,7 @@ export class EstStore {
       .where('label_key', '=', labelKey(label))
       .orderBy('created_at')
       .execute();
-    return rows.map((r) => ({
-      label,
-      keyHash: r.key_hash,
-      subject: r.subject,
-      requester: r.requester,
-      status: r.status as PendingEnrollment['status'],
-      createdDateTimeUtc: r.created_at,
-      ...(r.decided_at ? { decidedDateTimeUtc: r.decided_at } : {}),
-    }));
+    return rows.map((r) => toPending(label, r));
   }
 
   async decide(label: string, keyHash: string, status: 'approved' | 'rejected'): Promise<boolean> {

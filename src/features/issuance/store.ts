@@ -1,7 +1,7 @@
 /** Persistence for issuing CAs, profiles, issued-certificate records and CRLs. */
 import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../store/errors.ts';
-import type { Database, IssuedCertificatesTable } from '../../store/schema.ts';
+import type { Database, IssuedCertificatesTable, IssuingCasTable } from '../../store/schema.ts';
 import type { CertificateProfile, IssuedCertificate } from './types.ts';
 
 export const nameKey = (s: string) => s.toLowerCase();
@@ -27,6 +27,17 @@ export interface IssuedFilter {
   expiringBefore?: string;
   limit: number;
   offset: number;
+}
+
+function toStoredCa(r: IssuingCasTable): StoredIssuingCa {
+  return {
+    name: r.name,
+    certificate: r.certificate,
+    chain: r.chain,
+    keyRef: JSON.parse(r.key_ref),
+    crlNumber: Number(r.crl_number),
+    createdAt: r.created_at,
+  };
 }
 
 function toIssued(r: IssuedCertificatesTable & { ca_name?: string }): IssuedCertificate {
@@ -88,16 +99,7 @@ export class IssuanceStore {
       .where('tenant_id', '=', tenantId)
       .where('name_key', '=', nameKey(name))
       .executeTakeFirst();
-    return r
-      ? {
-          name: r.name,
-          certificate: r.certificate,
-          chain: r.chain,
-          keyRef: JSON.parse(r.key_ref),
-          crlNumber: Number(r.crl_number),
-          createdAt: r.created_at,
-        }
-      : undefined;
+    return r ? toStoredCa(r) : undefined;
   }
 
   async listCas(tenantId: string): Promise<StoredIssuingCa[]> {
@@ -107,14 +109,7 @@ export class IssuanceStore {
       .where('tenant_id', '=', tenantId)
       .orderBy('name_key')
       .execute();
-    return rows.map((r) => ({
-      name: r.name,
-      certificate: r.certificate,
-      chain: r.chain,
-      keyRef: JSON.parse(r.key_ref),
-      crlNumber: Number(r.crl_number),
-      createdAt: r.created_at,
-    }));
+    return rows.map(toStoredCa);
   }
 
   async deleteCa(tenantId: string, name: string): Promise<boolean> {
