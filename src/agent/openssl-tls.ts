@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { ZtError } from '../errors.ts';
+import { maskPin } from '../pki/pkcs11-uri.ts';
 import { maskProxy } from './config.ts';
 import { type HttpAnswer, type HttpOptions, NetworkError, bypassesProxy } from './http.ts';
 
@@ -98,7 +99,11 @@ export async function opensslHttpsRequest(
         .map(([k, v]) => `${k}: ${v}\r\n`)
         .join('') +
       '\r\n';
-    const { stdout, stderr, code } = await new Promise<{
+    const {
+      stdout,
+      stderr: rawErr,
+      code,
+    } = await new Promise<{
       stdout: Buffer;
       stderr: string;
       code: number | null;
@@ -118,6 +123,8 @@ export async function opensslHttpsRequest(
       });
       child.stdin.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
     });
+    // openssl may echo the key URI, PIN included, in its errors.
+    const stderr = maskPin(rawErr);
     if (stdout.length === 0 || !stdout.subarray(0, 5).equals(Buffer.from('HTTP/'))) {
       const shown = viaProxy ? maskProxy(o.proxy) : undefined;
       if (/CONNECT failed: 40[17]/.test(stderr)) {
@@ -135,7 +142,7 @@ export async function opensslHttpsRequest(
       if (/pkcs11|engine|private key/i.test(stderr) && !/connect:errno/i.test(stderr)) {
         throw new ZtError(
           'CONFIG_INVALID',
-          `the PKCS#11 key ${o.keyUri.replace(/pin-value=[^;?&]*/g, 'pin-value=***')} cannot be used: ${stderr.split('\n').find((l) => /error/i.test(l)) ?? stderr.trim()}`,
+          `the PKCS#11 key ${maskPin(o.keyUri)} cannot be used: ${stderr.split('\n').find((l) => /error/i.test(l)) ?? stderr.trim()}`,
         );
       }
       throw new NetworkError(

@@ -6,24 +6,14 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { ZtError } from '../errors.ts';
+import { maskPin, pkcs11Attributes } from '../pki/pkcs11-uri.ts';
 
 /** Default PKCS#11 module: p11-kit's proxy, which loads every registered module (SoftHSM, HSMs). */
 export const DEFAULT_PKCS11_MODULE = '/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so';
 
-function attrs(uri: string): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const part of uri.replace(/^pkcs11:/, '').split(/[;?&]/)) {
-    const i = part.indexOf('=');
-    if (i > 0) m.set(part.slice(0, i), decodeURIComponent(part.slice(i + 1)));
-  }
-  return m;
-}
-
-const mask = (t: string) => t.replace(/pin-value=[^;?&\s]*/g, 'pin-value=***');
-
 /** The URI of the object `label` in the token named by `base` (keeps token and PIN). */
 export function tokenKeyUri(base: string, label: string): string {
-  const a = attrs(base);
+  const a = pkcs11Attributes(base);
   const keep = ['token', 'manufacturer', 'serial', 'model', 'slot-id']
     .filter((k) => a.has(k))
     .map((k) => `${k}=${encodeURIComponent(a.get(k)!)}`);
@@ -32,13 +22,13 @@ export function tokenKeyUri(base: string, label: string): string {
 
 /** Generates a P-256 key pair in the token as object `label`; returns its URI. */
 export function generateTokenKey(base: string, label: string, module: string): string {
-  const a = attrs(base);
+  const a = pkcs11Attributes(base);
   const token = a.get('token');
   const pin = a.get('pin-value');
   if (!token || !pin) {
     throw new ZtError(
       'CONFIG_INVALID',
-      `provisioning.attestation.identity_pk: ${mask(base)} needs token=... and pin-value=... to generate keys in the token`,
+      `provisioning.attestation.identity_pk: ${maskPin(base)} needs token=... and pin-value=... to generate keys in the token`,
     );
   }
   try {
@@ -66,7 +56,7 @@ export function generateTokenKey(base: string, label: string, module: string): s
     const err = String((e as { stderr?: Buffer }).stderr ?? (e as Error).message);
     throw new ZtError(
       'CONFIG_INVALID',
-      `cannot generate a key in token "${token}" with ${module}: ${mask(err.trim().split('\n').pop() ?? err)}`,
+      `cannot generate a key in token "${token}" with ${module}: ${maskPin(err.trim().split('\n').pop() ?? err)}`,
     );
   }
   return tokenKeyUri(base, label);
@@ -97,7 +87,7 @@ export function tokenCsr(uri: string, cn: string): Buffer {
     const err = String((e as { stderr?: Buffer }).stderr ?? (e as Error).message);
     throw new ZtError(
       'CONFIG_INVALID',
-      `cannot sign a CSR with ${mask(uri)}: ${mask(err.split('\n').find((l) => /error/i.test(l)) ?? err.trim())}`,
+      `cannot sign a CSR with ${maskPin(uri)}: ${maskPin(err.split('\n').find((l) => /error/i.test(l)) ?? err.trim())}`,
     );
   }
 }

@@ -1,17 +1,14 @@
 /**
- * Test helper: an EST client that speaks as aziot-certd does (est.md 2a): POST simpleenroll with
- * `content-type: application/pkcs10`, `content-transfer-encoding: base64`, pre-emptive Basic
- * auth, the CSR as 64-column base64 lines; GET cacerts concurrently; only status 200 is success;
- * the stored chain is the simpleenroll certificates followed by the cacerts certificates.
+ * Test helper: raw EST exchanges (any status), and aziot-certd-style enrollment through the
+ * agent's EST client, which speaks as aziot-certd does (est.md 2a).
  */
 import type { KeyObject } from 'node:crypto';
 import { request } from 'node:https';
-import { type Certificate, certificatePem, parseCertificate } from '../pki/certificate.ts';
+import { estEnroll } from '../agent/est-client.ts';
+import type { Certificate } from '../pki/certificate.ts';
 import { createCsr } from '../pki/csr.ts';
-import type { NameFields } from '../pki/names.ts';
-import { base64Lines } from '../pki/pem.ts';
 import { exportPrivateKeyPem } from '../pki/keys.ts';
-import { decodeCertsOnly } from '../pki/pkcs7.ts';
+import type { NameFields } from '../pki/names.ts';
 
 export interface EstTarget {
   port: number;
@@ -78,33 +75,22 @@ export function estRequest(
   });
 }
 
-/** aziot-certd's response rule: 200, pkcs7-mime, PEM or whitespace-tolerant base64 DER, at least one cert. */
-function certsOf(a: HttpAnswer, what: string): Certificate[] {
-  if (a.status !== 200) {
-    throw new Error(`EST endpoint did not return successful response: ${a.status} ${a.body.toString()}`);
-  }
-  const ct = String(a.headers['content-type'] ?? '');
-  if (ct !== 'application/pkcs7-mime' && !ct.startsWith('application/pkcs7-mime;')) {
-    throw new Error(`${what}: bad content-type ${ct}`);
-  }
-  const der = Buffer.from(a.body.toString('latin1').replace(/\s+/g, ''), 'base64');
-  const certs = decodeCertsOnly(der).map(parseCertificate);
-  if (certs.length === 0) throw new Error(`${what}: PKCS#7 without certificates`);
-  return certs;
-}
-
-/** Enrolls like aziot-certd: simpleenroll and cacerts at once; returns leaf-first chain and PEM. */
+/** Enrolls like aziot-certd (through the agent's EST client): returns the leaf-first chain and PEM. */
 export async function aziotEnroll(
   t: EstTarget,
   key: KeyObject,
   subject: NameFields,
   auth: EstAuth,
 ): Promise<{ chain: Certificate[]; pem: string }> {
-  const csr = base64Lines(createCsr(key, subject));
-  const [enrolled, cacerts] = await Promise.all([
-    estRequest(t, 'POST', 'simpleenroll', auth, csr),
-    estRequest(t, 'GET', 'cacerts', auth),
-  ]);
-  const chain = [...certsOf(enrolled, 'simpleenroll'), ...certsOf(cacerts, 'cacerts')];
-  return { chain, pem: chain.map(certificatePem).join('') };
+  return estEnroll(
+    `https://localhost:${t.port}${t.path}`,
+    createCsr(key, subject),
+    {
+      username: auth.basic?.user,
+      password: auth.basic?.password,
+      cert: auth.cert?.certPem,
+      key: auth.cert ? exportPrivateKeyPem(auth.cert.key) : undefined,
+    },
+    { trusted: [t.ca] },
+  );
 }

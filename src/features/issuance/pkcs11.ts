@@ -7,6 +7,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { ZtError } from '../../errors.ts';
+import { maskPin } from '../../pki/pkcs11-uri.ts';
 import type { SignatureAlgorithm } from '../../pki/algorithms.ts';
 
 const URI_RE = /^pkcs11:/;
@@ -27,9 +28,8 @@ function withType(uri: string, type: 'public' | 'private'): string {
 }
 
 function explain(uri: string, stderr: string): ZtError {
-  const mask = (t: string) => t.replace(/pin-value=[^;?&\s)]*/g, 'pin-value=***');
-  const safe = mask(uri);
-  const reason = mask(
+  const safe = maskPin(uri);
+  const reason = maskPin(
     stderr.split('\n').find((l) => /error|fail|not found|unable/i.test(l)) ?? stderr.trim(),
   );
   return new ZtError(
