@@ -36,7 +36,13 @@ import { formatName, type NameFields, parseSubject } from '../../pki/names.ts';
 import { OID } from '../../pki/oids.ts';
 import { openTokenKey } from './pkcs11.ts';
 import { BUILTIN_PROFILES, extKeyUsageOids, validateProfile } from './profiles.ts';
-import { type IssuanceStore, type KeyRef, nameKey, type StoredIssuingCa } from './store.ts';
+import {
+  type IssuanceStore,
+  type IssuedFilter,
+  type KeyRef,
+  nameKey,
+  type StoredIssuingCa,
+} from './store.ts';
 import type { CertificateProfile, IssuedCertificate, IssueMethod, IssuingCa } from './types.ts';
 
 /** A tenant as the engine needs it: its id and its ID scope (for CRL URLs). */
@@ -433,6 +439,35 @@ export class IssuanceEngine {
     await this.store.revoke(tenant.id, serial, reason, new Date().toISOString());
     await this.store.deleteCrl(tenant.id, found.record.issuingCa);
     return (await this.store.findIssued(tenant.id, serial))!.record;
+  }
+
+  /** One issued certificate with its PEM; NOT_FOUND says how to find serials. */
+  async getIssued(tenant: TenantRef, serial: string): Promise<IssuedCertificate & { certificate: string }> {
+    const f = await this.store.findIssued(tenant.id, serial);
+    if (!f) throw notFound('issued certificate with serial', serial, 'list them with zerotouch cert list');
+    return { ...f.record, certificate: f.pem };
+  }
+
+  /** Issued certificates, newest first, a page at a time (continuation = offset). */
+  async listIssued(
+    tenant: TenantRef,
+    filter: Omit<IssuedFilter, 'limit' | 'offset'>,
+    max = 100,
+    continuation?: string,
+  ): Promise<{ items: IssuedCertificate[]; continuation?: string }> {
+    const offset = continuation ? Number.parseInt(continuation, 10) || 0 : 0;
+    const items = await this.store.listIssued(tenant.id, { ...filter, limit: max + 1, offset });
+    return {
+      items: items.slice(0, max),
+      ...(items.length > max ? { continuation: String(offset + max) } : {}),
+    };
+  }
+
+  /** The CRL published as `<ca>.crl` (the distribution-point file name in issued certificates). */
+  async crlFile(tenant: TenantRef, file: string): Promise<Buffer> {
+    const m = /^(.+)\.crl$/i.exec(file);
+    if (!m) throw new ZtError('NOT_FOUND', 'CRLs are at /crl/<idScope>/<issuing CA>.crl');
+    return this.crl(tenant, decodeURIComponent(m[1]!));
   }
 
   /** Throws CERT_REVOKED when any certificate of the chain was issued here and revoked. */

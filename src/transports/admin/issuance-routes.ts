@@ -4,10 +4,10 @@
  * their users and enrollments awaiting approval.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { isZtError, ZtError } from '../../errors.ts';
 import type { DpsServices } from '../../features/dps/services.ts';
 import type { EstService } from '../../features/est/service.ts';
 import type { IssuanceEngine } from '../../features/issuance/engine.ts';
+import { addIssuingCa } from '../../features/issuance/issuing-cas.ts';
 import type { TenantService } from '../../features/tenants/service.ts';
 import type { Tenant } from '../../features/tenants/types.ts';
 import { certificatePem } from '../../pki/certificate.ts';
@@ -92,36 +92,7 @@ export function registerIssuanceAdminRoutes(
       },
     },
     async (req, reply) => {
-      const t = await tenantFor(req);
-      const b = req.body;
-      if (b.key && !b.certificate) {
-        throw new ZtError('BAD_REQUEST', 'to import a CA give its certificate with its key');
-      }
-      const ca = b.certificate
-        ? await engine.importCa(t, {
-            name: b.name,
-            certificate: b.certificate,
-            key: b.key,
-            keyPassphrase: b.keyPassphrase,
-            keyUri: b.keyUri,
-          })
-        : await engine.createCa(t, {
-            name: b.name,
-            subject: b.subject,
-            keyType: b.keyType,
-            validityDays: b.validityDays,
-            keyUri: b.keyUri,
-          });
-      let dpsCa: string | undefined;
-      if (b.trustForDps !== false) {
-        // We hold the key, which is the proof of possession DPS asks for.
-        try {
-          dpsCa = (await dps.cas.upload(t.id, b.name, ca.certificate, true)).name;
-        } catch (e) {
-          if (!isZtError(e) || e.code !== 'CONFLICT') throw e;
-        }
-      }
-      return reply.code(201).send({ ...ca, dpsCaCertificate: dpsCa ?? null });
+      return reply.code(201).send(await addIssuingCa(engine, dps.cas, await tenantFor(req), req.body));
     },
   );
   app.get<{ Params: Scope & { name: string } }>(
@@ -163,9 +134,7 @@ export function registerIssuanceAdminRoutes(
       },
     },
     async (req, reply) => {
-      const m = /^(.+)\.crl$/i.exec(req.params.file);
-      if (!m) throw new ZtError('NOT_FOUND', 'CRLs are at /crl/<idScope>/<issuing CA>.crl');
-      const der = await engine.crl(await tenants.getTenant(req.params.idScope), decodeURIComponent(m[1]!));
+      const der = await engine.crlFile(await tenants.getTenant(req.params.idScope), req.params.file);
       return reply.type('application/pkix-crl').send(der);
     },
   );
@@ -228,12 +197,8 @@ export function registerIssuanceAdminRoutes(
       },
     },
     async (req) => {
-      const t = await tenantFor(req);
-      const limit = req.query.max ?? 100;
-      const offset = req.query.continuation ? Number.parseInt(req.query.continuation, 10) || 0 : 0;
-      const items = await engine.store.listIssued(t.id, { ...req.query, limit: limit + 1, offset });
-      const more = items.length > limit;
-      return { items: items.slice(0, limit), ...(more ? { continuation: String(offset + limit) } : {}) };
+      const { max, continuation, ...filter } = req.query;
+      return engine.listIssued(await tenantFor(req), filter, max, continuation);
     },
   );
   app.post<{ Params: Scope; Body: { csr: string; ca?: string; profile?: string } }>(
@@ -270,28 +235,15 @@ export function registerIssuanceAdminRoutes(
   app.get<{ Params: Scope & { serial: string } }>(
     `${base}/certificates/:serial`,
     { schema: { summary: 'Show an issued certificate with its PEM', tags: ['issuance'] } },
-    async (req) => {
-      const f = await engine.store.findIssued((await tenantFor(req)).id, req.params.serial);
-      if (!f)
-        throw new ZtError(
-          'NOT_FOUND',
-          `no certificate with serial ${req.params.serial} was issued in this ID scope`,
-        );
-      return { ...f.record, certificate: f.pem };
-    },
+    async (req) => engine.getIssued(await tenantFor(req), req.params.serial),
   );
   app.get<{ Params: Scope & { serial: string } }>(
     `${base}/certificates/:serial/pem`,
     { schema: { summary: 'Export an issued certificate as PEM', tags: ['issuance'] } },
-    async (req, reply) => {
-      const f = await engine.store.findIssued((await tenantFor(req)).id, req.params.serial);
-      if (!f)
-        throw new ZtError(
-          'NOT_FOUND',
-          `no certificate with serial ${req.params.serial} was issued in this ID scope`,
-        );
-      return reply.type('application/x-pem-file').send(f.pem);
-    },
+    async (req, reply) =>
+      reply
+        .type('application/x-pem-file')
+        .send((await engine.getIssued(await tenantFor(req), req.params.serial)).certificate),
   );
   app.post<{ Params: Scope & { serial: string }; Body: { reason?: string } }>(
     `${base}/certificates/:serial/revoke`,

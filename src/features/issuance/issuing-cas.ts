@@ -1,0 +1,56 @@
+/** Adding an issuing CA: create or import it, and make it a verified DPS CA of the same name. */
+import { isZtError, ZtError } from '../../errors.ts';
+import type { CaService } from '../dps/cas.ts';
+import type { IssuanceEngine, TenantRef } from './engine.ts';
+import type { IssuingCa } from './types.ts';
+
+export interface AddIssuingCa {
+  name: string;
+  subject?: string;
+  keyType?: string;
+  validityDays?: number;
+  /** Import: the CA certificate followed by its issuers, with `key` or `keyUri`. */
+  certificate?: string;
+  key?: string;
+  keyPassphrase?: string;
+  keyUri?: string;
+  /** Also upload it as a verified DPS CA certificate (default true). */
+  trustForDps?: boolean;
+}
+
+/** Creates or imports an issuing CA; returns it with the name of its DPS CA certificate, if made. */
+export async function addIssuingCa(
+  engine: IssuanceEngine,
+  cas: CaService,
+  tenant: TenantRef,
+  b: AddIssuingCa,
+): Promise<IssuingCa & { dpsCaCertificate: string | null }> {
+  if (b.key && !b.certificate) {
+    throw new ZtError('BAD_REQUEST', 'to import a CA give its certificate with its key');
+  }
+  const ca = b.certificate
+    ? await engine.importCa(tenant, {
+        name: b.name,
+        certificate: b.certificate,
+        key: b.key,
+        keyPassphrase: b.keyPassphrase,
+        keyUri: b.keyUri,
+      })
+    : await engine.createCa(tenant, {
+        name: b.name,
+        subject: b.subject,
+        keyType: b.keyType,
+        validityDays: b.validityDays,
+        keyUri: b.keyUri,
+      });
+  let dpsCa: string | null = null;
+  if (b.trustForDps !== false) {
+    // Holding the key is the proof of possession DPS asks for.
+    try {
+      dpsCa = (await cas.upload(tenant.id, b.name, ca.certificate, true)).name;
+    } catch (e) {
+      if (!isZtError(e) || e.code !== 'CONFLICT') throw e;
+    }
+  }
+  return { ...ca, dpsCaCertificate: dpsCa };
+}
