@@ -345,9 +345,13 @@ describe(
               `[provisioning]\nsource = "dps"\nglobal_endpoint = "https://localhost:${server.devicePort}"\nid_scope = "${fx.idScope}"\n` +
               `[provisioning.attestation]\nmethod = "x509"\nidentity_cert = "file://${p('hsm-device.pem')}"\nidentity_pk = "pkcs11:token=zt-device;object=device;pin-value=4321"\n`,
           );
+          const connects = () =>
+            (readFileSync(p('tinyproxy.log'), 'utf8').match(/CONNECT localhost:/g) ?? []).length;
+          const before = connects();
           const run = await zt('agent', 'run', '--once', '-c', cfg);
           assert.equal(run.code, 0, run.stderr);
           assert.match(run.stdout, /as hsm-device/);
+          assert.ok(connects() > before, 'the token-key TLS went through the proxy');
           const check = await zt('agent', 'check', '-c', cfg);
           assert.match(check.stdout, /dps-enrollment\s+hsm-device matches enrollment group "fleet"/);
           for (const t of [run.stdout, run.stderr, check.stdout]) {

@@ -292,7 +292,7 @@ export class DeviceAgent {
   }
 
   /** Registers with DPS using `id` and caches the assignment. */
-  async provision(id: Identity, reason: string): Promise<Assignment> {
+  async provision(id: Identity, reason: string, opts: { cache?: boolean } = {}): Promise<Assignment> {
     const registrationId = this.registrationId(id);
     this.log('info', 'registering with DPS', {
       reason,
@@ -318,7 +318,7 @@ export class DeviceAgent {
       certificateSha256: id.chain[0]!.sha256,
       assignedAt: this.now().toISOString(),
     };
-    this.state.writeJson('assignment', a);
+    if (opts.cache !== false) this.state.writeJson('assignment', a);
     this.log('info', 'assigned', { hub: a.assignedHub, deviceId: a.deviceId, substatus: a.substatus });
     return a;
   }
@@ -354,8 +354,10 @@ export class DeviceAgent {
         chain: got.chain,
         source: 'est',
       };
-      await this.provision(next, 'certificate renewed');
+      // Cache the assignment only once the certificate it was made with is committed.
+      const assignment = await this.provision(next, 'certificate renewed', { cache: false });
       this.state.writeCredential(DEVICE, got.certPem, got.keyPem);
+      this.state.writeJson('assignment', assignment);
       this.log('info', 'renewed the device certificate', {
         serial: got.chain[0]!.serialNumber,
         notAfter: got.chain[0]!.notAfter.toISOString(),

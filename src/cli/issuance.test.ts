@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { certificatePem } from '../pki/certificate.ts';
 import { cliRunner } from '../testing/cli.ts';
-import { openssl, scratchDir } from '../testing/pki.ts';
+import { openssl, opensslCsr, scratchDir } from '../testing/pki.ts';
 import { startTestServer, type TestServer } from '../testing/server.ts';
 
 // The commands of docs/est-seed-scenario.md, against a real server.
@@ -51,24 +51,7 @@ describe('zerotouch issuance and EST commands (CLI)', () => {
       /devices\s+short\s+true\s+true\s+true\s+estuser/,
     );
 
-    openssl([
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      p('d.key'),
-      '-subj',
-      '/CN=cli-device',
-      '-outform',
-      'DER',
-      '-out',
-      p('d.der'),
-    ]);
-    writeFileSync(p('d.b64'), openssl(['base64', '-in', p('d.der')]));
+    opensslCsr(p('d'), '/CN=cli-device');
     // async: the server runs in this process, a blocking call would starve it
     await promisify(execFile)('curl', [
       '-sf',
@@ -79,7 +62,7 @@ describe('zerotouch issuance and EST commands (CLI)', () => {
       '-H',
       'Content-Type: application/pkcs10',
       '--data-binary',
-      `@${p('d.b64')}`,
+      `@${p('d.csr.b64')}`,
       '-o',
       p('d.p7.b64'),
       `https://localhost:${server.devicePort}/.well-known/est/simpleenroll`,
@@ -106,7 +89,7 @@ describe('zerotouch issuance and EST commands (CLI)', () => {
       'cert',
       'issue',
       '--csr',
-      'd.der',
+      'd.csr.der',
       '--profile',
       'short',
       '-o',

@@ -80,3 +80,29 @@ export function writePem(dir: string, name: string, certs: Certificate[]): strin
 export function openssl(args: string[], input?: string | Buffer): string {
   return execFileSync('openssl', args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 }
+
+/**
+ * Makes a P-256 key and a CSR with the openssl CLI, as an operator would: `<prefix>.key`,
+ * `<prefix>.csr.der` and `<prefix>.csr.b64` (64-column base64 with a trailing newline).
+ */
+export function opensslCsr(prefix: string, subject: string, extra: string[] = []): void {
+  openssl([
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    `${prefix}.key`,
+    '-subj',
+    subject,
+    ...extra,
+    '-outform',
+    'DER',
+    '-out',
+    `${prefix}.csr.der`,
+  ]);
+  writeFileSync(`${prefix}.csr.b64`, openssl(['base64', '-in', `${prefix}.csr.der`]));
+}

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { certificatePem } from '../../pki/certificate.ts';
 import { adminClient } from '../../testing/admin.ts';
-import { openssl, scratchDir } from '../../testing/pki.ts';
+import { openssl, opensslCsr, scratchDir } from '../../testing/pki.ts';
 import { startTestServer, type TestServer } from '../../testing/server.ts';
 
 interface CurlResult {
@@ -54,27 +54,7 @@ describe('EST with curl and openssl', () => {
   };
   const printCerts = (derFile: string) =>
     openssl(['pkcs7', '-inform', 'DER', '-in', derFile, '-print_certs']);
-  function newCsr(name: string, cn: string): void {
-    openssl([
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      p(`${name}.key`),
-      '-subj',
-      `/CN=${cn}`,
-      '-outform',
-      'DER',
-      '-out',
-      p(`${name}.csr.der`),
-    ]);
-    // 64-column base64 with a trailing newline, as openssl base64 writes it
-    writeFileSync(p(`${name}.csr.b64`), openssl(['base64', '-in', p(`${name}.csr.der`)]));
-  }
+  const newCsr = (name: string, cn: string) => opensslCsr(p(name), `/CN=${cn}`);
   const enrollArgs = (name: string) => [
     '-H',
     'Content-Type: application/pkcs10',
@@ -126,6 +106,14 @@ describe('EST with curl and openssl', () => {
       );
       assert.match(printCerts(b64decode(r.body)), /subject=O = Acme, CN = Acme EST CA/);
     }
+    // credentials are not needed here, but wrong ones offered (aziot sends them) are refused
+    assert.equal(
+      (await curl('/.well-known/est/devices/cacerts', '-u', 'estuser:est-password-1')).status,
+      200,
+    );
+    const wrong = await curl('/.well-known/est/devices/cacerts', '-u', 'estuser:nope');
+    assert.equal(wrong.status, 401);
+    assert.match(wrong.headers, /^WWW-Authenticate: Basic realm=/m);
   });
 
   it('enrolls with Basic auth, refuses a wrong password with a challenge, re-enrolls with the issued certificate', async () => {
@@ -213,28 +201,12 @@ describe('EST with curl and openssl', () => {
     const l = await api('PUT', `/v1/tenants/${scope}/est-labels/edge`, { profile: 'iot-edge' });
     assert.equal(l.status, 200);
     await api('PUT', `/v1/tenants/${scope}/est-labels/edge/users/estuser`, { password: 'est-password-1' });
-    openssl([
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      p('edgeca.key'),
-      '-subj',
-      '/CN=edge-device-01 Edge CA',
+    opensslCsr(p('edgeca'), '/CN=edge-device-01 Edge CA', [
       '-addext',
       'basicConstraints=critical,CA:TRUE,pathlen:0',
       '-addext',
       'keyUsage=critical,digitalSignature,keyCertSign',
-      '-outform',
-      'DER',
-      '-out',
-      p('edgeca.csr.der'),
     ]);
-    writeFileSync(p('edgeca.csr.b64'), openssl(['base64', '-in', p('edgeca.csr.der')]));
     let r = await curl(
       '/.well-known/est/edge/simpleenroll',
       '-u',
