@@ -2,9 +2,10 @@
  * Individual enrollments and enrollment groups: validation and defaults of the Azure-shaped
  * documents, certificate info, etags with If-Match.
  */
-import { ZtError } from '../../errors.ts';
+import { isZtError, ZtError } from '../../errors.ts';
 import { type Certificate, loadCertificates } from '../../pki/certificate.ts';
 import { formatName } from '../../pki/names.ts';
+import { dpsErrorCode } from './error-codes.ts';
 import { etagMatches, newEtag } from './etag.ts';
 import { assertRegistrationId } from './registration-id.ts';
 import { type DpsStore, type GroupSigners, idKey, type Page } from './store.ts';
@@ -190,6 +191,10 @@ function x509Of(body: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** CRUD for enrollments with DPS semantics. */
+const BULK_MODES = new Set(['create', 'update', 'updateifmatchetag', 'delete']);
+/** Azure's limit per bulk operation. */
+const BULK_MAX = 10;
+
 export class EnrollmentService {
   private readonly store: DpsStore;
 
@@ -367,6 +372,50 @@ export class EnrollmentService {
         `no ${kind === 'group' ? 'enrollment group' : 'individual enrollment'} "${id}" in this scope`,
       );
     return e.doc;
+  }
+
+  /**
+   * The Azure bulk operation: up to 10 enrollments created, updated (optionally only on a
+   * matching etag) or deleted one by one; each failure is reported with its DPS error code.
+   */
+  async bulk(
+    tenantId: string,
+    kind: EnrollmentKind,
+    modeIn: unknown,
+    items: unknown,
+  ): Promise<{ isSuccessful: boolean; errors: Array<Record<string, unknown>> }> {
+    const mode = String(modeIn ?? '').toLowerCase();
+    if (!BULK_MODES.has(mode)) {
+      throw new ZtError('BAD_REQUEST', 'mode must be create, update, updateIfMatchETag or delete');
+    }
+    if (!Array.isArray(items) || items.length === 0 || items.length > BULK_MAX) {
+      throw new ZtError(
+        'BAD_REQUEST',
+        `a bulk operation takes 1 to ${BULK_MAX} ${kind === 'individual' ? 'enrollments' : 'enrollmentGroups'}`,
+      );
+    }
+    const idField = kind === 'individual' ? 'registrationId' : 'enrollmentGroupId';
+    const errors: Array<Record<string, unknown>> = [];
+    for (const item of items as Array<Record<string, unknown>>) {
+      const id = String(item?.[idField] ?? '');
+      try {
+        if (!id) throw new ZtError('BAD_REQUEST', `${idField} is required`);
+        const etag = item.etag as string | undefined;
+        if (mode === 'delete') await this.delete(tenantId, kind, id, etag);
+        else {
+          if (mode === 'create' && (await this.store.findEnrollment(tenantId, kind, id))) {
+            throw new ZtError('CONFLICT', `${id} already exists`);
+          }
+          const ifMatch = mode === 'updateifmatchetag' ? etag : undefined;
+          if (kind === 'individual') await this.putIndividual(tenantId, id, item, ifMatch);
+          else await this.putGroup(tenantId, id, item, ifMatch);
+        }
+      } catch (e) {
+        if (!isZtError(e)) throw e;
+        errors.push({ [idField]: id, errorCode: dpsErrorCode(e), errorStatus: e.message });
+      }
+    }
+    return { isSuccessful: errors.length === 0, errors };
   }
 
   async delete(tenantId: string, kind: EnrollmentKind, id: string, ifMatch?: string): Promise<void> {

@@ -13,9 +13,6 @@ import { sendDpsError } from './dps-device.ts';
 
 type IdParams = { id: string };
 
-const BULK_MODES = new Set(['create', 'update', 'updateifmatchetag', 'delete']);
-const BULK_MAX = 10;
-
 /** Mounts the Azure-shaped service routes. */
 export function registerDpsServiceRoutes(app: FastifyInstance, dps: DpsServices): void {
   const errorHandler = (e: unknown, req: FastifyRequest, reply: FastifyReply) => {
@@ -118,41 +115,12 @@ export function registerDpsServiceRoutes(app: FastifyInstance, dps: DpsServices)
           enrollments?: unknown[];
           enrollmentGroups?: unknown[];
         };
-        const items = (kind === 'individual' ? body.enrollments : body.enrollmentGroups) ?? [];
-        const mode = String(body.mode ?? '').toLowerCase();
-        if (!BULK_MODES.has(mode))
-          throw new ZtError('BAD_REQUEST', 'mode must be create, update, updateIfMatchETag or delete');
-        if (!Array.isArray(items) || items.length === 0 || items.length > BULK_MAX) {
-          throw new ZtError(
-            'BAD_REQUEST',
-            `a bulk operation takes 1 to ${BULK_MAX} ${kind === 'individual' ? 'enrollments' : 'enrollmentGroups'}`,
-          );
-        }
-        const idField = kind === 'individual' ? 'registrationId' : 'enrollmentGroupId';
-        const errors: Array<Record<string, unknown>> = [];
-        for (const item of items as Array<Record<string, unknown>>) {
-          const id = String(item?.[idField] ?? '');
-          try {
-            if (!id) throw new ZtError('BAD_REQUEST', `${idField} is required`);
-            if (mode === 'delete')
-              await dps.enrollments.delete(p.tenantId, kind, id, item.etag as string | undefined);
-            else {
-              if (mode === 'create' && (await dps.store.findEnrollment(p.tenantId, kind, id))) {
-                throw new ZtError('CONFLICT', `${id} already exists`);
-              }
-              await put(
-                p.tenantId,
-                id,
-                item,
-                mode === 'updateifmatchetag' ? (item.etag as string | undefined) : undefined,
-              );
-            }
-          } catch (e) {
-            if (!isZtError(e)) throw e;
-            errors.push({ [idField]: id, errorCode: e.status * 1000 + 1, errorStatus: e.message });
-          }
-        }
-        return { isSuccessful: errors.length === 0, errors };
+        return dps.enrollments.bulk(
+          p.tenantId,
+          kind,
+          body.mode,
+          kind === 'individual' ? body.enrollments : body.enrollmentGroups,
+        );
       }),
     );
   }
