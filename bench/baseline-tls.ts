@@ -9,7 +9,7 @@ import { certificatePem } from '../src/pki/certificate.ts';
 import { exportPrivateKeyPem } from '../src/pki/keys.ts';
 import { makeLeaf, makeRoot } from '../src/testing/pki.ts';
 import type { TestServer } from '../src/testing/server.ts';
-import { deviceTlsOptions } from '../src/transports/device-https/app.ts';
+import { deviceTlsOptions } from '../src/transports/device-tls.ts';
 import type { Measured, Runner } from './harness.ts';
 
 const BODY = '{"status":"ok"}';

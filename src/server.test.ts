@@ -185,7 +185,18 @@ describe('server restarts', () => {
     const bin = join(import.meta.dirname, '..', 'bin', 'zerotouch.js');
     const child = spawn(
       process.execPath,
-      [bin, 'server', '--data-dir', dataDir, '--device-port', '0', '--admin-port', '0'],
+      [
+        bin,
+        'server',
+        '--data-dir',
+        dataDir,
+        '--device-port',
+        '0',
+        '--device-mqtt-port',
+        '0',
+        '--admin-port',
+        '0',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';

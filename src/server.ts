@@ -22,7 +22,9 @@ import { createLogger } from './logger.ts';
 import { writeFileAtomic } from './pki/toolkit.ts';
 import { openMigratedStore, type Store } from './store/database.ts';
 import { buildAdminApp } from './transports/admin/app.ts';
-import { buildDeviceApp, type DeviceTls } from './transports/device-https/app.ts';
+import { buildDeviceApp } from './transports/device-https/app.ts';
+import type { DeviceTls } from './transports/device-tls.ts';
+import { type MqttListener, startMqttListener } from './transports/mqtt/listener.ts';
 
 export const VERSION: string = JSON.parse(
   readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
@@ -35,6 +37,8 @@ export interface RunningServer {
   deviceUrl: string;
   adminUrl: string;
   devicePort: number;
+  /** Port of the MQTT-over-TLS device listener (DPS over MQTT). */
+  mqttPort: number;
   adminPort: number;
   /** Set when this start created the first admin token (shown once, also saved to adminTokenFile). */
   adminToken?: string;
@@ -98,12 +102,14 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const est = new EstService(new EstStore(store.db), issuance, tenants, dps.store);
   const adminTokenFile = join(config.dataDir, 'admin-token');
   const apps: FastifyInstance[] = [];
+  const listeners: MqttListener[] = [];
   try {
     const adminToken = await ensureAdminToken(tenants, adminTokenFile);
     const ready = () => store.ping();
+    const deviceTls = loadDeviceTls(config, devPki);
     const device = await buildDeviceApp({
       logger: logger.child({ listener: 'device' }),
-      tls: loadDeviceTls(config, devPki),
+      tls: deviceTls,
       ready,
       bodyLimit: config.device.maxBodyBytes,
       registrations: dps.registrations,
@@ -124,6 +130,15 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     });
     apps.push(admin);
     await device.listen({ host: config.device.host, port: config.device.port });
+    const mqtt = await startMqttListener({
+      logger: logger.child({ listener: 'mqtt' }),
+      tls: deviceTls,
+      registrations: dps.registrations,
+      maxPacketBytes: config.device.maxBodyBytes,
+      host: config.device.host,
+      port: config.device.mqttPort,
+    });
+    listeners.push(mqtt);
     await admin.listen({ host: config.admin.host, port: config.admin.port });
     const d = urlOf(device, 'https', config.device.host);
     const a = urlOf(admin, 'http', config.admin.host);
@@ -135,6 +150,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       devPki,
       deviceUrl: d.url,
       devicePort: d.port,
+      mqttPort: mqtt.port,
       adminUrl: a.url,
       adminPort: a.port,
       adminToken,
@@ -143,19 +159,19 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       async close() {
         if (closed) return;
         closed = true;
-        await Promise.allSettled(apps.map((app) => app.close()));
+        await Promise.allSettled([...apps.map((app) => app.close()), ...listeners.map((l) => l.close())]);
         await dps.registrations.drain();
         await store.close();
       },
     };
   } catch (e) {
-    await Promise.allSettled(apps.map((app) => app.close()));
+    await Promise.allSettled([...apps.map((app) => app.close()), ...listeners.map((l) => l.close())]);
     await store.close();
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EADDRINUSE' || err.code === 'EACCES') {
       throw new ZtError(
         'CONFIG_INVALID',
-        `cannot listen: ${err.message}; choose another port (device.port / admin.port) or stop what holds it`,
+        `cannot listen: ${err.message}; choose another port (device.port / device.mqtt_port / admin.port) or stop what holds it`,
       );
     }
     throw e;
@@ -171,6 +187,7 @@ export function startupBanner(s: RunningServer): string {
     `  data directory:  ${s.config.dataDir}`,
     `  store:           ${s.store.dialect} ${s.store.location}`,
     `  device API:      ${s.deviceUrl}  (DPS device API and EST, mutual TLS, TLS 1.2/1.3)`,
+    `  device MQTT:     mqtts://${new URL(s.deviceUrl).hostname}:${s.mqttPort}  (DPS over MQTT, mutual TLS)`,
     `  admin API:       ${s.adminUrl}  (OpenAPI at ${s.adminUrl}/v1/openapi.json; /healthz, /readyz)`,
     `  development CA:  ${p.root.cert}  (${state(p.root.created)}; trust this on devices)`,
     `  issuing CA:      ${p.issuing.fullChain}  (${state(p.issuing.created)})`,

@@ -15,6 +15,7 @@ export interface ServerConfig {
   device: {
     host: string;
     port: number;
+    mqttPort: number;
     tlsNames: string[];
     tlsCert: string;
     tlsKey: string;
@@ -145,6 +146,16 @@ export const CONFIG_KEYS: ConfigKey[] = [
     (c) => c.device.maxBodyBytes,
     (c, v: number) => {
       c.device.maxBodyBytes = v;
+    },
+  ),
+  key(
+    'device.mqtt_port',
+    'port',
+    8883,
+    'Port of the device-facing MQTT-over-TLS listener (DPS over MQTT), with the same TLS certificate and client-certificate rules as device.port; 0 picks a free port.',
+    (c) => c.device.mqttPort,
+    (c, v: number) => {
+      c.device.mqttPort = v;
     },
   ),
   key(

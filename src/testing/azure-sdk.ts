@@ -1,5 +1,5 @@
 /**
- * Test helper: registers a device with the real Azure IoT provisioning device SDK over HTTPS.
+ * Test helper: registers a device with the real Azure IoT provisioning device SDK over HTTPS or MQTT.
  * The SDK always dials port 443 of its provisioning host, so it gets an agent that dials the
  * test server's port instead (the SDK's own `http.agent` option), and the development root as CA.
  */
@@ -10,6 +10,8 @@ import common from 'azure-iot-common';
 import httpBase from 'azure-iot-http-base';
 import provisioningDevice from 'azure-iot-provisioning-device';
 import provisioningHttp from 'azure-iot-provisioning-device-http';
+import provisioningMqtt from 'azure-iot-provisioning-device-mqtt';
+import mqttBase from 'azure-iot-mqtt-base';
 import provisioningService from 'azure-iot-provisioning-service';
 import securityX509 from 'azure-iot-security-x509';
 import type { DeviceIdentity } from './dps.ts';
@@ -63,6 +65,36 @@ export async function sdkRegister(
   } finally {
     agent.destroy();
   }
+}
+
+/**
+ * Registers `device` with the SDK's MQTT transport (mqtts://localhost:<port>, as the SDK builds
+ * it from the provisioning host) and resolves with the registrationState it reports.
+ */
+export async function sdkRegisterMqtt(
+  port: number,
+  caPem: string,
+  idScope: string,
+  device: DeviceIdentity,
+  payload?: unknown,
+): Promise<Record<string, any>> {
+  // The transport takes its MQTT connection as an argument; that is where the CA goes.
+  const base = new mqttBase.MqttBase();
+  base.setOptions({ ca: caPem } as never);
+  const transport = new provisioningMqtt.Mqtt(base as never);
+  transport.setTransportOptions({ pollingInterval: 500 } as never);
+  const security = new securityX509.X509Security(device.registrationId, {
+    cert: device.chainPem,
+    key: device.keyPem,
+  });
+  const client = provisioningDevice.ProvisioningDeviceClient.create(
+    `localhost:${port}`,
+    idScope,
+    transport,
+    security,
+  );
+  if (payload !== undefined) client.setProvisioningPayload(payload as never);
+  return (await client.register()) as Record<string, any>;
 }
 
 /**

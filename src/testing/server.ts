@@ -26,6 +26,7 @@ export async function startTestServer(
     flags: {
       data_dir: dataDir,
       'device.port': 0,
+      'device.mqtt_port': 0,
       'admin.port': 0,
       'device.host': '127.0.0.1',
       ...opts.flags,

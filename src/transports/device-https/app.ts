@@ -1,13 +1,13 @@
 /**
- * The device-facing HTTPS listener: TLS 1.2 and 1.3, client certificates requested but judged by
- * the application (each tenant trusts its own CAs, so OpenSSL cannot decide during the handshake).
- * The DPS device API and EST mount here in their own modules.
+ * The device-facing HTTPS listener (TLS settings in ../device-tls.ts). The DPS device API, the
+ * DPS service API and EST mount here in their own modules.
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { RegistrationService } from '../../features/dps/registrations.ts';
 import type { DpsServices } from '../../features/dps/services.ts';
+import { type DeviceTls, deviceTlsOptions } from '../device-tls.ts';
 import { installErrorHandlers } from '../http-errors.ts';
 import { registerDpsDeviceRoutes } from './dps-device.ts';
 import { registerDpsServiceRoutes } from './dps-service.ts';
@@ -15,13 +15,6 @@ import { registerEstRoutes } from './est.ts';
 import type { EstService } from '../../features/est/service.ts';
 import type { IssuanceEngine } from '../../features/issuance/engine.ts';
 import type { TenantService } from '../../features/tenants/service.ts';
-
-export interface DeviceTls {
-  /** PEM server certificate chain, leaf first. */
-  cert: string;
-  /** PEM private key. */
-  key: string;
-}
 
 export interface DeviceAppOptions {
   logger: Logger;
@@ -34,17 +27,6 @@ export interface DeviceAppOptions {
   dps?: DpsServices;
   /** EST and CRLs, when given. */
   est?: { service: EstService; engine: IssuanceEngine; tenants: TenantService };
-}
-
-/** TLS settings shared by the device listener and the handshake benchmark's baseline. */
-export function deviceTlsOptions(tls: DeviceTls) {
-  return {
-    cert: tls.cert,
-    key: tls.key,
-    requestCert: true,
-    rejectUnauthorized: false,
-    minVersion: 'TLSv1.2' as const,
-  };
 }
 
 /** Builds the device fastify app over HTTPS (not listening yet). */

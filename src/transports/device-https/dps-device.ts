@@ -8,10 +8,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isZtError, ZtError } from '../../errors.ts';
 import { errorResponse } from '../http-errors.ts';
 import type { Certificate } from '../../pki/certificate.ts';
-import { dpsErrorCode, dpsHttpStatus } from '../../features/dps/error-codes.ts';
 import type { RegistrationService } from '../../features/dps/registrations.ts';
 import type { RegistrationOperation } from '../../features/dps/types.ts';
-import { peerChain } from './peer.ts';
+import { dpsErrorAnswer, dpsOperationAnswer } from '../dps-wire.ts';
+import { peerChain } from '../peer-chain.ts';
 
 type Params = { idScope: string; registrationId: string; operationId?: string };
 type Query = { 'api-version'?: string };
@@ -30,23 +30,14 @@ function chainOf(req: FastifyRequest): Certificate[] {
 
 /** Sends a DPS-shaped error: {errorCode, trackingId, message, timestampUtc, info}. */
 export function sendDpsError(req: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
-  const err = isZtError(e)
-    ? e
-    : new ZtError('INTERNAL', `internal error; the server log has request id ${req.id}`);
-  if (!isZtError(e)) req.log.error({ err: e }, 'DPS request failed');
-  const errorCode = dpsErrorCode(err);
-  if (err.code === 'THROTTLED') reply.header('retry-after', String(err.detail?.retryAfter ?? 5));
+  const answer = dpsErrorAnswer(e, req.id);
+  if (answer.internal) req.log.error({ err: e }, 'DPS request failed');
+  if (answer.retryAfter !== undefined) reply.header('retry-after', String(answer.retryAfter));
   return reply
-    .code(dpsHttpStatus(err))
-    .header('x-ms-error-code', String(errorCode))
+    .code(answer.status)
+    .header('x-ms-error-code', String(answer.errorCode))
     .header('x-ms-request-id', req.id)
-    .send({
-      errorCode,
-      trackingId: req.id,
-      message: err.message,
-      timestampUtc: new Date().toISOString(),
-      info: { code: err.code },
-    });
+    .send(answer.body);
 }
 
 function sendOperation(
@@ -57,14 +48,10 @@ function sendOperation(
   put: boolean,
 ): FastifyReply {
   reply.header('x-ms-request-id', req.id);
-  if (put || op.status === 'assigning') {
-    // aziot-identityd requires 202 on the PUT, whatever the outcome.
-    reply.code(202).header('retry-after', String(retryAfter));
-    if (put) reply.header('location', `https://${req.headers.host ?? 'localhost'}${req.url.split('?')[0]}`);
-    const body = put ? { operationId: op.operationId, status: 'assigning' } : op;
-    return reply.send(body);
-  }
-  return reply.code(200).send(op);
+  const { status, body } = dpsOperationAnswer(op, put);
+  if (status === 202) reply.header('retry-after', String(retryAfter));
+  if (put) reply.header('location', `https://${req.headers.host ?? 'localhost'}${req.url.split('?')[0]}`);
+  return reply.code(status).send(body);
 }
 
 /** Mounts the DPS device routes on the device listener. */

@@ -13,7 +13,7 @@ import type { IssuanceEngine } from '../../features/issuance/engine.ts';
 import type { TenantService } from '../../features/tenants/service.ts';
 import { base64Lines } from '../../pki/pem.ts';
 import { encodeCertsOnly } from '../../pki/pkcs7.ts';
-import { peerChain } from './peer.ts';
+import { peerChain } from '../peer-chain.ts';
 
 const CT_CACERTS = 'application/pkcs7-mime';
 const CT_CERTS_ONLY = 'application/pkcs7-mime; smime-type=certs-only';

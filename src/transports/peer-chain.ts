@@ -1,6 +1,6 @@
 /** The client certificate chain a device presented in the TLS handshake, as parsed certificates. */
 import type { TLSSocket } from 'node:tls';
-import { type Certificate, parseCertificate } from '../../pki/certificate.ts';
+import { type Certificate, parseCertificate } from '../pki/certificate.ts';
 
 /** Leaf first, then whatever intermediates the client sent; empty when it sent none. */
 export function peerChain(socket: TLSSocket): Certificate[] {
