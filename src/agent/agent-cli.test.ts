@@ -136,6 +136,47 @@ describe(
         assert.doesNotMatch(text, new RegExp(SECRET));
     });
 
+    it('provisions over DPS-MQTT through the same proxy tunnel, with the certificate end to end', async () => {
+      device('mqtt-device');
+      const mqtt = `[zerotouch]\ndps_transport = "mqtt"\ndps_mqtt_port = ${server.mqttPort}\n`;
+      const cfg = writeConfig(
+        'mqtt',
+        'mqtt-device',
+        `https_proxy = "http://zt:${SECRET}@127.0.0.1:${proxyPort}"\n${mqtt}`,
+      );
+      const run = await zt('agent', 'run', '--once', '-c', cfg);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /assigned: .* as mqtt-device/);
+      assert.match(
+        readFileSync(p('tinyproxy.log'), 'utf8'),
+        new RegExp(`CONNECT localhost:${server.mqttPort}`),
+        'the MQTT connection went through the proxy',
+      );
+      const logs = await ok('agent', 'logs', '-c', cfg);
+      assert.match(logs, new RegExp(`registering with DPS .*endpoint=mqtts://localhost:${server.mqttPort}`));
+      const reg = await api('GET', `/v1/tenants/${fx.idScope}/registrations/mqtt-device`);
+      assert.equal(reg.body.status, 'assigned');
+      const check = await zt('agent', 'check', '-c', cfg);
+      assert.equal(check.code, 0, check.stdout);
+      assert.match(
+        check.stdout,
+        new RegExp(
+          `dps-mqtt-reachable\\s+localhost:${server.mqttPort} accepted an MQTT session with the device certificate through http://zt:\\*\\*\\*@`,
+        ),
+      );
+      // The wrong proxy password is diagnosed the same way over MQTT.
+      const bad = writeConfig(
+        'mqtt-badpass',
+        'mqtt-device',
+        `https_proxy = "http://zt:wrong-${SECRET}@127.0.0.1:${proxyPort}"\n${mqtt}`,
+      );
+      const denied = await zt('agent', 'run', '--once', '-c', bad);
+      assert.equal(denied.code, 1);
+      assert.match(denied.stderr, /the proxy http:\/\/zt:\*\*\*@127.0.0.1:\d+ refused authentication/);
+      for (const text of [run.stdout, run.stderr, check.stdout, logs, denied.stdout, denied.stderr])
+        assert.doesNotMatch(text, new RegExp(SECRET));
+    });
+
     it('says the proxy refused authentication when the password is wrong, and never prints it', async () => {
       device('denied-device');
       const cfg = writeConfig(

@@ -296,6 +296,40 @@ describe('device agent', () => {
         },
         /https_proxy: the proxy URL must be http:\/\//,
       ],
+      [
+        {
+          provisioning: {
+            ...base.provisioning,
+            attestation: { method: 'x509', identity_cert: 'file:///c', identity_pk: 'file:///k' },
+          },
+          zerotouch: { dps_transport: 'amqp' },
+        },
+        /zerotouch.dps_transport: must be "https" or "mqtt"/,
+      ],
+      [
+        {
+          provisioning: {
+            ...base.provisioning,
+            attestation: {
+              method: 'x509',
+              identity_cert: 'file:///c',
+              identity_pk: 'pkcs11:token=t;object=o?pin-value=1234',
+            },
+          },
+          zerotouch: { dps_transport: 'mqtt' },
+        },
+        /zerotouch.dps_transport: "mqtt" needs the identity key in a file/,
+      ],
+      [
+        {
+          provisioning: {
+            ...base.provisioning,
+            attestation: { method: 'x509', identity_cert: 'file:///c', identity_pk: 'file:///k' },
+          },
+          zerotouch: { dps_mqtt_port: 0 },
+        },
+        /zerotouch.dps_mqtt_port: must be a port number/,
+      ],
     ];
     for (const [doc, re] of cases) assert.throws(() => parseAgentConfig(doc, ['config.toml'], {}), re);
     const ok = parseAgentConfig(
@@ -312,5 +346,7 @@ describe('device agent', () => {
     );
     assert.deepEqual(ok.unknownKeys, ['agent', 'edge_ca']);
     assert.equal(ok.httpsProxy, 'http://u:secret@proxy:3128');
+    assert.equal(ok.dpsTransport, 'https');
+    assert.equal(ok.dpsMqttPort, 8883);
   });
 });

@@ -296,7 +296,10 @@ export class DeviceAgent {
     const registrationId = this.registrationId(id);
     this.log('info', 'registering with DPS', {
       reason,
-      endpoint: this.config.dps.globalEndpoint,
+      endpoint:
+        this.config.dpsTransport === 'mqtt'
+          ? `mqtts://${new URL(this.config.dps.globalEndpoint).hostname}:${this.config.dpsMqttPort}`
+          : this.config.dps.globalEndpoint,
       idScope: this.config.dps.idScope,
       registrationId,
       ...(this.config.httpsProxy ? { proxy: maskProxy(this.config.httpsProxy) } : {}),
@@ -308,6 +311,8 @@ export class DeviceAgent {
       payload: this.payload(),
       http: { ...this.http(), cert: id.chainPem, key: id.keyPem || undefined, keyUri: id.keyUri },
       deadlineMs: Math.max(this.config.cloudTimeoutSec * 1000, 60_000),
+      transport: this.config.dpsTransport,
+      mqttPort: this.config.dpsMqttPort,
     });
     const a: Assignment = {
       registrationId,

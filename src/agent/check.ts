@@ -1,6 +1,7 @@
 /**
  * `zerotouch agent check`: what `iotedge check` looks at (config, clock, certificate expiry,
- * DNS, DPS and EST reachability through the proxy) plus what it misses: whether the enrollment
+ * DNS, DPS (HTTPS, and MQTT when that is the transport) and EST reachability through the proxy)
+ * plus what it misses: whether the enrollment
  * exists and is enabled and the chain reaches a verified CA (the server's device-side
  * diagnose), and whether EST accepts the configured credentials.
  */
@@ -8,6 +9,7 @@ import { lookup } from 'node:dns/promises';
 import { isZtError } from '../errors.ts';
 import type { DeviceAgent, Identity } from './agent.ts';
 import { maskProxy } from './config.ts';
+import { openDpsMqtt } from './dps-mqtt-client.ts';
 import { httpsRequest } from './http.ts';
 import { shouldRenew } from './renew-policy.ts';
 
@@ -137,6 +139,29 @@ export async function runChecks(agent: DeviceAgent): Promise<CheckResult[]> {
       );
     }
   });
+
+  if (cfg.dpsTransport === 'mqtt') {
+    const where = `${dpsUrl.hostname}:${cfg.dpsMqttPort}`;
+    if (id) {
+      const regId = cfg.dps.registrationId ?? id.chain[0]!.commonName ?? '';
+      await guard('dps-mqtt-reachable', async () => {
+        const ch = await openDpsMqtt({
+          host: dpsUrl.hostname,
+          port: cfg.dpsMqttPort,
+          idScope: cfg.dps.idScope,
+          registrationId: regId,
+          http: { ...http, cert: id!.chainPem, key: id!.keyPem || undefined, keyUri: id!.keyUri },
+        });
+        await ch.close();
+        add(
+          'dps-mqtt-reachable',
+          'ok',
+          `${where} accepted an MQTT session with the device certificate${cfg.httpsProxy ? ` through ${maskProxy(cfg.httpsProxy)}` : ''}`,
+        );
+      });
+    } else
+      add('dps-mqtt-reachable', 'skipped', `no device certificate yet to open an MQTT session at ${where}`);
+  }
 
   if (id) {
     const regId = cfg.dps.registrationId ?? id.chain[0]!.commonName ?? '';

@@ -64,6 +64,9 @@ export interface AgentConfig {
   pkcs11LibPath?: string;
   /** Where the agent keeps credentials, the assignment cache and its log. */
   stateDir: string;
+  /** How the agent talks to DPS ([zerotouch] dps_transport): HTTPS as aziot, or MQTT on `dpsMqttPort`. */
+  dpsTransport: 'https' | 'mqtt';
+  dpsMqttPort: number;
   /** Key paths the agent does not implement (kept in the file, reported by config apply). */
   unknownKeys: string[];
 }
@@ -182,6 +185,7 @@ const KNOWN: Record<string, true> = {
   provisioning: true,
   cert_issuance: true,
   agent_state: true,
+  zerotouch: true,
   aziot_keys: true,
 };
 
@@ -353,6 +357,33 @@ export function parseAgentConfig(
   const stateTable = isTable(doc.agent_state) ? doc.agent_state : {};
   const stateDir = str('agent_state.dir', stateTable.dir) ?? '/var/lib/zerotouch-agent';
 
+  // [zerotouch] holds the agent's own keys; [agent] belongs to IoT Edge (edgeAgent) and is kept.
+  const zt =
+    doc.zerotouch === undefined
+      ? {}
+      : isTable(doc.zerotouch)
+        ? doc.zerotouch
+        : bad('zerotouch', 'must be a table');
+  for (const k of Object.keys(zt))
+    if (k !== 'dps_transport' && k !== 'dps_mqtt_port')
+      bad(`zerotouch.${k}`, 'is not a key of [zerotouch] (dps_transport, dps_mqtt_port)');
+  const dpsTransport = zt.dps_transport ?? 'https';
+  if (dpsTransport !== 'https' && dpsTransport !== 'mqtt')
+    bad('zerotouch.dps_transport', `must be "https" or "mqtt" (got ${JSON.stringify(dpsTransport)})`);
+  const dpsMqttPort = zt.dps_mqtt_port ?? 8883;
+  if (
+    typeof dpsMqttPort !== 'number' ||
+    !Number.isInteger(dpsMqttPort) ||
+    dpsMqttPort < 1 ||
+    dpsMqttPort > 65535
+  )
+    bad('zerotouch.dps_mqtt_port', 'must be a port number from 1 to 65535');
+  if (dpsTransport === 'mqtt' && identityPk.kind === 'pkcs11')
+    bad(
+      'zerotouch.dps_transport',
+      '"mqtt" needs the identity key in a file; a PKCS#11 identity_pk works with dps_transport = "https"',
+    );
+
   return {
     files,
     hostname: str('hostname', doc.hostname),
@@ -375,6 +406,8 @@ export function parseAgentConfig(
       ? str('aziot_keys.pkcs11_lib_path', doc.aziot_keys.pkcs11_lib_path)
       : undefined,
     stateDir,
+    dpsTransport,
+    dpsMqttPort,
     unknownKeys,
   };
 }

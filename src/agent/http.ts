@@ -1,5 +1,5 @@
 /**
- * The agent's HTTPS client: direct or through an HTTP proxy's CONNECT tunnel (with Basic
+ * The agent's HTTPS (and raw TLS) client: direct or through an HTTP proxy's CONNECT tunnel (with Basic
  * credentials from the proxy URL, honouring no_proxy), with the device's client certificate
  * used end to end inside the tunnel. Failures say whose fault they are: the proxy refused
  * authentication, the proxy refused the tunnel, a TLS-inspecting proxy replaced the server
@@ -108,10 +108,16 @@ async function tunnel(proxy: string, host: string, port: number, timeoutMs: numb
   return socket;
 }
 
-/** Opens a verified TLS connection (through the proxy when one applies). */
-async function openTls(u: URL, o: HttpOptions): Promise<TLSSocket> {
-  const host = u.hostname;
-  const port = Number(u.port || 443);
+/**
+ * Opens a verified TLS connection to host:port with the client certificate, through the proxy's
+ * CONNECT tunnel when one applies; for HTTPS, MQTT, anything over TLS.
+ */
+export async function openTls(
+  host: string,
+  port: number,
+  o: HttpOptions,
+  alpn: string[] = ['http/1.1'],
+): Promise<TLSSocket> {
   const timeoutMs = o.timeoutMs ?? 70_000;
   const viaProxy = o.proxy && !bypassesProxy(host, o.noProxy) ? o.proxy : undefined;
   const raw = viaProxy ? await tunnel(viaProxy, host, port, timeoutMs) : undefined;
@@ -123,7 +129,7 @@ async function openTls(u: URL, o: HttpOptions): Promise<TLSSocket> {
     key: o.key,
     // Judged below, so that a replaced certificate can be explained.
     rejectUnauthorized: false,
-    ALPNProtocols: ['http/1.1'],
+    ...(alpn.length ? { ALPNProtocols: alpn } : {}),
   });
   socket.setTimeout(timeoutMs, () =>
     socket.destroy(new NetworkError(`${host}:${port} did not answer in time`)),
@@ -172,7 +178,7 @@ export async function httpsRequest(
   const u = new URL(url);
   if (u.protocol !== 'https:') throw new ZtError('CONFIG_INVALID', `${url}: only https:// is supported`);
   if (o.keyUri && o.cert) return opensslHttpsRequest(url, init, { ...o, keyUri: o.keyUri, cert: o.cert });
-  const socket = await openTls(u, o);
+  const socket = await openTls(u.hostname, Number(u.port || 443), o);
   return new Promise((resolve, reject) => {
     const body =
       init.body === undefined ? undefined : Buffer.isBuffer(init.body) ? init.body : Buffer.from(init.body);

@@ -33,7 +33,7 @@ function summary(c: AgentConfig): string {
   const ic = c.dps.identityCert;
   const lines = [
     `files:            ${c.files.join(', ')}`,
-    `provisioning:     DPS ${c.dps.globalEndpoint}, ID scope ${c.dps.idScope}${c.dps.registrationId ? `, registration ID ${c.dps.registrationId}` : ''}`,
+    `provisioning:     DPS ${c.dpsTransport === 'mqtt' ? `over MQTT at mqtts://${new URL(c.dps.globalEndpoint).hostname}:${c.dpsMqttPort}` : c.dps.globalEndpoint}, ID scope ${c.dps.idScope}${c.dps.registrationId ? `, registration ID ${c.dps.registrationId}` : ''}`,
     `identity:         ${ic.kind === 'file' ? `file ${ic.path}` : `EST, CN=${ic.commonName}${ic.autoRenew ? `, renew at ${formatPolicy(ic.autoRenew.threshold)}, retry every ${formatPolicy(ic.autoRenew.retry)}, rotate key ${ic.autoRenew.rotateKey}` : ', no auto_renew'}`}`,
   ];
   if (c.est) {
