@@ -448,23 +448,31 @@ describe(
           assert.equal(run2.code, 0, run2.stderr);
           assert.match(run2.stdout, /as token-est-device/);
           assert.notEqual(keyOf(), k1, 'rotate_key made a new token object');
-          const objects = execFileSync(
-            'pkcs11-tool',
-            [
-              '--module',
-              '/usr/lib/softhsm/libsofthsm2.so',
-              '--token-label',
-              'zt-device',
-              '--login',
-              '--pin',
-              '4321',
-              '--list-objects',
-              '--type',
-              'privkey',
-            ],
-            { encoding: 'utf8' },
+          const listArgs = [
+            '--module',
+            '/usr/lib/softhsm/libsofthsm2.so',
+            '--token-label',
+            'zt-device',
+            '--login',
+            '--pin',
+            '4321',
+            '--list-objects',
+            '--type',
+            'privkey',
+          ];
+          const objects = execFileSync('pkcs11-tool', listArgs, { encoding: 'utf8' });
+          // The old generation's key pair was deleted once the new one was committed.
+          const labels = (o: string) => [...o.matchAll(/label:\s+(est-key-\S+)/g)].map((m) => m[1]);
+          assert.deepEqual(labels(objects), [keyOf().match(/object=([^;]+)/)![1]]);
+          // A renewal that fails (EST refuses the password) leaves no orphan key in the token.
+          writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('agent-est-pw1', 'wrong-pw'));
+          const failed = await zt('agent', 'run', '--once', '-c', cfg);
+          assert.match(
+            readFileSync(p('state-token-est/agent.log'), 'utf8'),
+            /renewal failed; keeping the current certificate/,
           );
-          assert.ok((objects.match(/label:\s+est-key-/g) ?? []).length >= 2);
+          const after = execFileSync('pkcs11-tool', listArgs, { encoding: 'utf8' });
+          assert.deepEqual(labels(after), labels(objects), `no key left behind (run: ${failed.stdout})`);
         } finally {
           if (saved === undefined) delete process.env.SOFTHSM2_CONF;
           else process.env.SOFTHSM2_CONF = saved;

@@ -7,13 +7,21 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { type Certificate, loadCertificates } from '../pki/certificate.ts';
 import { createCsr } from '../pki/csr.ts';
 import { exportPrivateKeyPem, generateKey, importPrivateKey } from '../pki/keys.ts';
+import { maskPin } from '../pki/pkcs11-uri.ts';
 import { ZtError, isZtError } from '../errors.ts';
 import { type AgentConfig, type AutoRenew, type KeyRef, maskProxy } from './config.ts';
 import { registerWithDps } from './dps-client.ts';
 import { type EstCredentials, estEnroll } from './est-client.ts';
 import { type HttpOptions, NetworkError } from './http.ts';
 import { renewalTimes, shouldRenew } from './renew-policy.ts';
-import { DEFAULT_PKCS11_MODULE, generateTokenKey, tokenCsr } from './token-keys.ts';
+import {
+  DEFAULT_PKCS11_MODULE,
+  generateTokenKey,
+  generationLabel,
+  pruneTokenKeys,
+  tokenCsr,
+  tokenKeyLabel,
+} from './token-keys.ts';
 import { type AgentStatus, AgentState, type Assignment } from './state.ts';
 
 export interface Identity {
@@ -247,7 +255,7 @@ export class DeviceAgent {
         ? currentKeyPem!.trim()
         : generateTokenKey(
             base,
-            `${tokenObjectBase(base)}-${this.now().getTime().toString(36)}`,
+            generationLabel(tokenObjectBase(base), this.now()),
             this.config.pkcs11LibPath ?? DEFAULT_PKCS11_MODULE,
           );
       const got = await estEnroll(this.estUrl(), tokenCsr(uri, cn), cred, this.http());
@@ -259,13 +267,41 @@ export class DeviceAgent {
     return { certPem: pem, keyPem: exportPrivateKeyPem(key), chain };
   }
 
+  /** Deletes token key objects that the committed device identity does not use (rotations, failed renewals). */
+  private pruneTokenKeys(): void {
+    const pk = this.config.dps.identityPk;
+    if (pk.kind !== 'pkcs11' || this.config.dps.identityCert.kind !== 'est') return;
+    const cur = this.state.readCredential(DEVICE);
+    const inUse = cur ? tokenKeyLabel(cur.keyPem.trim()) : undefined;
+    try {
+      const gone = pruneTokenKeys(
+        pk.uri,
+        tokenObjectBase(pk.uri),
+        inUse ? [inUse] : [],
+        this.config.pkcs11LibPath ?? DEFAULT_PKCS11_MODULE,
+      );
+      if (gone.length)
+        this.log('info', 'deleted key objects no longer in use from the token', { labels: gone });
+    } catch (e) {
+      this.log('warn', 'could not delete unused key objects from the token', {
+        reason: maskPin(String((e as { stderr?: Buffer }).stderr ?? (e as Error).message).trim()),
+      });
+    }
+  }
+
   /** The device identity, enrolling over EST on first start. */
   async identity(): Promise<Identity> {
     const cur = this.currentIdentity();
     if (cur) return cur;
     const ic = this.config.dps.identityCert;
     if (ic.kind !== 'est') throw new ZtError('INTERNAL', 'no identity');
-    const got = await this.enroll(ic.commonName, ic.autoRenew, undefined, await this.estCredentials(), true);
+    let got: Awaited<ReturnType<DeviceAgent['enroll']>>;
+    try {
+      got = await this.enroll(ic.commonName, ic.autoRenew, undefined, await this.estCredentials(), true);
+    } catch (e) {
+      this.pruneTokenKeys();
+      throw e;
+    }
     this.state.writeCredential(DEVICE, got.certPem, got.keyPem);
     this.log('info', 'obtained the device identity certificate over EST', {
       subject: `CN=${ic.commonName}`,
@@ -367,8 +403,10 @@ export class DeviceAgent {
         serial: got.chain[0]!.serialNumber,
         notAfter: got.chain[0]!.notAfter.toISOString(),
       });
+      this.pruneTokenKeys();
       return { ok: true, identity: next };
     } catch (e) {
+      this.pruneTokenKeys();
       this.log('warn', 'renewal failed; keeping the current certificate', {
         reason: (e as Error).message,
         retryInSeconds: Math.round(retryMs / 1000),

@@ -62,6 +62,68 @@ export function generateTokenKey(base: string, label: string, module: string): s
   return tokenKeyUri(base, label);
 }
 
+/** Separates the configured object name from the generation in labels the agent makes. */
+export const GENERATION_MARK = '-zt';
+
+/** The label for a new generation of the key `prefix`. */
+export function generationLabel(prefix: string, now: Date): string {
+  return `${prefix}${GENERATION_MARK}${now.getTime().toString(36)}`;
+}
+
+/** pkcs11-tool arguments that log in to the token named by `base`. */
+function loginArgs(base: string, module: string): string[] {
+  const a = pkcs11Attributes(base);
+  return [
+    '--module',
+    module,
+    '--token-label',
+    a.get('token') ?? '',
+    '--login',
+    '--pin',
+    a.get('pin-value') ?? '',
+  ];
+}
+
+/** The label of the object a token key URI names. */
+export function tokenKeyLabel(uri: string): string | undefined {
+  return pkcs11Attributes(uri).get('object');
+}
+
+/**
+ * Deletes the key pairs the agent generated in the token (labels `<prefix>-<generation>`) except
+ * those in `keep`, so that rotations and failed renewals leave no orphan keys. Returns the labels
+ * deleted.
+ */
+export function pruneTokenKeys(base: string, prefix: string, keep: string[], module: string): string[] {
+  const listed = execFileSync(
+    'pkcs11-tool',
+    [...loginArgs(base, module), '--list-objects', '--type', 'privkey'],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const mine = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${GENERATION_MARK}[0-9a-z]{6,}$`);
+  const labels = [...listed.matchAll(/^\s*label:\s*(.+?)\s*$/gm)].map((m) => m[1]!);
+  const stale = [...new Set(labels)].filter((l) => mine.test(l) && !keep.includes(l));
+  for (const label of stale) {
+    for (const type of ['privkey', 'pubkey']) {
+      try {
+        execFileSync(
+          'pkcs11-tool',
+          [...loginArgs(base, module), '--delete-object', '--type', type, '--label', label],
+          {
+            stdio: ['ignore', 'ignore', 'pipe'],
+          },
+        );
+      } catch {
+        // A missing public half is fine; the private key is what matters.
+      }
+    }
+  }
+  return stale;
+}
+
 /** A CSR (DER) for CN=`cn`, signed in the token by the key at `uri`. */
 export function tokenCsr(uri: string, cn: string): Buffer {
   try {
