@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { certificatePem, parseCertificate } from '../pki/certificate.ts';
@@ -11,34 +10,12 @@ import { adminClient } from '../testing/admin.ts';
 import { cliRunner } from '../testing/cli.ts';
 import { dpsFixture, type DpsFixture, makeDevice } from '../testing/dps.ts';
 import { makeIntermediate, makeRoot, scratchDir } from '../testing/pki.ts';
+import { hasCommand, startTinyproxy, type TestProxy } from '../testing/proxy.ts';
 import { startTestServer, type TestServer } from '../testing/server.ts';
 
-const has = (cmd: string) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`]);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const hasSoftHsm =
-  has('softhsm2-util') && has('pkcs11-tool') && existsSync('/usr/lib/softhsm/libsofthsm2.so');
-const hasTinyproxy = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v tinyproxy']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+  hasCommand('softhsm2-util') && hasCommand('pkcs11-tool') && existsSync('/usr/lib/softhsm/libsofthsm2.so');
+const hasTinyproxy = hasCommand('tinyproxy');
 
 // The agent CLI against a real server, through a real proxy that wants Basic credentials.
 describe(
@@ -48,7 +25,7 @@ describe(
     let server: TestServer;
     let fx: DpsFixture;
     let api: ReturnType<typeof adminClient>;
-    let proxy: ChildProcess;
+    let proxy: TestProxy;
     let proxyPort = 0;
     const dir = scratchDir('zt-agent-cli-');
     const p = (f: string) => join(dir, f);
@@ -82,24 +59,11 @@ describe(
         attestation: { type: 'x509', x509: { caReferences: { primary: 'root' } } },
       });
       assert.equal(g.status, 200);
-      proxyPort = await freePort();
-      writeFileSync(
-        p('tinyproxy.conf'),
-        `Port ${proxyPort}\nListen 127.0.0.1\nTimeout 60\nMaxClients 20\nAllow 127.0.0.1\nBasicAuth zt ${SECRET}\nLogFile "${p('tinyproxy.log')}"\nLogLevel Connect\n`,
-      );
-      proxy = spawn('tinyproxy', ['-d', '-c', p('tinyproxy.conf')], { stdio: 'ignore' });
-      for (let i = 0; i < 50; i++) {
-        try {
-          readFileSync(p('tinyproxy.log'));
-          break;
-        } catch {
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-      await new Promise((r) => setTimeout(r, 300));
+      proxy = await startTinyproxy(dir, 'zt', SECRET);
+      proxyPort = proxy.port;
     });
     after(async () => {
-      proxy?.kill();
+      proxy?.stop();
       await server?.dispose();
     });
 
@@ -117,10 +81,7 @@ describe(
       const run = await zt('agent', 'run', '--once', '-c', cfg);
       assert.equal(run.code, 0, run.stderr);
       assert.match(run.stdout, /assigned: .* as proxied-device/);
-      assert.match(
-        readFileSync(p('tinyproxy.log'), 'utf8'),
-        new RegExp(`CONNECT localhost:${server.devicePort}`),
-      );
+      assert.match(proxy.log(), new RegExp(`CONNECT localhost:${server.devicePort}`));
       const status = await ok('agent', 'status', '-c', cfg);
       assert.match(status, /state:\s+assigned/);
       assert.match(status, /device ID:\s+proxied-device/);
@@ -148,7 +109,7 @@ describe(
       assert.equal(run.code, 0, run.stderr);
       assert.match(run.stdout, /assigned: .* as mqtt-device/);
       assert.match(
-        readFileSync(p('tinyproxy.log'), 'utf8'),
+        proxy.log(),
         new RegExp(`CONNECT localhost:${server.mqttPort}`),
         'the MQTT connection went through the proxy',
       );
@@ -386,8 +347,7 @@ describe(
               `[provisioning]\nsource = "dps"\nglobal_endpoint = "https://localhost:${server.devicePort}"\nid_scope = "${fx.idScope}"\n` +
               `[provisioning.attestation]\nmethod = "x509"\nidentity_cert = "file://${p('hsm-device.pem')}"\nidentity_pk = "pkcs11:token=zt-device;object=device;pin-value=4321"\n`,
           );
-          const connects = () =>
-            (readFileSync(p('tinyproxy.log'), 'utf8').match(/CONNECT localhost:/g) ?? []).length;
+          const connects = () => (proxy.log().match(/CONNECT localhost:/g) ?? []).length;
           const before = connects();
           const run = await zt('agent', 'run', '--once', '-c', cfg);
           assert.equal(run.code, 0, run.stderr);

@@ -13,8 +13,11 @@ export interface CliResult {
   stderr: string;
 }
 
+/** The server a CLI runner talks to: its admin URL and data directory (for the admin token). */
+export type CliTarget = Pick<TestServer, 'adminUrl'> & { config: { dataDir: string } };
+
 /** Returns `zt(...args)` (any exit code) and `ok(...args)` (asserts exit 0, returns stdout). */
-export function cliRunner(server: () => TestServer, cwd: string) {
+export function cliRunner(server: () => CliTarget, cwd: string) {
   async function zt(...args: string[]): Promise<CliResult> {
     try {
       const { stdout, stderr } = await promisify(execFile)(process.execPath, [main, ...args], {
