@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,6 +8,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import { exportPrivateKeyPem } from './pki/keys.ts';
 import { certificatePem } from './pki/certificate.ts';
 import { makeLeaf, makeRoot, scratchDir } from './testing/pki.ts';
+import { spawnServer } from './testing/server-process.ts';
 import { startTestServer, type TestServer } from './testing/server.ts';
 
 function tlsConnect(
@@ -183,43 +184,14 @@ describe('server restarts', () => {
   it('starts from the bin shim, prints where things are, and stops cleanly on SIGTERM', async () => {
     const dataDir = scratchDir('zt-bin-');
     const bin = join(import.meta.dirname, '..', 'bin', 'zerotouch.js');
-    const child = spawn(
-      process.execPath,
-      [
-        bin,
-        'server',
-        '--data-dir',
-        dataDir,
-        '--device-port',
-        '0',
-        '--device-mqtt-port',
-        '0',
-        '--admin-port',
-        '0',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    const adminUrl = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no banner: ${out}`)), 30_000);
-      child.stdout.on('data', () => {
-        const m = out.match(/admin API:\s+(http:\/\/\S+)/);
-        if (m && out.includes('admin token')) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      });
-    });
-    assert.match(out, /development CA:\s+\S+dev-root\.cert\.pem/);
+    const { child, adminUrl, output } = await spawnServer([process.execPath, bin, 'server'], dataDir);
+    assert.match(output(), /development CA:\s+\S+dev-root\.cert\.pem/);
     assert.equal((await fetch(adminUrl + '/healthz')).status, 200);
     const code = await new Promise<number | null>((resolve) => {
       child.on('exit', (c) => resolve(c));
       child.kill('SIGTERM');
     });
     assert.equal(code, 0);
-    assert.match(out, /stopped/);
+    assert.match(output(), /stopped/);
   });
 });

@@ -1,13 +1,14 @@
 // Acceptance: the seed documents' aziot-style config files drive the agent to "assigned" against
 // a server started with `npm start` and set up with the zerotouch CLI, as an operator does it.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cliRunner } from '../testing/cli.ts';
 import { scratchDir } from '../testing/pki.ts';
 import { hasCommand, startTinyproxy, type TestProxy } from '../testing/proxy.ts';
+import { spawnServer } from '../testing/server-process.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 
@@ -29,43 +30,14 @@ describe(
 
     before(async () => {
       // Exactly the README's start command, with free ports and a scratch data directory.
-      server = spawn(
-        'npm',
-        [
-          'start',
-          '--silent',
-          '--',
-          '--data-dir',
-          dataDir,
-          '--device-port',
-          '0',
-          '--device-mqtt-port',
-          '0',
-          '--admin-port',
-          '0',
-        ],
-        { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-      );
-      let out = '';
-      server.stdout!.on('data', (d) => (out += d));
-      server.stderr!.on('data', (d) => (out += d));
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no banner from npm start: ${out}`)), 60_000);
-        const look = () => {
-          const admin = /admin API:\s+(http:\/\/\S+)/.exec(out);
-          const device = /device API:\s+https:\/\/\S+:(\d+)/.exec(out);
-          const mqtt = /device MQTT:\s+mqtts:\/\/\S+:(\d+)/.exec(out);
-          if (admin && device && mqtt && out.includes('admin token')) {
-            clearTimeout(timer);
-            adminUrl = admin[1]!;
-            devicePort = Number(device[1]);
-            mqttPort = Number(mqtt[1]);
-            resolve();
-          }
-        };
-        server.stdout!.on('data', look);
-        server.once('exit', (code) => reject(new Error(`npm start exited ${code}: ${out}`)));
+      const started = await spawnServer(['npm', 'start', '--silent', '--'], dataDir, {
+        cwd: repo,
+        detached: true,
       });
+      server = started.child;
+      adminUrl = started.adminUrl;
+      devicePort = started.devicePort;
+      mqttPort = started.mqttPort;
       proxy = await startTinyproxy(dir, 'device', SECRET);
 
       // The operator's side, with the CLI: tenant, verified CA, hubs, a group enrollment, and EST.

@@ -49,22 +49,33 @@ export async function sdkRegister(
   base.setOptions({ ca: caPem, http: { agent } } as never);
   const transport = new provisioningHttp.Http(base as never);
   transport.setTransportOptions({ pollingInterval: 500 } as never);
+  try {
+    return await register('localhost', transport, idScope, device, payload);
+  } finally {
+    agent.destroy();
+  }
+}
+
+/** Runs the SDK's X.509 registration over `transport` and resolves with its registrationState. */
+async function register(
+  host: string,
+  transport: unknown,
+  idScope: string,
+  device: DeviceIdentity,
+  payload: unknown,
+): Promise<Record<string, any>> {
   const security = new securityX509.X509Security(device.registrationId, {
     cert: device.chainPem,
     key: device.keyPem,
   });
   const client = provisioningDevice.ProvisioningDeviceClient.create(
-    'localhost',
+    host,
     idScope,
-    transport,
+    transport as never,
     security,
   );
   if (payload !== undefined) client.setProvisioningPayload(payload as never);
-  try {
-    return (await client.register()) as Record<string, any>;
-  } finally {
-    agent.destroy();
-  }
+  return (await client.register()) as Record<string, any>;
 }
 
 /**
@@ -83,18 +94,7 @@ export async function sdkRegisterMqtt(
   base.setOptions({ ca: caPem } as never);
   const transport = new provisioningMqtt.Mqtt(base as never);
   transport.setTransportOptions({ pollingInterval: 500 } as never);
-  const security = new securityX509.X509Security(device.registrationId, {
-    cert: device.chainPem,
-    key: device.keyPem,
-  });
-  const client = provisioningDevice.ProvisioningDeviceClient.create(
-    `localhost:${port}`,
-    idScope,
-    transport,
-    security,
-  );
-  if (payload !== undefined) client.setProvisioningPayload(payload as never);
-  return (await client.register()) as Record<string, any>;
+  return register(`localhost:${port}`, transport, idScope, device, payload);
 }
 
 /**

@@ -1,0 +1,55 @@
+/** Test helper: the server as a separate process (bin shim or `npm start`), on free ports. */
+import { type ChildProcess, spawn } from 'node:child_process';
+
+export interface ServerProcess {
+  child: ChildProcess;
+  /** Everything it printed so far (stdout and stderr). */
+  output(): string;
+  adminUrl: string;
+  devicePort: number;
+  mqttPort: number;
+}
+
+/**
+ * Spawns `command` (e.g. ["npm", "start", "--"]) with a data directory and port-0 flags, and
+ * resolves once the start-up banner shows where everything is.
+ */
+export async function spawnServer(
+  command: string[],
+  dataDir: string,
+  opts: { cwd?: string; detached?: boolean } = {},
+): Promise<ServerProcess> {
+  const flags = ['--data-dir', dataDir, '--device-port', '0', '--device-mqtt-port', '0', '--admin-port', '0'];
+  const child = spawn(command[0]!, [...command.slice(1), ...flags], {
+    cwd: opts.cwd,
+    detached: opts.detached,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  return new Promise<ServerProcess>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no start-up banner: ${out}`)), 60_000);
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
+      reject(new Error(`${command.join(' ')} exited ${code}: ${out}`));
+    };
+    child.once('exit', onExit);
+    child.stdout!.on('data', function look() {
+      const admin = /admin API:\s+(http:\/\/\S+)/.exec(out);
+      const device = /device API:\s+https:\/\/\S+:(\d+)/.exec(out);
+      const mqtt = /device MQTT:\s+mqtts:\/\/\S+:(\d+)/.exec(out);
+      if (!admin || !device || !mqtt || !out.includes('admin token')) return;
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      child.stdout!.off('data', look);
+      resolve({
+        child,
+        output: () => out,
+        adminUrl: admin[1]!,
+        devicePort: Number(device[1]),
+        mqttPort: Number(mqtt[1]),
+      });
+    });
+  });
+}
