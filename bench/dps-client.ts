@@ -1,13 +1,16 @@
 /**
- * Worker thread for the DPS registration scenario: each device opens a new mutual-TLS
- * connection, PUTs its registration, waits the Retry-After the server gives and polls on the same
+ * Worker thread for the DPS registration scenarios: each device opens a new mutual-TLS
+ * connection (HTTPS or MQTT), sends its registration, waits the Retry-After the server gives and polls on the same
  * connection until assigned, then closes. `concurrency` devices are in flight at once; only
  * registrations that finish after two ramp-up seconds count, so the rate is the steady state.
  */
 import { Agent, request } from 'node:https';
 import { parentPort } from 'node:worker_threads';
+import mqtt from 'mqtt';
 
 export interface DpsJob {
+  /** "https" (the device listener) or "mqtt" (the MQTT listener, the Azure SDKs' DPS topics). */
+  transport: 'https' | 'mqtt';
   port: number;
   seconds: number;
   concurrency: number;
@@ -90,6 +93,56 @@ async function registerOnce(job: DpsJob, dev: DpsJob['devices'][number]): Promis
   }
 }
 
+/** The same device exchange over MQTT: connect with the certificate, subscribe, publish, poll. */
+async function registerOnceMqtt(job: DpsJob, dev: DpsJob['devices'][number]): Promise<void> {
+  const client = await mqtt.connectAsync(`mqtts://localhost:${job.port}`, {
+    clientId: dev.registrationId,
+    username: `${job.idScope}/registrations/${dev.registrationId}/api-version=2019-03-31`,
+    protocolVersion: 4,
+    ca: job.ca,
+    cert: dev.chainPem,
+    key: dev.keyPem,
+    reconnectPeriod: 0,
+  });
+  try {
+    const answers: Array<(a: { status: number; retryAfter: number; json: any }) => void> = [];
+    client.on('message', (topic, payload) => {
+      const m = /^\$dps\/registrations\/res\/(\d+)\/\?(.*)$/.exec(topic)!;
+      const q = new URLSearchParams(m[2]);
+      answers.shift()?.({
+        status: Number(m[1]),
+        retryAfter: Number(q.get('retry-after') ?? 1),
+        json: JSON.parse(payload.toString()),
+      });
+    });
+    const ask = (topic: string, body: string) =>
+      new Promise<{ status: number; retryAfter: number; json: any }>((resolve) => {
+        answers.push(resolve);
+        client.publish(topic, body, { qos: 1 });
+      });
+    await client.subscribeAsync('$dps/registrations/res/#', { qos: 1 });
+    let rid = 1;
+    let r = await ask(
+      `$dps/registrations/PUT/iotdps-register/?$rid=${rid++}`,
+      JSON.stringify({ registrationId: dev.registrationId }),
+    );
+    if (r.status !== 202) throw new Error(`register answered ${r.status}: ${JSON.stringify(r.json)}`);
+    const opId = r.json.operationId;
+    for (;;) {
+      await sleep(r.retryAfter * 1000);
+      r = await ask(
+        `$dps/registrations/GET/iotdps-get-operationstatus/?$rid=${rid++}&operationId=${opId}`,
+        ' ',
+      );
+      if (r.status === 429) continue;
+      if (r.json?.status === 'assigned') return;
+      if (r.json?.status !== 'assigning') throw new Error(`registration ended ${JSON.stringify(r.json)}`);
+    }
+  } finally {
+    await client.endAsync();
+  }
+}
+
 async function run(job: DpsJob): Promise<{ ops: number; seconds: number }> {
   const start = performance.now();
   const countFrom = start + RAMP_SECONDS * 1000;
@@ -101,7 +154,7 @@ async function run(job: DpsJob): Promise<{ ops: number; seconds: number }> {
     await sleep((i / job.concurrency) * 1000);
     while (performance.now() < end) {
       const dev = job.devices[next++ % job.devices.length]!;
-      await registerOnce(job, dev);
+      await (job.transport === 'mqtt' ? registerOnceMqtt : registerOnce)(job, dev);
       const t = performance.now();
       if (t >= countFrom && t <= end) ops++;
     }

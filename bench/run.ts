@@ -8,9 +8,9 @@ import { formatResults, type Result, runScenario } from './harness.ts';
 import { est } from './est.ts';
 import { issuance } from './issuance.ts';
 import { mtls } from './mtls.ts';
-import { registration } from './registration.ts';
+import { registration, registrationMqtt } from './registration.ts';
 
-const scenarios = [issuance, mtls, registration, est];
+const scenarios = [issuance, mtls, registration, registrationMqtt, est];
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
