@@ -69,6 +69,8 @@ export async function openDpsMqtt(o: {
     });
     await client.subscribeAsync(RESPONSES, { qos: 1 });
   } catch (e) {
+    // mqtt.js may emit more errors while closing; without a listener they would crash the agent.
+    client.on('error', () => undefined);
     client.end(true);
     socket.destroy();
     throw e instanceof ZtError

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DpsServices } from '../../features/dps/services.ts';
 import type { EstService } from '../../features/est/service.ts';
 import type { IssuanceEngine } from '../../features/issuance/engine.ts';
-import { addIssuingCa } from '../../features/issuance/issuing-cas.ts';
+import { type AddIssuingCa, addIssuingCa } from '../../features/issuance/issuing-cas.ts';
 import type { TenantService } from '../../features/tenants/service.ts';
 import type { Tenant } from '../../features/tenants/types.ts';
 import { certificatePem } from '../../pki/certificate.ts';
@@ -42,17 +42,7 @@ export function registerIssuanceAdminRoutes(
   );
   app.post<{
     Params: Scope;
-    Body: {
-      name: string;
-      subject?: string;
-      keyType?: string;
-      validityDays?: number;
-      certificate?: string;
-      key?: string;
-      keyPassphrase?: string;
-      keyUri?: string;
-      trustForDps?: boolean;
-    };
+    Body: AddIssuingCa;
   }>(
     `${base}/issuing-cas`,
     {

@@ -175,6 +175,7 @@ describe('DPS over MQTT (port device.mqtt_port)', () => {
       r = await ans;
       assert.equal(r.status, 400);
       assert.match(r.body.message, /operationId/);
+      assert.equal(r.body.errorCode, 400001);
       ans = nextAnswer(c);
       await c.publishAsync(
         '$dps/registrations/GET/iotdps-get-operationstatus/?$rid=3&operationId=4.0000',
@@ -183,6 +184,24 @@ describe('DPS over MQTT (port device.mqtt_port)', () => {
       );
       r = await ans;
       assert.equal(r.status, 404);
+      assert.equal(r.body.info.code, 'NOT_FOUND');
+      // Too many register requests: 429 with errorCode 429001 and retry-after in the topic.
+      const answers: Array<{ status: number; query: URLSearchParams; body: any }> = [];
+      c.on('message', (topic, payload) => {
+        const m = /^\$dps\/registrations\/res\/(\d+)\/\?(.*)$/.exec(topic)!;
+        answers.push({
+          status: Number(m[1]),
+          query: new URLSearchParams(m[2]),
+          body: JSON.parse(payload.toString()),
+        });
+      });
+      for (let i = 0; i < 14; i++)
+        await c.publishAsync(`$dps/registrations/PUT/iotdps-register/?$rid=t${i}`, '{}', { qos: 1 });
+      while (answers.length < 14) await new Promise((res) => setTimeout(res, 50));
+      const throttled = answers.find((a) => a.status === 429);
+      assert.ok(throttled, `some answers are 429: ${answers.map((a) => a.status).join(',')}`);
+      assert.equal(throttled.body.errorCode, 429001);
+      assert.match(throttled.query.get('retry-after') ?? '', /^\d+$/);
     } finally {
       await c.endAsync();
     }

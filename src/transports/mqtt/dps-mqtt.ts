@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AedesOptions, AuthenticateError, Client } from 'aedes';
 import type { Logger } from 'pino';
+import { ZtError } from '../../errors.ts';
 import type { Certificate } from '../../pki/certificate.ts';
 import type { RegistrationService } from '../../features/dps/registrations.ts';
 import { dpsErrorAnswer, dpsOperationAnswer } from '../dps-wire.ts';
@@ -72,8 +73,14 @@ export function dpsMqttHooks(o: {
       if (topic.startsWith(REGISTER)) {
         let body: unknown = {};
         const text = payload.toString('utf8').trim();
-        // A JSON error surfaces below as a 400 that says what to send.
-        if (text) body = JSON.parse(text);
+        try {
+          if (text) body = JSON.parse(text);
+        } catch (e) {
+          throw new ZtError(
+            'BAD_REQUEST',
+            `the register payload is not valid JSON (${(e as Error).message}); send {"registrationId": "…"}`,
+          );
+        }
         const op = await o.registrations.register(s.idScope, s.registrationId, body, {
           chain: s.chain,
           apiVersion: s.apiVersion,
@@ -83,14 +90,10 @@ export function dpsMqttHooks(o: {
       } else {
         const operationId = query.get('operationId');
         if (!operationId) {
-          answer(client, 400, rid, {
-            errorCode: 400001,
-            trackingId,
-            message:
-              'the status request names no operationId; add &operationId=<id from the register answer>',
-            timestampUtc: new Date().toISOString(),
-          });
-          return;
+          throw new ZtError(
+            'BAD_REQUEST',
+            'the status request names no operationId; add &operationId=<id from the register answer>',
+          );
         }
         const op = await o.registrations.operation(s.idScope, s.registrationId, operationId, s.chain);
         const a = dpsOperationAnswer(op, false);
@@ -103,15 +106,6 @@ export function dpsMqttHooks(o: {
         );
       }
     } catch (e) {
-      if (e instanceof SyntaxError) {
-        answer(client, 400, rid, {
-          errorCode: 400004,
-          trackingId,
-          message: `the register payload is not valid JSON (${e.message}); send {"registrationId": "…"}`,
-          timestampUtc: new Date().toISOString(),
-        });
-        return;
-      }
       const a = dpsErrorAnswer(e, trackingId);
       if (a.internal) log.error({ err: e, trackingId }, 'DPS MQTT request failed');
       answer(client, a.status, rid, a.body, a.retryAfter);
