@@ -31,6 +31,7 @@ export const ERROR_CATALOGUE = {
   CHAIN_EKU: { status: 401, title: 'extended key usage does not allow this use' },
   CHAIN_CRITICAL_EXTENSION: { status: 401, title: 'certificate has an unsupported critical extension' },
   CHAIN_TOO_LONG: { status: 401, title: 'chain is longer than allowed' },
+  CHAIN_NAME_CONSTRAINTS: { status: 401, title: 'a name is outside the name constraints of a CA' },
   CERT_EXPIRED: { status: 401, title: 'certificate has expired' },
   CERT_NOT_YET_VALID: { status: 401, title: 'certificate is not yet valid' },
   CERT_REVOKED: { status: 401, title: 'certificate has been revoked' },
@@ -59,16 +60,23 @@ export const ERROR_CATALOGUE = {
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
-/** An error from the catalogue: code, a message that says what to do, optional structured detail. */
+/**
+ * An error from the catalogue: code, a message that says what to do, optional structured detail.
+ * `message` is what the caller is told; where that caller is a device, it names nothing of the
+ * tenant, and `operatorMessage` carries the whole reason for the log, the registration record
+ * and diagnose.
+ */
 export class ZtError extends Error {
   readonly code: ErrorCode;
   readonly detail: Record<string, unknown> | undefined;
+  readonly operatorMessage: string | undefined;
 
-  constructor(code: ErrorCode, message: string, detail?: Record<string, unknown>) {
+  constructor(code: ErrorCode, message: string, detail?: Record<string, unknown>, operatorMessage?: string) {
     super(message);
     this.name = 'ZtError';
     this.code = code;
     this.detail = detail;
+    this.operatorMessage = operatorMessage;
   }
 
   /** HTTP status this error maps to by default. */
@@ -80,4 +88,10 @@ export class ZtError extends Error {
 /** True when `e` is a catalogued error, optionally with the given code. */
 export function isZtError(e: unknown, code?: ErrorCode): e is ZtError {
   return e instanceof ZtError && (code === undefined || e.code === code);
+}
+
+/** The whole reason of an error, for operators (the log, records, the admin API). */
+export function operatorText(e: unknown): string {
+  if (isZtError(e)) return e.operatorMessage ?? e.message;
+  return e instanceof Error ? e.message : String(e);
 }

@@ -38,7 +38,7 @@ function certs(a: HttpAnswer, url: string): Certificate[] {
   const ct = String(a.headers['content-type'] ?? '');
   if (!ct.startsWith('application/pkcs7-mime'))
     throw new ZtError('BAD_REQUEST', `${url} answered ${ct}, not application/pkcs7-mime`);
-  const found = decodeCertsOnly(a.body.toString('latin1')).map(parseCertificate);
+  const found = decodeCertsOnly(a.body.toString('latin1')).map((d) => parseCertificate(d));
   if (found.length === 0) throw new ZtError('BAD_REQUEST', `${url} answered a PKCS#7 without certificates`);
   return found;
 }

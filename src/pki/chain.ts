@@ -1,19 +1,25 @@
 /**
  * Chain building and path validation (RFC 5280 section 6, the parts devices exercise): issuer
- * names and key identifiers, signatures, validity windows, basicConstraints CA and pathLen,
- * keyUsage keyCertSign, EKU on the leaf, unknown critical extensions. Every failure says which
- * certificate failed and why. This is the one implementation; every flow calls it.
+ * names compared as 7.1 says, key identifiers, signatures, validity windows, basicConstraints CA
+ * and pathLen, keyUsage keyCertSign, name constraints, EKU and keyUsage on the leaf, unknown
+ * critical extensions. Every failure says which certificate failed and why; the names of the
+ * trusted CAs appear only in the operator's message. This is the one implementation; every flow
+ * calls it.
  */
-import { ZtError } from '../errors.ts';
+import { type ErrorCode, ZtError } from '../errors.ts';
 import { verifySignature } from './algorithms.ts';
 import { type Certificate, certificatePublicKey, describeCertificate, isSelfIssued } from './certificate.ts';
-import { formatName } from './names.ts';
+import { nameConstraintViolation } from './name-constraints.ts';
+import { formatName, namesEqual } from './names.ts';
 import { ekuName, OID } from './oids.ts';
 
 export interface ValidationOptions {
   /** Time to validate at; default now. */
   at?: Date;
-  /** EKU OID the leaf must allow (when it has an EKU extension at all). */
+  /**
+   * EKU OID the leaf must allow (when it has an EKU extension at all). For clientAuth the leaf's
+   * keyUsage, when present, must also allow digitalSignature or keyAgreement.
+   */
   requiredEku?: string;
   /** Most certificates in a path, anchor included. */
   maxLength?: number;
@@ -25,6 +31,10 @@ export interface ValidatedPath {
   anchor: Certificate;
 }
 
+/**
+ * Extensions whose meaning this validator applies. The policy extensions are deliberately not
+ * here: policies are not processed, so a critical one refuses the chain (RFC 5280 4.2).
+ */
 const UNDERSTOOD_EXTENSIONS = new Set<string>([
   OID.basicConstraints,
   OID.keyUsage,
@@ -33,23 +43,26 @@ const UNDERSTOOD_EXTENSIONS = new Set<string>([
   OID.subjectKeyIdentifier,
   OID.authorityKeyIdentifier,
   OID.crlDistributionPoints,
-  OID.certificatePolicies,
-  OID.policyConstraints,
-  OID.inhibitAnyPolicy,
   OID.authorityInfoAccess,
+  OID.nameConstraints,
 ]);
 
+/** Most signature verifications one chain may cost (Go stops at 100). */
+const MAX_SIGNATURE_CHECKS = 32;
+
 function fail(
-  code: ConstructorParameters<typeof ZtError>[0],
+  code: ErrorCode,
   message: string,
   cert: Certificate,
   index: number,
+  operatorMessage?: string,
 ): never {
-  throw new ZtError(code, message, { certificate: formatName(cert.subject), sha1: cert.sha1, index });
-}
-
-function signedBy(cert: Certificate, issuer: Certificate): boolean {
-  return verifySignature(cert.signatureAlgorithm, cert.tbs, cert.signature, certificatePublicKey(issuer));
+  throw new ZtError(
+    code,
+    message,
+    { certificate: formatName(cert.subject), sha1: cert.sha1, index },
+    operatorMessage,
+  );
 }
 
 function keyIdsConflict(cert: Certificate, issuer: Certificate): boolean {
@@ -69,55 +82,75 @@ export function buildPath(
   anchors: Certificate[],
   maxLength = 10,
 ): ValidatedPath {
-  const isAnchor = (c: Certificate) => anchors.some((a) => a.sha256 === c.sha256);
+  // Identity is the signed content: a re-encoded signature does not make another certificate.
+  const isAnchor = (c: Certificate) => anchors.some((a) => a.tbsSha256 === c.tbsSha256);
+  let checks = 0;
+  const signedBy = (cert: Certificate, issuer: Certificate, index: number) => {
+    if (++checks > MAX_SIGNATURE_CHECKS) {
+      fail(
+        'CHAIN_TOO_LONG',
+        `building the chain of ${describeCertificate(cert)} needed more than ${MAX_SIGNATURE_CHECKS} signature checks; send only the certificates of its chain`,
+        cert,
+        index,
+      );
+    }
+    return verifySignature(cert.signatureAlgorithm, cert.tbs, cert.signature, certificatePublicKey(issuer));
+  };
   const path: Certificate[] = [leaf];
   let current = leaf;
   while (!isAnchor(current)) {
+    const index = path.length - 1;
     if (path.length >= maxLength) {
       fail(
         'CHAIN_TOO_LONG',
         `chain is longer than ${maxLength} certificates without reaching a trusted CA`,
         current,
-        path.length - 1,
+        index,
       );
     }
-    const sameName = (c: Certificate) =>
-      c.subject.der.equals(current.issuer.der) && c.sha256 !== current.sha256;
+    const cur = current;
+    const sameName = (c: Certificate) => c.tbsSha256 !== cur.tbsSha256 && namesEqual(c.subject, cur.issuer);
     const candidates = [...anchors.filter(sameName), ...untrusted.filter(sameName)];
-    const issuer = candidates.find((c) => !keyIdsConflict(current, c) && signedBy(current, c));
+    const issuer = candidates.find((c) => !keyIdsConflict(cur, c) && signedBy(cur, c, index));
     if (issuer) {
       path.push(issuer);
       current = issuer;
       continue;
     }
-    const index = path.length - 1;
     if (candidates.length > 0) {
       const trustedMatch = candidates.some(isAnchor);
+      const message =
+        `the signature of ${describeCertificate(current)} does not verify with the key of its issuer ` +
+        `"${formatName(current.issuer)}": it was signed by a different CA with the same name, or it was altered. ` +
+        'Present the chain of the CA that really issued it.';
       fail(
         'CHAIN_BAD_SIGNATURE',
-        `the signature of ${describeCertificate(current)} does not verify with the key of ${trustedMatch ? 'trusted CA' : 'presented CA'} ` +
-          `"${formatName(candidates[0].subject)}": it was signed by a different CA with the same name, or it was altered. ` +
-          'Present the chain of the CA that really issued it.',
+        message,
         current,
         index,
+        message.replace('its issuer', trustedMatch ? 'trusted CA' : 'presented CA'),
       );
     }
-    if (isSelfIssued(current) && signedBy(current, current)) {
+    if (isSelfIssued(current) && signedBy(current, current, index)) {
       fail(
         'CHAIN_UNKNOWN_ISSUER',
-        `the chain ends at self-signed ${describeCertificate(current)}, which is not a trusted CA here; ` +
-          `trusted CAs: ${listAnchors(anchors)}. Upload and verify that CA, or present a chain that reaches a trusted one.`,
+        `the chain ends at self-signed ${describeCertificate(current)}, which is not a trusted CA here. ` +
+          'Present a chain that reaches the CA this device was enrolled with.',
         current,
         index,
+        `the chain ends at self-signed ${describeCertificate(current)}, which is not a trusted CA here; ` +
+          `trusted CAs: ${listAnchors(anchors)}. Upload and verify that CA, or present a chain that reaches a trusted one.`,
       );
     }
     fail(
       'CHAIN_UNKNOWN_ISSUER',
       `chain does not reach a trusted CA: ${describeCertificate(current)} was issued by "${formatName(current.issuer)}", ` +
-        `which is neither a trusted CA nor in the presented chain; trusted CAs: ${listAnchors(anchors)}. ` +
-        'Send the full chain (leaf and intermediates) or upload and verify the issuing CA.',
+        'which is not in the presented chain nor trusted here. Send the full chain (leaf and intermediates).',
       current,
       index,
+      `chain does not reach a trusted CA: ${describeCertificate(current)} was issued by "${formatName(current.issuer)}", ` +
+        `which is neither a trusted CA nor in the presented chain; trusted CAs: ${listAnchors(anchors)}. ` +
+        'Send the full chain (leaf and intermediates) or upload and verify the issuing CA.',
     );
   }
   return { path, anchor: current };
@@ -135,7 +168,7 @@ export function validateChain(
   const { path } = result;
 
   for (let i = 0; i < path.length; i++) {
-    const cert = path[i];
+    const cert = path[i]!;
     const role = i === 0 ? 'certificate' : i === path.length - 1 ? 'trusted CA' : 'intermediate CA';
     if (at < cert.notBefore) {
       fail(
@@ -167,12 +200,12 @@ export function validateChain(
     }
     if (i === 0) continue;
 
-    // cert issues path[i-1]: it must be a CA allowed to sign certificates.
+    // cert issues path[i-1]: it must be a CA allowed to sign certificates (6.1.4 (k), (n)).
     const v1Anchor = i === path.length - 1 && cert.version === 1;
     if (!v1Anchor && cert.basicConstraints?.ca !== true) {
       fail(
         'CHAIN_NOT_CA',
-        `${role} ${describeCertificate(cert)} signed ${describeCertificate(path[i - 1])} but is not a CA ` +
+        `${role} ${describeCertificate(cert)} signed ${describeCertificate(path[i - 1]!)} but is not a CA ` +
           '(basicConstraints CA:TRUE is missing); issue the chain from a CA certificate.',
         cert,
         i,
@@ -200,6 +233,24 @@ export function validateChain(
         );
       }
     }
+    if (cert.nameConstraints) {
+      const critical = cert.extensions.some((e) => e.oid === OID.nameConstraints && e.critical);
+      // Applies to every certificate below, except self-issued intermediates (6.1.3 (b)).
+      for (let j = i - 1; j >= 0; j--) {
+        const below = path[j]!;
+        if (j > 0 && isSelfIssued(below)) continue;
+        const why = nameConstraintViolation(cert.nameConstraints, critical, below);
+        if (why) {
+          fail(
+            'CHAIN_NAME_CONSTRAINTS',
+            `${describeCertificate(below)} is not allowed by the name constraints of ${role} ${describeCertificate(cert)}: ${why}. ` +
+              'Reissue it with names the CA may certify.',
+            below,
+            j,
+          );
+        }
+      }
+    }
   }
 
   const eku = options.requiredEku;
@@ -213,6 +264,21 @@ export function validateChain(
       'CHAIN_EKU',
       `${describeCertificate(leaf)} has extended key usage ${leaf.extKeyUsage.map(ekuName).join(', ')}; ` +
         `this use needs ${ekuName(eku)}. Reissue it with that usage.`,
+      leaf,
+      0,
+    );
+  }
+  // A TLS client proves its key by signing (or, with fixed ECDH, agreeing); OpenSSL's sslclient
+  // purpose allows either bit.
+  if (
+    eku === OID.clientAuth &&
+    leaf.keyUsage &&
+    !leaf.keyUsage.includes('digitalSignature') &&
+    !leaf.keyUsage.includes('keyAgreement')
+  ) {
+    fail(
+      'CHAIN_KEY_USAGE',
+      `${describeCertificate(leaf)} has keyUsage ${leaf.keyUsage.join(', ')}; a TLS client certificate needs digitalSignature (or keyAgreement). Reissue it with that usage.`,
       leaf,
       0,
     );

@@ -4,13 +4,17 @@ import { isZtError, ZtError } from '../errors.ts';
 import { signatureAlgorithmFor, signWith, verifySignature } from './algorithms.ts';
 import * as der from './der.ts';
 import {
+  decodeBasicConstraints,
   decodeExtensions,
+  decodeExtKeyUsage,
+  decodeKeyUsage,
   decodeSubjectAltName,
   type Extension,
   encodeExtension,
   encodeSubjectAltName,
   type SubjectAltName,
 } from './extensions.ts';
+import { readSignatureAlgorithm, readSpki } from './certificate.ts';
 import { publicKeyFromSpki, spkiDer } from './keys.ts';
 import { type DistinguishedName, decodeName, encodeName, type NameFields, nameValue } from './names.ts';
 import { OID } from './oids.ts';
@@ -42,41 +46,79 @@ export function parseCsr(input: Buffer | string): CertificationRequest {
     return parse(bytes);
   } catch (e) {
     const reason = isZtError(e) ? e.message : (e as Error).message;
-    throw new ZtError('CSR_MALFORMED', `certificate signing request could not be parsed: ${reason}`);
+    throw new ZtError(
+      'CSR_MALFORMED',
+      `certificate signing request could not be parsed: ${reason}`,
+      isZtError(e) ? e.detail : { rule: 'unexpected' },
+    );
   }
 }
 
+/** Largest CSR read at all. */
+export const MAX_CSR_BYTES = 16 * 1024;
+
 function parse(bytes: Buffer): CertificationRequest {
+  if (bytes.length > MAX_CSR_BYTES) {
+    der.malformed(
+      'csr-too-large',
+      `a CSR of ${bytes.length} bytes is larger than the ${MAX_CSR_BYTES}-byte limit`,
+    );
+  }
   const root = der.read(bytes);
-  const [infoNode, algNode, sigNode] = der.children(
-    der.expect(root, der.TAG.SEQUENCE, 'CertificationRequest'),
-  );
-  const [, subjectNode, spkiNode, attrsNode] = der.children(
-    der.expect(infoNode, der.TAG.SEQUENCE, 'requestInfo'),
-  );
+  const top = der.children(der.expect(root, der.TAG.SEQUENCE, 'CertificationRequest'));
+  der.noMore(top, 3, 'CertificationRequest');
+  const [infoNode, algNode, sigNode] = top;
+  const info = der.children(der.expect(infoNode, der.TAG.SEQUENCE, 'certificationRequestInfo'));
+  // RFC 2986 4.1: version 0, and the attributes field is not OPTIONAL (A0 00 when empty).
+  const version = der.readSmallInt(der.expect(info[0], der.TAG.INTEGER, 'version'), 'version');
+  if (version !== 0) der.malformed('csr-version', `the CSR version is ${version}; PKCS#10 requires 0`);
+  const subject = decodeName(der.expect(info[1], der.TAG.SEQUENCE, 'subject'), 'subject');
+  const spkiNode = der.expect(info[2], der.TAG.SEQUENCE, 'subjectPublicKeyInfo');
+  readSpki(spkiNode);
+  const attrsNode = der.expect(info[3], 0xa0, 'attributes');
+  der.noMore(info, 4, 'certificationRequestInfo');
+  const signatureAlgorithm = readSignatureAlgorithm(algNode!, 'signatureAlgorithm');
   const csr: CertificationRequest = {
     der: root.raw,
-    info: infoNode.raw,
-    subject: decodeName(subjectNode),
-    spki: der.expect(spkiNode, der.TAG.SEQUENCE, 'subjectPublicKeyInfo').raw,
-    signatureAlgorithm: der.readOid(der.children(algNode)[0]),
-    signature: der.readBitString(sigNode).bytes,
+    info: infoNode!.raw,
+    subject,
+    spki: spkiNode.raw,
+    signatureAlgorithm,
+    signature: der.readOctetBits(der.expect(sigNode, der.TAG.BIT_STRING, 'signature'), 'signature'),
     extensions: [],
     subjectAltNames: [],
   };
   csr.commonName = nameValue(csr.subject, 'CN');
-  if (attrsNode && attrsNode.tag === 0xa0) {
-    for (const attr of der.children(attrsNode)) {
-      const [typeNode, valuesNode] = der.children(attr);
-      const type = der.readOid(typeNode);
-      const first = der.children(valuesNode)[0];
-      if (!first) continue;
-      if (type === OID.extensionRequest) csr.extensions = decodeExtensions(first);
-      else if (type === OID.challengePassword) csr.challengePassword = der.readString(first);
-    }
+  const seen = new Set<string>();
+  for (const attr of der.children(attrsNode)) {
+    const parts = der.children(der.expect(attr, der.TAG.SEQUENCE, 'attribute'));
+    der.noMore(parts, 2, 'attribute');
+    const type = der.readOid(der.expect(parts[0], der.TAG.OID, 'attribute type'));
+    const values = der.children(der.expect(parts[1], der.TAG.SET, `attribute ${type} values`));
+    if (values.length === 0) der.malformed('csr-attribute', `attribute ${type} has no value`);
+    if (seen.has(type)) der.malformed('csr-attribute', `attribute ${type} appears more than once`);
+    seen.add(type);
+    if (type === OID.extensionRequest || type === OID.challengePassword) {
+      // Both are SINGLE VALUE (RFC 2985 5.4.1, 5.4.2).
+      if (values.length !== 1)
+        der.malformed('csr-attribute', `attribute ${type} must have exactly one value`);
+      if (type === OID.extensionRequest) csr.extensions = decodeExtensions(values[0]!);
+      else {
+        const pw = der.readString(values[0]!, 'challengePassword');
+        if (pw.length > 255)
+          der.malformed('csr-attribute', 'challengePassword is longer than 255 characters');
+        csr.challengePassword = pw;
+      }
+    } else for (const v of values) der.checkTree(v);
   }
   const san = csr.extensions.find((e) => e.oid === OID.subjectAltName);
   if (san) csr.subjectAltNames = decodeSubjectAltName(san.value);
+  for (const ext of csr.extensions) {
+    // Read every requested extension the engine may look at, so a malformed one fails here.
+    if (ext.oid === OID.basicConstraints) decodeBasicConstraints(ext.value);
+    else if (ext.oid === OID.keyUsage) decodeKeyUsage(ext.value);
+    else if (ext.oid === OID.extKeyUsage) decodeExtKeyUsage(ext.value);
+  }
   return csr;
 }
 

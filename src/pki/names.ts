@@ -10,12 +10,16 @@ export interface NameAttributeValue {
   type: string;
   oid: string;
   value: string;
+  /** The value's ASN.1 tag (UTF8String, PrintableString, ...). */
+  tag: number;
 }
 
-/** A decoded name: its exact DER (for issuer/subject matching) and its attributes in order. */
+/** A decoded name: its exact DER (for display and fast matching), its attributes in order, its RDNs. */
 export interface DistinguishedName {
   der: Buffer;
   attributes: NameAttributeValue[];
+  /** The relative distinguished names, each a set of one or more of `attributes`. */
+  rdns: NameAttributeValue[][];
 }
 
 // PrintableString where RFC 5280 requires it; UTF8String elsewhere (RFC 5280 4.1.2.6).
@@ -40,18 +44,76 @@ export function encodeName(fields: NameFields): Buffer {
   return der.seq(...rdns);
 }
 
-/** Decodes a Name node. */
-export function decodeName(node: der.Node): DistinguishedName {
-  der.expect(node, der.TAG.SEQUENCE, 'name');
+/** Decodes a Name node strictly: non-empty RDN sets of (type, value) pairs, strings in their charset. */
+export function decodeName(node: der.Node, what = 'name'): DistinguishedName {
+  der.expect(node, der.TAG.SEQUENCE, what);
   const attributes: NameAttributeValue[] = [];
-  for (const rdn of der.children(node)) {
-    for (const atv of der.children(rdn)) {
-      const [t, v] = der.children(atv);
-      const oid = der.readOid(t);
-      attributes.push({ type: attributeName(oid), oid, value: der.readString(v) });
+  const rdns: NameAttributeValue[][] = [];
+  for (const rdnNode of der.children(node)) {
+    der.expect(rdnNode, der.TAG.SET, `${what} RDN`);
+    const rdn: NameAttributeValue[] = [];
+    for (const atv of der.children(rdnNode)) {
+      const parts = der.children(der.expect(atv, der.TAG.SEQUENCE, `${what} attribute`));
+      const [t, v] = parts;
+      if (!v) der.malformed('name-attribute', `${what} has an attribute without a value`);
+      der.noMore(parts, 2, `${what} attribute`);
+      const oid = der.readOid(t!);
+      const type = attributeName(oid);
+      let value: string;
+      if (der.isStringTag(v.tag)) value = der.readString(v, `${what} ${type}`);
+      else {
+        der.checkTree(v);
+        value = `#${v.raw.toString('hex')}`;
+      }
+      const a = { type, oid, value, tag: v.tag };
+      rdn.push(a);
+      attributes.push(a);
     }
+    if (rdn.length === 0) der.malformed('name-empty-rdn', `${what} has an empty RDN`);
+    rdns.push(rdn);
   }
-  return { der: node.raw, attributes };
+  return { der: node.raw, attributes, rdns };
+}
+
+// Characters RFC 4518 2.2 maps to nothing, and the ones it maps to a space.
+const MAP_TO_NOTHING = /[\u00AD\u034F\u1806\u180B-\u180D\u200B-\u200D\u2060\uFE00-\uFE0F\uFEFF\uFFFC]/g;
+const MAP_TO_SPACE = /[\t\n\v\f\r\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]/g;
+
+/**
+ * An attribute value prepared for caseIgnoreMatch (RFC 5280 7.1 via RFC 4518): mapped, case
+ * folded, NFKC, insignificant spaces removed. String types do not matter, so a PrintableString
+ * "ACME  Corp" equals a UTF8String "acme corp". Values that are not strings compare by encoding.
+ */
+export function prepareValue(a: NameAttributeValue): string {
+  if (!der.isStringTag(a.tag)) return a.value;
+  const mapped = a.value.replace(MAP_TO_NOTHING, '').replace(MAP_TO_SPACE, ' ');
+  const folded = mapped.toUpperCase().toLowerCase().normalize('NFKC');
+  return '"' + folded.trim().replace(/ +/g, ' ');
+}
+
+const nameKeys = new WeakMap<DistinguishedName, string>();
+
+/** The comparison key of a name: RDNs in order, each its set of prepared (type, value) pairs. */
+export function nameMatchKey(name: DistinguishedName): string {
+  let k = nameKeys.get(name);
+  if (k === undefined) {
+    k = JSON.stringify(name.rdns.map((rdn) => rdn.map((a) => `${a.oid}=${prepareValue(a)}`).sort()));
+    nameKeys.set(name, k);
+  }
+  return k;
+}
+
+/** True when two names are equal under RFC 5280 7.1 (byte-equal names are equal at once). */
+export function namesEqual(a: DistinguishedName, b: DistinguishedName): boolean {
+  return a.der.equals(b.der) || nameMatchKey(a) === nameMatchKey(b);
+}
+
+/** True when `name` lies within the subtree `base`: base's RDNs are a prefix of the name's (7.1 rules). */
+export function nameWithin(name: DistinguishedName, base: DistinguishedName): boolean {
+  if (base.rdns.length > name.rdns.length) return false;
+  const key = (rdn: NameAttributeValue[]) =>
+    JSON.stringify(rdn.map((a) => `${a.oid}=${prepareValue(a)}`).sort());
+  return base.rdns.every((rdn, i) => key(rdn) === key(name.rdns[i]!));
 }
 
 /** "C=US, O=Acme, CN=dev-01", in the order the certificate holds them (as openssl prints). */

@@ -19,23 +19,95 @@ export function toPem(label: string, der: Buffer): string {
   return `-----BEGIN ${label}-----\n${base64Lines(der)}-----END ${label}-----\n`;
 }
 
-const BLOCK = /-----BEGIN ([A-Z0-9 #]+)-----([\s\S]*?)-----END \1-----/g;
-const B64 = /^[A-Za-z0-9+/=\s]*$/;
+/** Largest PEM, base64 or DER input read at all (a CA bundle is far smaller). */
+export const MAX_INPUT_BYTES = 1024 * 1024;
+/** Most PEM blocks read from one input. */
+export const MAX_PEM_BLOCKS = 256;
 
-/** Every PEM block in `text`, in order; text between blocks (openssl's "subject=" lines) is ignored. */
-export function parsePem(text: string): PemBlock[] {
-  const out: PemBlock[] = [];
-  for (const m of text.matchAll(BLOCK)) {
-    const body = m[2];
+const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function tooLarge(n: number): never {
+  throw new ZtError(
+    'PEM_MALFORMED',
+    `the input of ${n} bytes is larger than the ${MAX_INPUT_BYTES}-byte limit`,
+    {
+      rule: 'input-too-large',
+    },
+  );
+}
+
+/** The base64 body of one PEM block as DER: header lines ("Proc-Type: ...") skipped, whitespace ignored. */
+function pemBody(body: string, label: string): Buffer {
+  let b64 = '';
+  let lineStart = 0;
+  while (lineStart <= body.length) {
+    let end = body.indexOf('\n', lineStart);
+    if (end < 0) end = body.length;
+    const line = body.slice(lineStart, end).trim();
     // Encrypted legacy PEM has "Proc-Type:" headers; keep them out of the base64.
-    const lines = body.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.includes(':'));
-    const b64 = lines.join('');
-    if (!B64.test(b64))
-      throw new ZtError('PEM_MALFORMED', `PEM block "${m[1]}" contains characters that are not base64`);
-    out.push({ label: m[1], der: Buffer.from(b64, 'base64') });
+    if (line !== '' && !line.includes(':')) b64 += line.replace(/[ \t]+/g, '');
+    lineStart = end + 1;
   }
-  if (out.length === 0 && text.includes('-----BEGIN')) {
-    throw new ZtError('PEM_MALFORMED', 'PEM input has a BEGIN line without a matching END line');
+  if (!B64.test(b64) || b64.length % 4 === 1) {
+    throw new ZtError('PEM_MALFORMED', `PEM block "${label}" contains characters that are not base64`, {
+      rule: 'pem-base64',
+    });
+  }
+  return Buffer.from(b64, 'base64');
+}
+
+/**
+ * Every PEM block in `text`, in order; text between blocks (openssl's "subject=" lines) is
+ * ignored. One forward scan with indexOf, so the time is linear in the input whatever it holds.
+ */
+export function parsePem(text: string): PemBlock[] {
+  if (text.length > MAX_INPUT_BYTES) tooLarge(text.length);
+  const out: PemBlock[] = [];
+  let pos = 0;
+  for (;;) {
+    const begin = text.indexOf('-----BEGIN ', pos);
+    if (begin < 0) break;
+    const labelStart = begin + 11;
+    const labelEnd = text.indexOf('-----', labelStart);
+    if (labelEnd < 0 || labelEnd - labelStart > 64) {
+      throw new ZtError('PEM_MALFORMED', 'a PEM BEGIN line is not closed by "-----"', { rule: 'pem-begin' });
+    }
+    const label = text.slice(labelStart, labelEnd);
+    if (!/^[A-Z0-9 #]+$/.test(label)) {
+      throw new ZtError('PEM_MALFORMED', `PEM label "${label.slice(0, 64)}" is not valid`, {
+        rule: 'pem-label',
+      });
+    }
+    const bodyStart = labelEnd + 5;
+    const end = text.indexOf('-----END ', bodyStart);
+    if (end < 0) {
+      throw new ZtError(
+        'PEM_MALFORMED',
+        `PEM block "${label}" has a BEGIN line without a matching END line`,
+        {
+          rule: 'pem-no-end',
+        },
+      );
+    }
+    const trailer = `-----END ${label}-----`;
+    if (!text.startsWith(trailer, end)) {
+      throw new ZtError('PEM_MALFORMED', `PEM block "${label}" ends with a different END line`, {
+        rule: 'pem-end-mismatch',
+      });
+    }
+    const body = text.slice(bodyStart, end);
+    if (body.includes('-----')) {
+      throw new ZtError('PEM_MALFORMED', `PEM block "${label}" contains another PEM line inside it`, {
+        rule: 'pem-nested',
+      });
+    }
+    if (out.length >= MAX_PEM_BLOCKS) {
+      throw new ZtError('PEM_MALFORMED', `the input has more than ${MAX_PEM_BLOCKS} PEM blocks`, {
+        rule: 'pem-too-many',
+      });
+    }
+    out.push({ label, der: pemBody(body, label) });
+    pos = end + trailer.length;
   }
   return out;
 }
@@ -51,6 +123,7 @@ export function isPem(input: Buffer | string): boolean {
  * or raw DER, into DER values. Used wherever users paste or upload certificates.
  */
 export function decodeInput(input: Buffer | string, labels: string[], what: string): Buffer[] {
+  if (input.length > MAX_INPUT_BYTES) tooLarge(input.length);
   if (isPem(input)) {
     const blocks = parsePem(typeof input === 'string' ? input : input.toString('latin1'));
     const wanted = blocks.filter((b) => labels.includes(b.label));
@@ -63,9 +136,9 @@ export function decodeInput(input: Buffer | string, labels: string[], what: stri
   const buf = typeof input === 'string' ? Buffer.from(input, 'latin1') : input;
   if (buf.length === 0) throw new ZtError('PEM_MALFORMED', `expected ${what}, got empty input`);
   if (buf[0] === 0x30) return [buf];
-  const text = buf.toString('latin1').trim();
-  if (B64.test(text) && text.length > 0) {
-    const der = Buffer.from(text.replace(/\s+/g, ''), 'base64');
+  const text = buf.toString('latin1').replace(/\s+/g, '');
+  if (text.length > 0 && B64.test(text) && text.length % 4 !== 1) {
+    const der = Buffer.from(text, 'base64');
     if (der.length > 0 && der[0] === 0x30) return [der];
   }
   throw new ZtError('PEM_MALFORMED', `expected ${what} as PEM, base64 or DER; the input is none of these`);

@@ -295,7 +295,7 @@ export function inspect(input: Buffer, anchors: Certificate[] = []): InspectRepo
     };
   }
   const certs = labels.includes('PKCS7')
-    ? decodeCertsOnly(input).map(parseCertificate)
+    ? decodeCertsOnly(input).map((d) => parseCertificate(d))
     : loadCertificates(input);
   const report: InspectReport = {
     kind: 'certificates',
