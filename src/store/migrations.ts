@@ -4,6 +4,8 @@
  */
 import type { ColumnDefinitionBuilder, Kysely } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
+import { issuerKey, loadCertificate } from '../pki/certificate.ts';
+import type { Database } from './schema.ts';
 
 const migrations: Record<string, Migration> = {
   '0001_tenants_and_tokens': {
@@ -219,6 +221,32 @@ const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addColumn('decided_at', 'text')
         .addPrimaryKeyConstraint('est_pending_pk', ['label_key', 'key_hash'])
+        .execute();
+    },
+  },
+  '0004_revocation_by_issuer_and_serial': {
+    // Revocation is looked up by issuer and serial, which re-encoding a signature cannot change
+    // (a thumbprint can: ECDSA (r, s) and (r, n-s) both verify).
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('issued_certificates').addColumn('issuer_key', 'text').execute();
+      const k = db as unknown as Kysely<Database>;
+      const rows = await k
+        .selectFrom('issued_certificates')
+        .select(['tenant_id', 'ca_key', 'serial', 'certificate'])
+        .execute();
+      for (const r of rows) {
+        await k
+          .updateTable('issued_certificates')
+          .set({ issuer_key: issuerKey(loadCertificate(r.certificate)) })
+          .where('tenant_id', '=', r.tenant_id)
+          .where('ca_key', '=', r.ca_key)
+          .where('serial', '=', r.serial)
+          .execute();
+      }
+      await db.schema
+        .createIndex('issued_certificates_issuer_serial')
+        .on('issued_certificates')
+        .columns(['issuer_key', 'serial'])
         .execute();
     },
   },

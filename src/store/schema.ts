@@ -140,6 +140,8 @@ export interface IssuedCertificatesTable {
   revocation_reason: string | null;
   certificate: string;
   created_at: string;
+  /** SHA-256 of the prepared issuer name (pki issuerKey); with serial, what revocation keys on. */
+  issuer_key: string | null;
 }
 
 export interface CrlsTable {

@@ -133,13 +133,28 @@ export function forgeCertificate(
   return signTbs(issuer.key, tbs, o, parts.signature);
 }
 
-const P256_N = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+const CURVE_ORDER: Record<string, bigint> = {
+  [OID.ecdsaWithSha256]: BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551'),
+  [OID.ecdsaWithSha384]: BigInt(
+    '0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973',
+  ),
+};
 
-/** Re-encodes an ECDSA P-256 signature (r, s) as (r, n - s): still valid, other bytes. */
-export function flipEcdsaS(sig: Buffer): Buffer {
+/** Re-encodes an ECDSA signature (r, s) as (r, n - s): still valid, other bytes (P-256 by default). */
+export function flipEcdsaS(sig: Buffer, alg: string = OID.ecdsaWithSha256): Buffer {
   const [r, s] = der.children(der.read(sig));
   const sv = BigInt('0x' + der.readIntegerBytes(s!).toString('hex'));
-  return der.seq(r!.raw, der.integer(P256_N - sv));
+  return der.seq(r!.raw, der.integer(CURVE_ORDER[alg]! - sv));
+}
+
+/**
+ * The same certificate with its ECDSA signature re-encoded (P-256 with SHA-256, P-384 with
+ * SHA-384, as zerotouch signs): what anyone holding the certificate can make, no key needed.
+ */
+export function reencodeSignature(certDer: Buffer): Buffer {
+  const [tbs, alg, sig] = der.children(der.read(certDer));
+  const oid = der.readOid(der.children(alg!)[0]!);
+  return der.seq(tbs!.raw, alg!.raw, der.bitString(flipEcdsaS(der.readOctetBits(sig!, 'signature'), oid)));
 }
 
 /** Replaces the first occurrence of `find` in `buf` by `replace`. */

@@ -8,6 +8,7 @@ import { ZtError } from '../../errors.ts';
 import {
   type Certificate,
   certificatePem,
+  issuerKey,
   loadCertificates,
   parseCertificate,
 } from '../../pki/certificate.ts';
@@ -407,7 +408,7 @@ export class IssuanceEngine {
       status: 'valid',
       createdDateTimeUtc: new Date().toISOString(),
     };
-    await this.store.insertIssued(i.tenant.id, record, certificatePem(certificate));
+    await this.store.insertIssued(i.tenant.id, record, certificatePem(certificate), issuerKey(certificate));
     return { certificate, caChain: ca.chain, record };
   }
 
@@ -470,11 +471,16 @@ export class IssuanceEngine {
     return this.crl(tenant, decodeURIComponent(m[1]!));
   }
 
-  /** Throws CERT_REVOKED when any certificate of the chain was issued here and revoked. */
+  /**
+   * Throws CERT_REVOKED when any certificate of the chain was issued here and revoked. Looked up
+   * by issuer and serial, so a re-encoded signature (a new thumbprint) does not bring it back.
+   */
   async assertNotRevoked(chain: Certificate[]): Promise<void> {
-    const hit = await this.store.firstRevoked(chain.map((c) => c.sha256));
+    const hit = await this.store.firstRevoked(
+      chain.map((c) => ({ issuerKey: issuerKey(c), serial: c.serialNumber })),
+    );
     if (hit) {
-      const c = chain.find((x) => x.sha256 === hit.sha256)!;
+      const c = chain.find((x) => x.serialNumber === hit.serial && issuerKey(x) === hit.issuerKey)!;
       throw new ZtError(
         'CERT_REVOKED',
         `certificate ${formatName(c.subject)} (serial ${hit.serial}) was revoked at ${hit.revokedAt}; the device needs a new certificate`,

@@ -172,7 +172,7 @@ export class IssuanceStore {
     return Number(r.numDeletedRows) > 0;
   }
 
-  async insertIssued(tenantId: string, c: IssuedCertificate, pem: string): Promise<void> {
+  async insertIssued(tenantId: string, c: IssuedCertificate, pem: string, issuerKey: string): Promise<void> {
     await this.db
       .insertInto('issued_certificates')
       .values({
@@ -193,6 +193,7 @@ export class IssuanceStore {
         revocation_reason: null,
         certificate: pem,
         created_at: c.createdDateTimeUtc,
+        issuer_key: issuerKey,
       })
       .execute();
   }
@@ -258,18 +259,23 @@ export class IssuanceStore {
     }));
   }
 
-  /** The revoked certificate among these SHA-256 thumbprints, if any (checked on every authentication). */
+  /**
+   * The first revoked certificate among these (issuer, serial) pairs, if any (checked on every
+   * authentication). Keyed on what a re-encoded signature cannot change.
+   */
   async firstRevoked(
-    sha256s: string[],
-  ): Promise<{ sha256: string; serial: string; revokedAt: string } | undefined> {
-    if (sha256s.length === 0) return undefined;
+    refs: Array<{ issuerKey: string; serial: string }>,
+  ): Promise<{ issuerKey: string; serial: string; revokedAt: string } | undefined> {
+    if (refs.length === 0) return undefined;
     const r = await this.db
       .selectFrom('issued_certificates')
-      .select(['sha256', 'serial', 'revoked_at'])
-      .where('sha256', 'in', sha256s)
+      .select(['issuer_key', 'serial', 'revoked_at'])
+      .where((eb) =>
+        eb.or(refs.map((x) => eb.and([eb('issuer_key', '=', x.issuerKey), eb('serial', '=', x.serial)]))),
+      )
       .where('status', '=', 'revoked')
       .executeTakeFirst();
-    return r ? { sha256: r.sha256, serial: r.serial, revokedAt: r.revoked_at! } : undefined;
+    return r ? { issuerKey: r.issuer_key!, serial: r.serial, revokedAt: r.revoked_at! } : undefined;
   }
 
   async getCrl(

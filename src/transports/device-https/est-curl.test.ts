@@ -4,7 +4,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { certificatePem } from '../../pki/certificate.ts';
+import { certificatePem, loadCertificate } from '../../pki/certificate.ts';
+import { reencodeSignature } from '../../testing/forge.ts';
 import { adminClient } from '../../testing/admin.ts';
 import { openssl, opensslCsr, scratchDir } from '../../testing/pki.ts';
 import { startTestServer, type TestServer } from '../../testing/server.ts';
@@ -290,6 +291,24 @@ describe('EST with curl and openssl', () => {
     );
     assert.equal(r.status, 403);
     assert.match(r.body.toString(), new RegExp(`serial ${serial}\\) was revoked`));
+
+    // The same certificate with its ECDSA signature re-encoded as (r, n-s) has a new thumbprint
+    // and still verifies; revocation is keyed on issuer and serial, so it stays revoked.
+    const flipped = loadCertificate(
+      reencodeSignature(loadCertificate(readFileSync(p('dev-renewed.pem'))).der),
+    );
+    writeFileSync(p('dev-renewed-high-s.pem'), certificatePem(flipped));
+    assert.notEqual(flipped.sha256, loadCertificate(readFileSync(p('dev-renewed.pem'))).sha256);
+    const again = await curl(
+      '/.well-known/est/devices/simplereenroll',
+      '--cert',
+      p('dev-renewed-high-s.pem'),
+      '--key',
+      p('dev2.key'),
+      ...enrollArgs('dev3'),
+    );
+    assert.equal(again.status, 403);
+    assert.match(again.body.toString(), new RegExp(`serial ${serial}\\) was revoked`));
 
     // plain HTTP on the admin listener serves the same CRL, without credentials
     const plain = await fetch(`${server.adminUrl}/crl/${scope}/devices.crl`);

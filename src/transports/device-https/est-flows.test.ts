@@ -15,6 +15,7 @@ import { adminClient } from '../../testing/admin.ts';
 import type { DeviceIdentity } from '../../testing/dps.ts';
 import { deviceRequest, registerAndWait } from '../../testing/dps-client.ts';
 import { aziotEnroll, type EstTarget, estRequest } from '../../testing/est-client.ts';
+import { reencodeSignature } from '../../testing/forge.ts';
 import { makeLeaf, makeRoot } from '../../testing/pki.ts';
 import { startTestServer, type TestServer } from '../../testing/server.ts';
 
@@ -193,6 +194,19 @@ describe('EST clients and the EST + DPS seed flow', () => {
     assert.equal(put.status, 401);
     assert.equal(put.json.info.code, 'CERT_REVOKED');
     assert.match(put.json.message, /was revoked/);
+    // Re-encoding the signature (r, n-s) gives a new thumbprint, not a way back in.
+    const flipped = parseCertificate(reencodeSignature(est2.chain[0]!.der));
+    assert.notEqual(flipped.sha256, est2.chain[0]!.sha256);
+    const put2 = await deviceRequest(
+      server.devicePort,
+      ca,
+      identity([flipped, ...est2.chain.slice(1)], key2),
+      'PUT',
+      `/${scope}/registrations/seed-device-01/register?api-version=2021-06-01`,
+      '{"registrationId":"seed-device-01"}',
+    );
+    assert.equal(put2.status, 401);
+    assert.equal(put2.json.info.code, 'CERT_REVOKED');
     const d = await api('POST', `/v1/tenants/${scope}/diagnose`, { chain: est2.pem });
     assert.equal(d.body.code, 'CERT_REVOKED');
   });
