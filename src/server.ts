@@ -19,12 +19,14 @@ import { IssuanceEngine } from './features/issuance/engine.ts';
 import { loadKeyPassphrase } from './features/issuance/passphrase.ts';
 import { IssuanceStore } from './features/issuance/store.ts';
 import { createLogger } from './logger.ts';
+import { loadCertificate } from './pki/certificate.ts';
 import { writeFileAtomic } from './pki/toolkit.ts';
 import { openMigratedStore, type Store } from './store/database.ts';
 import { buildAdminApp } from './transports/admin/app.ts';
 import { buildDeviceApp } from './transports/device-https/app.ts';
 import type { DeviceTls } from './transports/device-tls.ts';
 import { type MqttListener, startMqttListener } from './transports/mqtt/listener.ts';
+import { SourceGuard } from './transports/source-guard.ts';
 
 export const VERSION: string = JSON.parse(
   readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
@@ -68,6 +70,13 @@ function loadDeviceTls(config: ServerConfig, pki: DevPki): DeviceTls {
   return { cert: readFileSync(pki.server.fullChain, 'utf8'), key: readFileSync(pki.server.key, 'utf8') };
 }
 
+/** The DNS names and addresses the device TLS certificate answers as (its SANs and CN). */
+function serverNames(certPem: string): string[] {
+  const leaf = loadCertificate(certPem);
+  const names = leaf.subjectAltNames.filter((n) => n.type === 'dns' || n.type === 'ip').map((n) => n.value);
+  return leaf.commonName ? [...names, leaf.commonName] : names;
+}
+
 async function ensureAdminToken(tenants: TenantService, file: string): Promise<string | undefined> {
   if ((await tenants.countTokens()) > 0) return undefined;
   const { secret } = await tenants.createToken({ name: 'bootstrap admin', scopes: ['admin'] });
@@ -85,6 +94,7 @@ function urlOf(app: FastifyInstance, scheme: string, host: string): { url: strin
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const devPki = ensureDevPki(config.dataDir, config.device.tlsNames, opts.progress);
+  const deviceTls = loadDeviceTls(config, devPki);
   const store = await openMigratedStore({ url: config.store.url, dataDir: config.dataDir });
   const tenants = new TenantService(new KyselyTenantStore(store.db));
   // The default CRL URL names the device port, which port 0 only settles at listen.
@@ -98,6 +108,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     retryAfterSeconds: config.dps.retryAfterSeconds,
     defaultRegion: config.device.region || undefined,
     issuer: issuance,
+    sas: {
+      hosts: [...serverNames(deviceTls.cert), ...config.device.tlsNames],
+      maxLifetimeSeconds: config.dps.sasMaxLifetimeSeconds,
+    },
   });
   const est = new EstService(new EstStore(store.db), issuance, tenants, dps.store);
   const adminTokenFile = join(config.dataDir, 'admin-token');
@@ -106,12 +120,21 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   try {
     const adminToken = await ensureAdminToken(tenants, adminTokenFile);
     const ready = () => store.ping();
-    const deviceTls = loadDeviceTls(config, devPki);
+    const guard = new SourceGuard({
+      maxConnections: config.device.maxConnectionsPerSource,
+      authFailuresPerMinute: config.device.authFailuresPerMinute,
+    });
+    const chainLimits = {
+      maxCertificateBytes: config.device.maxCertificateBytes,
+      maxCertificates: config.device.maxChainCertificates,
+    };
     const device = await buildDeviceApp({
       logger: logger.child({ listener: 'device' }),
       tls: deviceTls,
       ready,
       bodyLimit: config.device.maxBodyBytes,
+      guard,
+      chainLimits,
       registrations: dps.registrations,
       dps,
       est: { service: est, engine: issuance, tenants },
@@ -137,6 +160,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       maxPacketBytes: config.device.maxBodyBytes,
       host: config.device.host,
       port: config.device.mqttPort,
+      guard,
+      chainLimits,
     });
     listeners.push(mqtt);
     await admin.listen({ host: config.admin.host, port: config.admin.port });

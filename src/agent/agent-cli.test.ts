@@ -188,7 +188,7 @@ describe(
       assert.equal(r.code, 1);
       assert.match(
         r.stdout,
-        /dps-enrollment\s+ENROLLMENT_DISABLED: individual enrollment "blocked-device" is disabled/,
+        /dps-enrollment\s+ENROLLMENT_DISABLED: the enrollment of this device is disabled; the operator has to enable it/,
       );
 
       // unverified CA: a root uploaded but never verified
@@ -200,7 +200,9 @@ describe(
       device('unverified-device', makeIntermediate(root, 'Unverified Intermediate'));
       r = await zt('agent', 'check', '-c', writeConfig('unverified', 'unverified-device'));
       assert.equal(r.code, 1);
-      assert.match(r.stdout, /dps-enrollment\s+CA_NOT_VERIFIED: .*unverified-root/);
+      // The device learns what is wrong and whose fix it is; the CA's name stays with the operator.
+      assert.match(r.stdout, /dps-enrollment\s+CA_NOT_VERIFIED: .*the operator has to verify that CA/);
+      assert.doesNotMatch(r.stdout, /unverified-root/);
 
       // unreachable EST
       const cfg = writeConfig('est-down', 'proxied-device');

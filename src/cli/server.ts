@@ -1,6 +1,7 @@
 /** `zerotouch server`: start the provisioning server with config from TOML, environment and flags. */
 import type { Command } from 'commander';
 import { CONFIG_KEYS, loadConfig } from '../config/config.ts';
+import { installLastResort } from '../last-resort.ts';
 import { createLogger } from '../logger.ts';
 import { startServer, startupBanner } from '../server.ts';
 import { action } from './run.ts';
@@ -22,6 +23,7 @@ export function registerServer(program: Command): void {
       for (const k of CONFIG_KEYS) flags[k.toml] = o[camel(k.flag)];
       const config = loadConfig({ file: o.config, flags });
       const logger = createLogger(config.logLevel);
+      installLastResort(process, logger);
       const server = await startServer(config, { logger, progress: (m) => process.stderr.write(`${m}\n`) });
       process.stdout.write(startupBanner(server));
       let stopping = false;

@@ -21,13 +21,17 @@ export interface ServerConfig {
     tlsKey: string;
     maxBodyBytes: number;
     region: string;
+    maxCertificateBytes: number;
+    maxChainCertificates: number;
+    maxConnectionsPerSource: number;
+    authFailuresPerMinute: number;
   };
   admin: { host: string; port: number; maxBodyBytes: number };
-  dps: { retryAfterSeconds: number };
+  dps: { retryAfterSeconds: number; sasMaxLifetimeSeconds: number };
   issuance: { crlBaseUrl: string; keyPassphraseFile: string };
 }
 
-type Kind = 'string' | 'port' | 'bytes' | 'list' | 'level';
+type Kind = 'string' | 'port' | 'bytes' | 'count' | 'list' | 'level';
 
 /** One configuration key: where it sits in TOML, its env variable, its flag, default and meaning. */
 export interface ConfigKey {
@@ -169,6 +173,46 @@ export const CONFIG_KEYS: ConfigKey[] = [
     },
   ),
   key(
+    'device.max_certificate_bytes',
+    'bytes',
+    16384,
+    'Largest certificate a device may present in its TLS chain; a larger one is refused before it is parsed.',
+    (c) => c.device.maxCertificateBytes,
+    (c, v: number) => {
+      c.device.maxCertificateBytes = v;
+    },
+  ),
+  key(
+    'device.max_chain_certificates',
+    'count',
+    6,
+    'Most certificates a device may present in its TLS chain, leaf included; a longer chain is refused before it is parsed.',
+    (c) => c.device.maxChainCertificates,
+    (c, v: number) => {
+      c.device.maxChainCertificates = v;
+    },
+  ),
+  key(
+    'device.max_connections_per_source',
+    'count',
+    256,
+    'Most open connections one source address (IPv6: one /64) may hold on the device listeners together; more are closed before the TLS handshake. 0: no limit.',
+    (c) => c.device.maxConnectionsPerSource,
+    (c, v: number) => {
+      c.device.maxConnectionsPerSource = v;
+    },
+  ),
+  key(
+    'device.auth_failures_per_minute',
+    'count',
+    120,
+    'Failed authentications one source address may cause per minute on the device listeners (with a burst of the same size); beyond that its requests get 429 with Retry-After, and its MQTT connects CONNACK 3, before any other work. 0: no limit.',
+    (c) => c.device.authFailuresPerMinute,
+    (c, v: number) => {
+      c.device.authFailuresPerMinute = v;
+    },
+  ),
+  key(
     'dps.retry_after_seconds',
     'port',
     3,
@@ -176,6 +220,16 @@ export const CONFIG_KEYS: ConfigKey[] = [
     (c) => c.dps.retryAfterSeconds,
     (c, v: number) => {
       c.dps.retryAfterSeconds = v;
+    },
+  ),
+  key(
+    'dps.sas_max_lifetime_seconds',
+    'count',
+    86400,
+    'Longest a SAS token for the Azure-shaped service API may be valid from now (its se); tokens signed for longer are refused. The Azure SDKs sign for an hour.',
+    (c) => c.dps.sasMaxLifetimeSeconds,
+    (c, v: number) => {
+      c.dps.sasMaxLifetimeSeconds = v;
     },
   ),
   key(
@@ -257,6 +311,7 @@ function coerce(k: ConfigKey, raw: unknown, source: string, fromText = false): u
         invalid(source, k.toml, `expected one of ${LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
       return raw;
     case 'port':
+    case 'count':
     case 'bytes': {
       const n = fromText ? (String(raw).trim() === '' ? Number.NaN : Number(raw)) : raw;
       const max = k.kind === 'port' ? 65535 : 2 ** 31;

@@ -1,5 +1,5 @@
 /** Opens the store: SQLite (node:sqlite, WAL) by default, PostgreSQL for a postgres:// URL; runs migrations. */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { Migrator } from 'kysely/migration';
@@ -7,6 +7,7 @@ import pg from 'pg';
 import { ZtError } from '../errors.ts';
 import { migrationProvider } from './migrations.ts';
 import { openNodeSqlite } from './node-sqlite.ts';
+import { reportingOutages } from './unavailable.ts';
 import type { Database } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -43,19 +44,32 @@ export function openStore(opts: StoreOptions): Store {
     const pool = new pg.Pool({
       connectionString: opts.url,
       max: opts.poolSize ?? 10,
+      // During an outage a request fails in seconds with 503 instead of waiting for a socket.
+      connectionTimeoutMillis: 5000,
       options: opts.pgSchema ? `-c search_path=${opts.pgSchema}` : undefined,
     });
-    // An idle client that loses its connection must not crash the server.
+    // A client that loses its connection, idle or checked out, emits 'error'; with no listener
+    // that ends the process. The query in flight fails on its own and the pool drops the client.
     pool.on('error', () => {});
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    pool.on('connect', (client) => client.on('error', () => {}));
+    const db = new Kysely<Database>({ dialect: reportingOutages(new PostgresDialect({ pool })) });
     return wrap(db, 'postgres', redactUrl(opts.url));
   }
   const path =
     opts.url === '' ? join(opts.dataDir, 'zerotouch.db') : resolve(opts.url.replace(/^sqlite:(\/\/)?/, ''));
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  ownerOnly(path);
   const database = openNodeSqlite(path);
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  // The WAL and shared-memory files hold the same data (SAS keys, password hashes).
+  for (const f of [`${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+  const db = new Kysely<Database>({ dialect: reportingOutages(new SqliteDialect({ database })) });
   return wrap(db, 'sqlite', path);
+}
+
+/** Creates the database file readable by its owner only, or narrows an existing one to that. */
+function ownerOnly(path: string): void {
+  if (existsSync(path)) chmodSync(path, 0o600);
+  else closeSync(openSync(path, 'a', 0o600));
 }
 
 function wrap(db: Kysely<Database>, dialect: Dialect, location: string): Store {

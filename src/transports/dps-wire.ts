@@ -3,7 +3,8 @@
  * {errorCode, trackingId, message, timestampUtc, info} and the status and body of a register
  * or poll answer.
  */
-import { isZtError, ZtError } from '../errors.ts';
+import { isZtError, operatorText, ZtError } from '../errors.ts';
+import { retryAfterOf } from './http-errors.ts';
 import { dpsErrorCode, dpsHttpStatus } from '../features/dps/error-codes.ts';
 import type { RegistrationOperation } from '../features/dps/types.ts';
 
@@ -14,6 +15,8 @@ export interface DpsErrorAnswer {
   retryAfter?: number;
   /** True when the error was not a known refusal: log it, the body only names the tracking id. */
   internal: boolean;
+  /** The whole reason, for the server log (the body says only what the device may know). */
+  reason: string;
   body: {
     errorCode: number;
     trackingId: string;
@@ -32,8 +35,9 @@ export function dpsErrorAnswer(e: unknown, trackingId: string): DpsErrorAnswer {
   return {
     status: dpsHttpStatus(err),
     errorCode,
-    retryAfter: err.code === 'THROTTLED' ? Number(err.detail?.retryAfter ?? 5) : undefined,
+    retryAfter: retryAfterOf(err),
     internal: !isZtError(e),
+    reason: operatorText(e),
     body: {
       errorCode,
       trackingId,

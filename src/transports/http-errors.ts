@@ -4,7 +4,7 @@
  * to find the log line.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CATALOGUE, type ErrorCode, isZtError } from '../errors.ts';
+import { ERROR_CATALOGUE, type ErrorCode, isZtError, operatorText } from '../errors.ts';
 
 export interface ErrorBody {
   code: ErrorCode;
@@ -13,14 +13,20 @@ export interface ErrorBody {
   detail?: Record<string, unknown>;
 }
 
-/** The status and body for any thrown value. */
+/**
+ * The status and body for any thrown value. Operators (the admin listener) get the whole reason;
+ * devices get the message meant for them.
+ */
 export function errorResponse(
   e: unknown,
   requestId: string,
   bodyLimit: number,
+  operator = false,
 ): { status: number; body: ErrorBody } {
-  if (isZtError(e))
-    return { status: e.status, body: { code: e.code, message: e.message, requestId, detail: e.detail } };
+  if (isZtError(e)) {
+    const message = operator ? operatorText(e) : e.message;
+    return { status: e.status, body: { code: e.code, message, requestId, detail: e.detail } };
+  }
   const fe = e as FastifyError;
   const wrap = (code: ErrorCode, message: string, status: number = ERROR_CATALOGUE[code].status) => ({
     status,
@@ -49,12 +55,21 @@ export function errorResponse(
   return wrap('INTERNAL', `internal error; the server log has the details under request id ${requestId}`);
 }
 
-/** Installs the error and not-found handlers on a fastify instance. */
-export function installErrorHandlers(app: FastifyInstance, bodyLimit: number): void {
+/** Seconds a client should wait before retrying after this error, when it is worth a retry. */
+export function retryAfterOf(e: unknown): number | undefined {
+  if (isZtError(e, 'THROTTLED')) return Number(e.detail?.retryAfter ?? 5);
+  if (isZtError(e, 'STORE_UNAVAILABLE')) return Number(e.detail?.retryAfter ?? 5);
+  return undefined;
+}
+
+/** Installs the error and not-found handlers on a fastify instance (`operator`: the admin listener). */
+export function installErrorHandlers(app: FastifyInstance, bodyLimit: number, operator = false): void {
   app.setErrorHandler((e: unknown, req: FastifyRequest, reply: FastifyReply) => {
-    const { status, body } = errorResponse(e, req.id, bodyLimit);
-    if (status >= 500) req.log.error({ err: e }, 'request failed');
-    else req.log.info({ code: body.code, msg: body.message }, 'request rejected');
+    const { status, body } = errorResponse(e, req.id, bodyLimit, operator);
+    if (status >= 500 && !isZtError(e)) req.log.error({ err: e }, 'request failed');
+    else req.log.info({ code: body.code, reason: operatorText(e) }, 'request rejected');
+    const retryAfter = retryAfterOf(e);
+    if (retryAfter !== undefined) reply.header('Retry-After', String(retryAfter));
     if (status === 401) reply.header('WWW-Authenticate', 'Bearer realm="zerotouch"');
     reply.code(status).send(body);
   });

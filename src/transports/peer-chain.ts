@@ -1,16 +1,63 @@
-/** The client certificate chain a device presented in the TLS handshake, as parsed certificates. */
+/**
+ * The client certificate chain a device presented in the TLS handshake, as parsed certificates.
+ * The number of certificates and each one's size are checked before anything is decoded, and
+ * the result (or the refusal) is kept per connection: a device reuses its connection.
+ */
 import type { TLSSocket } from 'node:tls';
+import { ZtError } from '../errors.ts';
 import { type Certificate, parseCertificate } from '../pki/certificate.ts';
 
-/** Leaf first, then whatever intermediates the client sent; empty when it sent none. */
-export function peerChain(socket: TLSSocket): Certificate[] {
-  const out: Certificate[] = [];
+export interface ChainLimits {
+  /** Largest single certificate, in bytes (device.max_certificate_bytes). */
+  maxCertificateBytes: number;
+  /** Most certificates, leaf included (device.max_chain_certificates). */
+  maxCertificates: number;
+}
+
+export const DEFAULT_CHAIN_LIMITS: ChainLimits = { maxCertificateBytes: 16 * 1024, maxCertificates: 6 };
+
+const parsed = new WeakMap<TLSSocket, Certificate[] | ZtError>();
+
+/** Leaf first, then whatever intermediates the client sent; empty when it sent none. Throws a ZtError. */
+export function peerChain(socket: TLSSocket, limits: ChainLimits = DEFAULT_CHAIN_LIMITS): Certificate[] {
+  let result = parsed.get(socket);
+  if (!result) {
+    try {
+      result = readChain(socket, limits);
+    } catch (e) {
+      result =
+        e instanceof ZtError
+          ? e
+          : new ZtError('CERT_MALFORMED', 'the client certificate could not be read', { rule: 'unexpected' });
+    }
+    parsed.set(socket, result);
+  }
+  if (result instanceof ZtError) throw result;
+  return result;
+}
+
+function readChain(socket: TLSSocket, limits: ChainLimits): Certificate[] {
+  const raws: Buffer[] = [];
   let cur = socket.getPeerCertificate(true);
   const seen = new Set<string>();
   while (cur?.raw && !seen.has(cur.fingerprint256)) {
+    if (raws.length >= limits.maxCertificates) {
+      throw new ZtError(
+        'CHAIN_TOO_LONG',
+        `the TLS client chain has more than ${limits.maxCertificates} certificates; send the leaf and its intermediates only`,
+        { rule: 'chain-too-many' },
+      );
+    }
+    if (cur.raw.length > limits.maxCertificateBytes) {
+      throw new ZtError(
+        'CERT_MALFORMED',
+        `a certificate of ${cur.raw.length} bytes in the TLS client chain is larger than the ${limits.maxCertificateBytes}-byte limit`,
+        { rule: 'cert-too-large' },
+      );
+    }
     seen.add(cur.fingerprint256);
-    out.push(parseCertificate(cur.raw));
+    raws.push(cur.raw);
     cur = cur.issuerCertificate;
   }
-  return out;
+  return raws.map((raw) => parseCertificate(raw, limits.maxCertificateBytes));
 }

@@ -49,12 +49,31 @@ const decode = (s: string) => {
   }
 };
 
+/** What a SAS token must be bound to. */
+export interface SasRules {
+  /** Host names the token's `sr` may name (the names this server answers as); empty = any. */
+  hosts: string[];
+  /** Longest a token may still be valid (its `se` from now), in seconds. */
+  maxLifetimeSeconds: number;
+}
+
+/** The host part of a SAS resource URI: "dps.example.com/enrollments" -> "dps.example.com". */
+function srHost(sr: string): string {
+  const noScheme = sr.replace(/^[a-z]+:\/\//i, '');
+  const host = noScheme.split('/')[0] ?? '';
+  return (
+    host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d+$/, '')
+  ).toLowerCase();
+}
+
 /** Manages policies and authenticates SAS tokens. */
 export class AccessPolicyService {
   private readonly store: DpsStore;
+  private readonly rules: SasRules;
 
-  constructor(store: DpsStore) {
+  constructor(store: DpsStore, rules: SasRules = { hosts: [], maxLifetimeSeconds: 86400 }) {
     this.store = store;
+    this.rules = { ...rules, hosts: rules.hosts.map((h) => h.toLowerCase()) };
   }
 
   /** Creates (or rotates the keys of) a policy with the given rights. */
@@ -99,8 +118,23 @@ export class AccessPolicyService {
         'the Authorization header is not a SharedAccessSignature token with sr, sig, se and skn',
       );
     const expiry = Number(sas.se);
-    if (!Number.isFinite(expiry) || expiry * 1000 < now) {
+    if (!/^\d{1,12}$/.test(sas.se) || expiry * 1000 < now) {
       throw new ZtError('UNAUTHENTICATED', 'the SAS token has expired (se is in the past); sign a new one');
+    }
+    if (expiry * 1000 - now > this.rules.maxLifetimeSeconds * 1000) {
+      throw new ZtError(
+        'UNAUTHENTICATED',
+        `the SAS token is valid for longer than ${this.rules.maxLifetimeSeconds} s (dps.sas_max_lifetime_seconds); sign one that expires sooner`,
+      );
+    }
+    const host = srHost(decode(sas.sr));
+    if (this.rules.hosts.length > 0 && !this.rules.hosts.includes(host)) {
+      throw new ZtError(
+        'UNAUTHENTICATED',
+        `the SAS token is signed for "${host}", not for this server; use the HostName of this server's connection string`,
+        undefined,
+        `the SAS token is signed for "${host}"; this server answers as ${this.rules.hosts.join(', ')}`,
+      );
     }
     const given = Buffer.from(decode(sas.sig), 'base64');
     // Clients sign sr either as sent or URL-decoded; accept both.

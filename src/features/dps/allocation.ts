@@ -39,6 +39,8 @@ function candidates(r: AllocationRequest): LinkedHub[] {
   if (hubs.length === 0) {
     throw new ZtError(
       'ALLOCATION_FAILED',
+      'no IoT hub can be assigned to this device; the operator has to link a hub to the ID scope or the enrollment',
+      undefined,
       listed
         ? `none of the enrollment's hubs (${listed.join(', ')}) is linked to this ID scope any more; link them or edit iotHubs`
         : 'this ID scope has no linked hub to assign devices to; link one (zerotouch hub link <host>)',
@@ -83,8 +85,8 @@ export async function allocate(r: AllocationRequest, fetchImpl: typeof fetch = f
   }
 }
 
-function webhookError(dpsErrorCode: number, message: string): ZtError {
-  return new ZtError('WEBHOOK_FAILED', message, { dpsErrorCode });
+function webhookError(dpsErrorCode: number, message: string, operatorMessage?: string): ZtError {
+  return new ZtError('WEBHOOK_FAILED', message, { dpsErrorCode }, operatorMessage);
 }
 
 async function callWebhook(
@@ -115,6 +117,7 @@ async function callWebhook(
   } catch (e) {
     throw webhookError(
       400208,
+      'Custom allocation failed: the allocation webhook could not be reached',
       `Custom allocation failed: the webhook ${new URL(def.webhookUrl).origin} could not be reached (${(e as Error).message})`,
     );
   }
@@ -132,6 +135,7 @@ async function callWebhook(
   if (typeof hub !== 'string' || !hubs.some((h) => idKey(h.hostName) === idKey(hub))) {
     throw webhookError(
       400206,
+      'Custom allocation failed: the webhook chose a hub that is not linked to this ID scope',
       `Custom allocation failed: the webhook chose iotHubHostName ${JSON.stringify(hub)}, which is not one of the linked hubs (${hubs.map((h) => h.hostName).join(', ')})`,
     );
   }

@@ -1,5 +1,5 @@
 /** Diagnose: which enrollment a chain would match and where it would land, or why it is refused. */
-import { isZtError } from '../../errors.ts';
+import { isZtError, operatorText } from '../../errors.ts';
 import type { Certificate } from '../../pki/certificate.ts';
 import { formatName } from '../../pki/names.ts';
 import { dpsErrorCode } from './error-codes.ts';
@@ -17,12 +17,16 @@ export interface Diagnosis {
   reason?: string;
 }
 
-/** Runs the same matching as a registration, without registering. */
+/**
+ * Runs the same matching as a registration, without registering. The operator's audience gets
+ * the whole reason; a device asking for itself gets what a device may know.
+ */
 export async function diagnose(
   store: DpsStore,
-  tenantId: string,
+  tenantId: string | undefined,
   chain: Certificate[],
   revocation?: RevocationCheck,
+  audience: 'operator' | 'device' = 'operator',
 ): Promise<Diagnosis> {
   const shown = chain.map((c) => ({
     subject: formatName(c.subject),
@@ -58,7 +62,7 @@ export async function diagnose(
       chain: shown,
       code: e.code,
       errorCode: dpsErrorCode(e),
-      reason: e.message,
+      reason: audience === 'operator' ? operatorText(e) : e.message,
     };
   }
 }

@@ -4,7 +4,7 @@
  * CA; the first match wins and a disabled match rejects. Registration and diagnose both call
  * this; every rejection carries a precise reason and what to do.
  */
-import { ZtError } from '../../errors.ts';
+import { operatorText, ZtError } from '../../errors.ts';
 import { type Certificate, describeCertificate, loadCertificates } from '../../pki/certificate.ts';
 import { validateChain } from '../../pki/chain.ts';
 import { OID } from '../../pki/oids.ts';
@@ -42,6 +42,11 @@ function parseCa(pem: string): Certificate {
   return c;
 }
 
+// What a device is told; the operator's message names the enrollment, its certificates and CAs.
+const NO_ENROLLMENT =
+  'no enrollment in this ID scope matches this certificate; check the ID scope and the certificate (full chain, leaf first) configured on the device';
+const DISABLED = 'the enrollment of this device is disabled; the operator has to enable it';
+
 const chainText = (chain: Certificate[]) => chain.map((c) => c.commonName ?? c.sha1).join(' -> ');
 
 /** Refuses chains holding a certificate that zerotouch issued and then revoked. */
@@ -49,10 +54,15 @@ export interface RevocationCheck {
   assertNotRevoked(chain: Certificate[]): Promise<void>;
 }
 
-/** Finds the enrollment for a presented chain (leaf first) in a tenant, or throws why there is none. */
+/**
+ * Finds the enrollment for a presented chain (leaf first) in a tenant, or throws why there is
+ * none. `tenantId` undefined is an ID scope that does not exist: it answers exactly as a scope
+ * that trusts nothing of the chain, so a stranger cannot tell scopes, or enrollments in them,
+ * from ones that do not exist.
+ */
 export async function matchEnrollment(
   store: DpsStore,
-  tenantId: string,
+  tenantId: string | undefined,
   chain: Certificate[],
   at = new Date(),
   revocation?: RevocationCheck,
@@ -63,7 +73,7 @@ export async function matchEnrollment(
       'no client certificate was presented; configure the device with its certificate (full chain, leaf first) and key',
     );
   }
-  const leaf = chain[0];
+  const leaf = chain[0]!;
   const registrationId = assertRegistrationId(leaf.commonName, 'the certificate CN (registration ID)');
   if (at < leaf.notBefore) {
     throw new ZtError(
@@ -80,14 +90,26 @@ export async function matchEnrollment(
 
   await revocation?.assertNotRevoked(chain);
 
-  const individual = await store.findEnrollment<IndividualEnrollment>(tenantId, 'individual', registrationId);
+  const individual =
+    tenantId === undefined
+      ? undefined
+      : await store.findEnrollment<IndividualEnrollment>(tenantId, 'individual', registrationId);
+  const cas =
+    tenantId === undefined
+      ? []
+      : (await store.listCas(tenantId)).map((ca) => ({ ca, cert: parseCa(ca.certificate) }));
   if (individual) {
     const e = individual.doc;
     const cc = e.attestation.x509?.clientCertificates;
     const pinned = [cc?.primary?.info?.sha256Thumbprint, cc?.secondary?.info?.sha256Thumbprint];
     if (!pinned.includes(leaf.sha256)) {
+      // Only a device whose chain this scope trusts learns that the enrollment is not its own;
+      // anyone else gets the chain's refusal, as if there were no enrollment of that name.
+      trustedPath(leaf, chain, cas, at);
       throw new ZtError(
         'ENROLLMENT_NOT_FOUND',
+        NO_ENROLLMENT,
+        undefined,
         `individual enrollment "${e.registrationId}" exists but its certificate (SHA-256 ${pinned.filter(Boolean).join(' or ')}) is not the presented one (${leaf.sha256}); update the enrollment with this certificate or use the enrolled one`,
       );
     }
@@ -95,34 +117,23 @@ export async function matchEnrollment(
     if (e.provisioningStatus === 'disabled') {
       throw new ZtError(
         'ENROLLMENT_DISABLED',
+        DISABLED,
+        undefined,
         `individual enrollment "${e.registrationId}" is disabled; enable it to let this device provision`,
       );
     }
     return { kind: 'individual', registrationId, enrollment: e, leaf, path: [leaf] };
   }
 
-  const cas = (await store.listCas(tenantId)).map((ca) => ({ ca, cert: parseCa(ca.certificate) }));
-  const verified = cas.filter((x) => x.ca.isVerified);
-  const unverified = cas.filter((x) => !x.ca.isVerified);
-  let path: Certificate[];
-  try {
-    path = validateChain(
-      leaf,
-      [...chain.slice(1), ...unverified.map((x) => x.cert)],
-      verified.map((x) => x.cert),
-      { at, requiredEku: OID.clientAuth },
-    ).path;
-  } catch (e) {
-    if (!(e instanceof ZtError) || e.code !== 'CHAIN_UNKNOWN_ISSUER') throw e;
-    throw chainProblem(e, leaf, chain, cas, unverified, at);
-  }
+  const path = trustedPath(leaf, chain, cas, at);
 
   // Groups bound to any certificate of the path (by signing certificate or CA reference).
   const inPath = path.slice(1);
   const pathShas = inPath.map((c) => c.sha256);
   const caNameBySha = new Map(cas.map((x) => [x.cert.sha256, x.ca.name]));
   const caNames = pathShas.map((s) => caNameBySha.get(s)).filter((n): n is string => !!n);
-  const groups = await store.findGroupsFor(tenantId, pathShas, caNames);
+  // A path exists only where CAs do, so the tenant is known here.
+  const groups = await store.findGroupsFor(tenantId!, pathShas, caNames);
   for (const cert of inPath) {
     const name = caNameBySha.get(cert.sha256);
     const bound = groups
@@ -143,6 +154,8 @@ export async function matchEnrollment(
     if (g.provisioningStatus === 'disabled') {
       throw new ZtError(
         'ENROLLMENT_DISABLED',
+        DISABLED,
+        undefined,
         `enrollment group "${g.enrollmentGroupId}" (bound to ${describeCertificate(cert)}) is disabled; enable it to let its devices provision`,
       );
     }
@@ -150,8 +163,29 @@ export async function matchEnrollment(
   }
   throw new ZtError(
     'ENROLLMENT_NOT_FOUND',
+    NO_ENROLLMENT,
+    undefined,
     `no enrollment matches: there is no individual enrollment "${registrationId}" and no enrollment group is bound to any CA of the chain (${chainText(path)}); create an individual enrollment or an enrollment group for one of those CAs`,
   );
+}
+
+type ScopeCa = { ca: CaCertificate; cert: Certificate };
+
+/** The path from the leaf to a verified CA of the scope, or the chain's refusal. */
+function trustedPath(leaf: Certificate, chain: Certificate[], cas: ScopeCa[], at: Date): Certificate[] {
+  const verified = cas.filter((x) => x.ca.isVerified);
+  const unverified = cas.filter((x) => !x.ca.isVerified);
+  try {
+    return validateChain(
+      leaf,
+      [...chain.slice(1), ...unverified.map((x) => x.cert)],
+      verified.map((x) => x.cert),
+      { at, requiredEku: OID.clientAuth },
+    ).path;
+  } catch (e) {
+    if (!(e instanceof ZtError) || e.code !== 'CHAIN_UNKNOWN_ISSUER') throw e;
+    throw chainProblem(e, leaf, chain, cas, unverified, at);
+  }
 }
 
 /** Explains a chain that does not reach a verified CA of this tenant. */
@@ -175,6 +209,8 @@ function chainProblem(
       const ca = unverified.find((x) => x.cert.sha256 === anchor.sha256)!.ca;
       return new ZtError(
         'CA_NOT_VERIFIED',
+        'the certificate chain reaches a CA that this ID scope does not trust yet; the operator has to verify that CA',
+        undefined,
         `the chain reaches CA "${ca.name}" (${ca.subject}), which is not verified; prove possession of its key (zerotouch ca verify) or upload it as verified`,
       );
     } catch {
@@ -186,6 +222,8 @@ function chainProblem(
     : 'none';
   return new ZtError(
     'CHAIN_UNKNOWN_ISSUER',
-    `the presented chain (${chainText(chain)}) does not reach a verified CA of this ID scope (CAs here: ${known}): ${e.message}`,
+    `the presented chain (${chainText(chain)}) does not reach a CA this ID scope trusts: ${e.message}`,
+    e.detail,
+    `the presented chain (${chainText(chain)}) does not reach a verified CA of this ID scope (CAs here: ${known}): ${operatorText(e)}`,
   );
 }

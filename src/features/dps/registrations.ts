@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { isZtError, ZtError } from '../../errors.ts';
+import { isZtError, operatorText, ZtError } from '../../errors.ts';
 import type { Certificate } from '../../pki/certificate.ts';
 import { type CertificationRequest, parseCsr, verifyCsr } from '../../pki/csr.ts';
 import type { TenantService } from '../tenants/service.ts';
@@ -61,13 +61,43 @@ function allowsCsr(apiVersion: string | undefined): boolean {
 interface LiveOperation {
   tenantId: string;
   registrationId: string;
-  leafSha256: string;
+  /** The registering leaf's signed content (tbsSha256): polls must present the same certificate. */
+  leafTbs: string;
   done: Promise<void>;
   result?: RegistrationOperation;
   expires: number;
 }
 
 const OPERATION_TTL_MS = 15 * 60 * 1000;
+
+/** Longest csr string a registration may carry (a 16 KiB DER CSR in base64, with room for PEM). */
+const MAX_CSR_CHARS = 32 * 1024;
+
+/** The failure fields of a registration state: the device's message, and the operator's when it says more. */
+function failure(e: ZtError): Pick<DeviceRegistrationState, 'errorCode' | 'errorMessage' | 'errorDetail'> {
+  const detail = operatorText(e);
+  return {
+    errorCode: dpsErrorCode(e),
+    errorMessage: e.message,
+    ...(detail !== e.message ? { errorDetail: detail } : {}),
+  };
+}
+
+/** A registration state as a device may see it: without the operator's detail. */
+function forDevice(state: DeviceRegistrationState): DeviceRegistrationState {
+  if (state.errorDetail === undefined) return state;
+  const { errorDetail: _, ...rest } = state;
+  return rest;
+}
+
+function requireChain(chain: Certificate[]): void {
+  if (chain.length === 0) {
+    throw new ZtError(
+      'CHAIN_EMPTY',
+      'no client certificate was presented; poll with the certificate the registration was made with',
+    );
+  }
+}
 
 /** An operation ID in the DPS shape: `<digit>.<16 hex>.<uuid>`. */
 function newOperationId(): string {
@@ -115,6 +145,42 @@ export class RegistrationService {
     }
   }
 
+  /**
+   * The scope of a device request. An unknown ID scope is not an error of its own: it goes
+   * through matching as a scope with no CAs and no enrollments, so it answers exactly as a scope
+   * that does not trust the device.
+   */
+  private async deviceScope(
+    idScope: string,
+  ): Promise<{ id: string | undefined; key: string; tenant?: { id: string; idScope: string } }> {
+    try {
+      const t = await this.tenants.getTenant(idScope);
+      return { id: t.id, key: t.id, tenant: t };
+    } catch (e) {
+      if (isZtError(e, 'NOT_FOUND')) return { id: undefined, key: `?${idScope.toLowerCase()}` };
+      throw e;
+    }
+  }
+
+  /** matchEnrollment, with the operator told when the scope itself does not exist. */
+  private async match(
+    idScope: string,
+    scope: { id: string | undefined },
+    chain: Certificate[],
+  ): Promise<Match> {
+    try {
+      return await matchEnrollment(this.store, scope.id, chain, new Date(), this.opts.issuer);
+    } catch (e) {
+      if (scope.id !== undefined || !isZtError(e)) throw e;
+      throw new ZtError(
+        e.code,
+        e.message,
+        e.detail,
+        `no tenant has ID scope "${idScope}"; ${operatorText(e)}`,
+      );
+    }
+  }
+
   /** Starts a registration (PUT .../register); answers with the operation in "assigning". */
   async register(
     idScope: string,
@@ -122,7 +188,6 @@ export class RegistrationService {
     body: unknown,
     ctx: RegisterContext,
   ): Promise<RegistrationOperation> {
-    const tenant = await this.tenants.getTenant(idScope);
     const b = (body ?? {}) as Record<string, unknown>;
     if (typeof b !== 'object' || Array.isArray(b))
       throw new ZtError('BAD_REQUEST', 'the body must be a JSON object');
@@ -142,32 +207,34 @@ export class RegistrationService {
         'payload must be a JSON object (DPS passes it to the custom allocation webhook)',
       );
     }
-    let csr: CertificationRequest | undefined;
-    if (b.csr !== undefined && b.csr !== null) {
+    const csrText = b.csr ?? undefined;
+    if (csrText !== undefined) {
       if (!allowsCsr(ctx.apiVersion)) {
         throw new ZtError(
           'BAD_REQUEST',
           `csr needs api-version 2025-07-01-preview or later (got ${ctx.apiVersion ?? 'none'})`,
         );
       }
-      if (typeof b.csr !== 'string')
+      if (typeof csrText !== 'string')
         throw new ZtError('BAD_REQUEST', 'csr must be a base64 DER PKCS#10 string');
-      csr = parseCsr(b.csr);
-      verifyCsr(csr);
-      if (!csr.commonName || idKey(csr.commonName) !== idKey(urlRegistrationId)) {
+      if (csrText.length > MAX_CSR_CHARS) {
         throw new ZtError(
           'BAD_REQUEST',
-          `the csr subject CN (${csr.commonName ?? 'none'}) must be the registration ID (${urlRegistrationId})`,
+          `csr is longer than ${MAX_CSR_CHARS} characters; send a base64 DER PKCS#10`,
         );
       }
     }
     this.checkIdentity(urlRegistrationId, ctx.chain);
-    this.throttle(this.registerLimit, `${tenant.id}/${idKey(urlRegistrationId)}`, 'registrations');
+    const scope = await this.deviceScope(idScope);
+    this.throttle(this.registerLimit, `${scope.key}/${idKey(urlRegistrationId)}`, 'registrations');
 
+    // The csr is read only once the chain has matched an enrollment: nothing a stranger sends
+    // costs more than the chain check.
     let match: Match;
+    let csr: CertificationRequest | undefined;
     try {
-      match = await matchEnrollment(this.store, tenant.id, ctx.chain, new Date(), this.opts.issuer);
-      if (csr && (!match.enrollment.certificateIssuancePolicy || !this.opts.issuer)) {
+      match = await this.match(idScope, scope, ctx.chain);
+      if (csrText !== undefined && (!match.enrollment.certificateIssuancePolicy || !this.opts.issuer)) {
         throw new ZtError('BAD_REQUEST', 'Device sent CSR but it is not configured in the service.');
       }
     } catch (e) {
@@ -176,19 +243,32 @@ export class RegistrationService {
           idScope,
           registrationId: urlRegistrationId,
           code: isZtError(e) ? e.code : undefined,
-          reason: (e as Error).message,
+          reason: operatorText(e),
         },
         'registration rejected',
       );
-      if (isZtError(e, 'ENROLLMENT_DISABLED')) await this.recordFailure(tenant.id, urlRegistrationId, e);
+      if (isZtError(e, 'ENROLLMENT_DISABLED') && scope.id)
+        await this.recordFailure(scope.id, urlRegistrationId, e);
       throw e;
     }
+    if (csrText !== undefined) {
+      csr = parseCsr(csrText);
+      verifyCsr(csr);
+      if (!csr.commonName || idKey(csr.commonName) !== idKey(urlRegistrationId)) {
+        throw new ZtError(
+          'BAD_REQUEST',
+          `the csr subject CN (${csr.commonName ?? 'none'}) must be the registration ID (${urlRegistrationId})`,
+        );
+      }
+    }
 
+    // Matching succeeds only in a scope that exists.
+    const tenant = scope.tenant!;
     const operationId = newOperationId();
     const live: LiveOperation = {
       tenantId: tenant.id,
       registrationId: match.registrationId,
-      leafSha256: match.leaf.sha256,
+      leafTbs: match.leaf.tbsSha256,
       done: Promise.resolve(),
       expires: Date.now() + OPERATION_TTL_MS,
     };
@@ -204,11 +284,14 @@ export class RegistrationService {
           { err: e, registrationId: match.registrationId },
           'registration could not be recorded',
         );
+        const unavailable = isZtError(e, 'STORE_UNAVAILABLE');
         const state: DeviceRegistrationState = {
           registrationId: match.registrationId,
           status: 'failed',
-          errorCode: 500001,
-          errorMessage: 'the registration could not be recorded; register again',
+          errorCode: unavailable ? 503001 : 500001,
+          errorMessage: unavailable
+            ? 'the registration could not be recorded because the store is unavailable; register again in a few seconds'
+            : 'the registration could not be recorded; register again',
         };
         live.result = { operationId, status: 'failed', registrationState: state };
       });
@@ -226,8 +309,7 @@ export class RegistrationService {
       ...(prev?.state ?? {}),
       registrationId: prev?.state.registrationId ?? registrationId,
       status: 'failed',
-      errorCode: dpsErrorCode(e),
-      errorMessage: e.message,
+      ...failure(e),
       createdDateTimeUtc: prev?.state.createdDateTimeUtc ?? now,
       lastUpdatedDateTimeUtc: now,
       etag: Buffer.from(`"${randomUUID()}"`).toString('base64'),
@@ -331,10 +413,10 @@ export class RegistrationService {
         this.opts.logger.error({ err: e, registrationId: match.registrationId }, 'assignment failed');
       else
         this.opts.logger.info(
-          { registrationId: match.registrationId, code: err.code, reason: err.message },
+          { registrationId: match.registrationId, code: err.code, reason: operatorText(err) },
           'assignment failed',
         );
-      state = { ...base, status: 'failed', errorCode: dpsErrorCode(err), errorMessage: err.message };
+      state = { ...base, status: 'failed', ...failure(err) };
     }
     state.lastUpdatedDateTimeUtc = new Date().toISOString();
     state.etag = Buffer.from(`"${randomUUID()}"`).toString('base64');
@@ -349,27 +431,30 @@ export class RegistrationService {
     operationId: string,
     chain: Certificate[],
   ): Promise<RegistrationOperation> {
-    const tenant = await this.tenants.getTenant(idScope);
+    requireChain(chain);
     this.checkIdentity(urlRegistrationId, chain);
-    this.throttle(this.pollLimit, `${tenant.id}/${idKey(urlRegistrationId)}`, 'status polls');
+    const scope = await this.deviceScope(idScope);
+    this.throttle(this.pollLimit, `${scope.key}/${idKey(urlRegistrationId)}`, 'status polls');
     const live = this.operations.get(operationId);
-    if (live && live.tenantId === tenant.id && idKey(live.registrationId) === idKey(urlRegistrationId)) {
-      if (chain[0] && chain[0].sha256 !== live.leafSha256) {
+    if (live && live.tenantId === scope.id && idKey(live.registrationId) === idKey(urlRegistrationId)) {
+      if (chain[0]!.tbsSha256 !== live.leafTbs) {
         throw new ZtError(
           'UNAUTHENTICATED',
           'this operation was started with another certificate; poll with the same one',
         );
       }
-      if (live.result) return live.result;
+      if (live.result) return { ...live.result, registrationState: forDevice(live.result.registrationState) };
       return {
         operationId,
         status: 'assigning',
         registrationState: { registrationId: live.registrationId, status: 'assigning' },
       };
     }
-    const stored = await this.store.findRegistration(tenant.id, urlRegistrationId);
+    // Only a device that still matches its enrollment reads the stored outcome.
+    await this.match(idScope, scope, chain);
+    const stored = await this.store.findRegistration(scope.id!, urlRegistrationId);
     if (stored && stored.operationId === operationId && stored.status !== 'assigning') {
-      return { operationId, status: stored.status, registrationState: stored.state };
+      return { operationId, status: stored.status, registrationState: forDevice(stored.state) };
     }
     throw new ZtError(
       'NOT_FOUND',
@@ -380,10 +465,10 @@ export class RegistrationService {
   /** Answers a status lookup (POST .../registrations/{id}) with the latest registration state. */
   /** Diagnoses the presented chain for its own registration ID (the device-side check). */
   async diagnose(idScope: string, urlRegistrationId: string, chain: Certificate[]): Promise<Diagnosis> {
-    const tenant = await this.tenants.getTenant(idScope);
     this.checkIdentity(urlRegistrationId, chain);
-    this.throttle(this.pollLimit, `${tenant.id}/${idKey(urlRegistrationId)}`, 'diagnose calls');
-    return diagnose(this.store, tenant.id, chain, this.opts.issuer);
+    const scope = await this.deviceScope(idScope);
+    this.throttle(this.pollLimit, `${scope.key}/${idKey(urlRegistrationId)}`, 'diagnose calls');
+    return diagnose(this.store, scope.id, chain, this.opts.issuer, 'device');
   }
 
   async status(
@@ -391,16 +476,16 @@ export class RegistrationService {
     urlRegistrationId: string,
     chain: Certificate[],
   ): Promise<DeviceRegistrationState> {
-    const tenant = await this.tenants.getTenant(idScope);
     this.checkIdentity(urlRegistrationId, chain);
-    await matchEnrollment(this.store, tenant.id, chain, new Date(), this.opts.issuer);
-    const stored = await this.store.findRegistration(tenant.id, urlRegistrationId);
+    const scope = await this.deviceScope(idScope);
+    await this.match(idScope, scope, chain);
+    const stored = await this.store.findRegistration(scope.id!, urlRegistrationId);
     if (!stored)
       throw new ZtError(
         'NOT_FOUND',
         `${urlRegistrationId} has not registered yet; register first (PUT .../register)`,
       );
-    return stored.state;
+    return forDevice(stored.state);
   }
 
   /** Waits for in-flight assignments (graceful shutdown and tests). */

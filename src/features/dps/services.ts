@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../../store/schema.ts';
 import type { TenantService } from '../tenants/service.ts';
-import { AccessPolicyService } from './access-policies.ts';
+import { AccessPolicyService, type SasRules } from './access-policies.ts';
 import { CaService } from './cas.ts';
 import { EnrollmentService } from './enrollments.ts';
 import { HubService } from './hubs.ts';
@@ -27,7 +27,7 @@ export interface DpsServices {
 export function createDpsServices(
   db: Kysely<Database>,
   tenants: TenantService,
-  opts: RegistrationOptions,
+  opts: RegistrationOptions & { sas?: SasRules },
 ): DpsServices {
   const store = new DpsStore(db);
   return {
@@ -37,7 +37,7 @@ export function createDpsServices(
     enrollments: new EnrollmentService(store),
     registrations: new RegistrationService(store, tenants, opts),
     registry: new RegistryService(store),
-    policies: new AccessPolicyService(store),
+    policies: new AccessPolicyService(store, opts.sas),
     issuer: opts.issuer,
   };
 }

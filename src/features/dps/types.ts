@@ -105,6 +105,8 @@ export interface DeviceRegistrationState {
   substatus?: Substatus;
   errorCode?: number;
   errorMessage?: string;
+  /** zerotouch: the whole reason, for operators (admin and service APIs); never sent to devices. */
+  errorDetail?: string;
   lastUpdatedDateTimeUtc?: string;
   etag?: string;
   payload?: unknown;

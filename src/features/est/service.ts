@@ -179,7 +179,7 @@ export class EstService {
     if (typeof password !== 'string' || password.length < 8) {
       throw new ZtError('BAD_REQUEST', 'the password must be a string of at least 8 characters');
     }
-    await this.store.putUser(label, username, hashPassword(password));
+    await this.store.putUser(label, username, await hashPassword(password));
   }
 
   async deleteUser(tenant: Tenant, label: string, username: string): Promise<void> {
@@ -215,7 +215,11 @@ export class EstService {
         'NOT_FOUND',
         label
           ? `EST label "${label}" is not configured on this server`
-          : 'no default EST label is configured; use /.well-known/est/<label>/ or mark a label as default',
+          : 'this server has no default EST label; use /.well-known/est/<label>/',
+        undefined,
+        label
+          ? undefined
+          : 'no default EST label is configured; mark a label as default or give devices a labelled URL',
       );
     }
     return { tenant: await this.tenants.getTenant(f.tenantId), label: f.label };
@@ -275,7 +279,7 @@ export class EstService {
       const user = i < 0 ? decoded : decoded.slice(0, i);
       const pass = i < 0 ? '' : decoded.slice(i + 1);
       const hash = await this.store.findUserHash(r.label.label, user);
-      if (hash && this.passwordOk(r.label.label, user, pass, hash)) {
+      if (await this.passwordOk(r.label.label, user, pass, hash)) {
         return { requester: `est-user:${user}`, via: 'basic' };
       }
       throw new EstAuthError(`user name or password is wrong for EST label "${r.label.label}"`, challenge);
@@ -291,12 +295,19 @@ export class EstService {
     );
   }
 
-  private passwordOk(label: string, user: string, pass: string, hash: string): boolean {
+  private async passwordOk(
+    label: string,
+    user: string,
+    pass: string,
+    hash: string | undefined,
+  ): Promise<boolean> {
     // Keyed on the stored hash too, so a changed password is checked afresh.
-    const k = createHash('sha256').update(`${label}\0${user}\0${pass}\0${hash}`).digest('base64');
-    const until = this.verified.get(k);
+    const k = createHash('sha256')
+      .update(`${label}\0${user}\0${pass}\0${hash ?? ''}`)
+      .digest('base64');
+    const until = hash === undefined ? undefined : this.verified.get(k);
     if (until !== undefined && until > Date.now()) return true;
-    if (!checkPassword(pass, hash)) return false;
+    if (!(await checkPassword(pass, hash))) return false;
     if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.clear();
     this.verified.set(k, Date.now() + VERIFIED_TTL_MS);
     return true;

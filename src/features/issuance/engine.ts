@@ -468,7 +468,13 @@ export class IssuanceEngine {
   async crlFile(tenant: TenantRef, file: string): Promise<Buffer> {
     const m = /^(.+)\.crl$/i.exec(file);
     if (!m) throw new ZtError('NOT_FOUND', 'CRLs are at /crl/<idScope>/<issuing CA>.crl');
-    return this.crl(tenant, decodeURIComponent(m[1]!));
+    let name: string;
+    try {
+      name = decodeURIComponent(m[1]!);
+    } catch {
+      throw new ZtError('BAD_REQUEST', `"${file.slice(0, 64)}" is not a valid percent-encoded CRL file name`);
+    }
+    return this.crl(tenant, name);
   }
 
   /**

@@ -64,7 +64,7 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
     bodyLimit: o.bodyLimit,
     trustProxy: false,
   });
-  installErrorHandlers(app, o.bodyLimit);
+  installErrorHandlers(app, o.bodyLimit, true);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

@@ -3,7 +3,13 @@
  * DPS service API and EST mount here in their own modules.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { ZtError } from '../../errors.ts';
+import type { Certificate } from '../../pki/certificate.ts';
+import { type ChainLimits, peerChain } from '../peer-chain.ts';
+import type { SourceGuard } from '../source-guard.ts';
 import type { Logger } from 'pino';
 import type { RegistrationService } from '../../features/dps/registrations.ts';
 import type { DpsServices } from '../../features/dps/services.ts';
@@ -21,12 +27,24 @@ export interface DeviceAppOptions {
   tls: DeviceTls;
   ready: () => Promise<boolean>;
   bodyLimit: number;
+  /** Per-source connection and failed-authentication limits, shared with the MQTT listener. */
+  guard?: SourceGuard;
+  /** Caps on the client chain, checked before it is parsed. */
+  chainLimits?: ChainLimits;
   /** DPS registrations; mounts the DPS device API when given. */
   registrations?: RegistrationService;
   /** DPS services; mounts the Azure-shaped DPS service API when given. */
   dps?: DpsServices;
   /** EST and CRLs, when given. */
   est?: { service: EstService; engine: IssuanceEngine; tenants: TenantService };
+}
+
+/** What the device routes need of the listener: the caller's chain, and a way to count a failed authentication. */
+export interface DeviceRequests {
+  /** The TLS client chain of the request's connection (parsed once per connection); throws a ZtError. */
+  chainOf(req: FastifyRequest): Certificate[];
+  /** Counts a failed authentication against the request's source address. */
+  authFailed(req: FastifyRequest): void;
 }
 
 /** Builds the device fastify app over HTTPS (not listening yet). */
@@ -38,19 +56,43 @@ export async function buildDeviceApp(o: DeviceAppOptions): Promise<FastifyInstan
     // Devices on slow links still must not hold sockets forever.
     connectionTimeout: 60_000,
     keepAliveTimeout: 30_000,
+    requestTimeout: 30_000,
     // DPS clients spell path segments in different cases (enrollmentgroups, enrollmentGroups).
     routerOptions: { caseSensitive: false, ignoreTrailingSlash: true },
     // Request ids double as DPS trackingIds, which are GUIDs.
     genReqId: () => randomUUID(),
   });
   installErrorHandlers(app, o.bodyLimit);
+  const guard = o.guard;
+  if (guard) {
+    // Before the TLS handshake: a source over its connection limit costs no handshake.
+    app.server.on('connection', (socket: Socket) => {
+      if (!guard.admit(socket)) socket.destroy();
+    });
+    // Before the body is read or any route runs: a source that spent its failure budget waits.
+    app.addHook('onRequest', async (req) => {
+      if (req.url === '/healthz' || req.url === '/readyz') return;
+      const wait = guard.blockedFor(req.socket.remoteAddress);
+      if (wait > 0) {
+        throw new ZtError(
+          'THROTTLED',
+          `too many failed authentications from this address; retry after ${wait} s`,
+          { retryAfter: wait },
+        );
+      }
+    });
+  }
+  const devices: DeviceRequests = {
+    chainOf: (req) => peerChain(req.raw.socket as TLSSocket, o.chainLimits),
+    authFailed: (req) => guard?.failed(req.socket.remoteAddress),
+  };
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     if (await o.ready()) return { status: 'ready' };
     return reply.code(503).send({ status: 'not ready', reason: 'store is not reachable' });
   });
-  if (o.registrations) registerDpsDeviceRoutes(app, o.registrations);
-  if (o.dps) registerDpsServiceRoutes(app, o.dps);
-  if (o.est) registerEstRoutes(app, o.est.service, o.est.engine, o.est.tenants);
+  if (o.registrations) registerDpsDeviceRoutes(app, o.registrations, devices);
+  if (o.dps) registerDpsServiceRoutes(app, o.dps, devices);
+  if (o.est) registerEstRoutes(app, o.est.service, o.est.engine, o.est.tenants, devices);
   return app;
 }

@@ -99,7 +99,7 @@ describe('DPS allocation, reprovisioning, throttling and etags', () => {
         'hook-unlinked',
         () => ({ status: 200, body: { iotHubHostName: 'elsewhere.example' } }),
         400206,
-        /not one of the linked hubs/,
+        /chose a hub that is not linked to this ID scope/,
       ],
     ];
     for (const [name, answer, code, message] of cases) {
@@ -116,9 +116,14 @@ describe('DPS allocation, reprovisioning, throttling and etags', () => {
     const op = await register('hook-down');
     assert.equal(op.registrationState.errorCode, 400208);
     assert.match(op.registrationState.errorMessage, /could not be reached/);
+    assert.equal(op.registrationState.errorDetail, undefined, 'the device is not told where the webhook is');
+    assert.doesNotMatch(op.registrationState.errorMessage, /127\.0\.0\.1/);
     const rec = await api('GET', `/v1/tenants/${fx.idScope}/registrations/hook-down`);
     assert.equal(rec.body.status, 'failed');
     assert.equal(rec.body.errorCode, 400208);
+    assert.match(rec.body.errorDetail, /webhook http:\/\/127\.0\.0\.1:1 could not be reached/);
+    const unlinked = await api('GET', `/v1/tenants/${fx.idScope}/registrations/hook-unlinked`);
+    assert.match(unlinked.body.errorDetail, /"elsewhere.example", which is not one of the linked hubs/);
   });
 
   it('sends geoLatency devices to a hub in the region of the request', async () => {

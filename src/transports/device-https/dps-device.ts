@@ -3,35 +3,31 @@
  * device SDKs and aziot-identityd: PUT register answers 202 with an operation, GET polls it,
  * POST looks up the registration. Any api-version is accepted. Errors use the DPS body shape.
  */
-import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isZtError, ZtError } from '../../errors.ts';
 import { errorResponse } from '../http-errors.ts';
-import type { Certificate } from '../../pki/certificate.ts';
 import type { RegistrationService } from '../../features/dps/registrations.ts';
 import type { RegistrationOperation } from '../../features/dps/types.ts';
 import { dpsErrorAnswer, dpsOperationAnswer } from '../dps-wire.ts';
-import { peerChain } from '../peer-chain.ts';
+import type { DeviceRequests } from './app.ts';
 
 type Params = { idScope: string; registrationId: string; operationId?: string };
 type Query = { 'api-version'?: string };
 
-// The chain is parsed once per TLS connection: a device reuses it for its PUT and its polls.
-const chains = new WeakMap<TLSSocket, Certificate[]>();
-function chainOf(req: FastifyRequest): Certificate[] {
-  const socket = req.raw.socket as TLSSocket;
-  let chain = chains.get(socket);
-  if (!chain) {
-    chain = peerChain(socket);
-    chains.set(socket, chain);
-  }
-  return chain;
-}
-
-/** Sends a DPS-shaped error: {errorCode, trackingId, message, timestampUtc, info}. */
-export function sendDpsError(req: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
+/**
+ * Sends a DPS-shaped error: {errorCode, trackingId, message, timestampUtc, info}. A refused
+ * credential (any 401, an unreadable certificate) counts against the caller's source address.
+ */
+export function sendDpsError(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  e: unknown,
+  devices?: DeviceRequests,
+): FastifyReply {
   const answer = dpsErrorAnswer(e, req.id);
   if (answer.internal) req.log.error({ err: e }, 'DPS request failed');
+  else req.log.info({ code: answer.body.info.code, reason: answer.reason }, 'DPS request refused');
+  if (answer.status === 401 || isZtError(e, 'CERT_MALFORMED')) devices?.authFailed(req);
   if (answer.retryAfter !== undefined) reply.header('retry-after', String(answer.retryAfter));
   return reply
     .code(answer.status)
@@ -55,11 +51,17 @@ function sendOperation(
 }
 
 /** Mounts the DPS device routes on the device listener. */
-export function registerDpsDeviceRoutes(app: FastifyInstance, registrations: RegistrationService): void {
+export function registerDpsDeviceRoutes(
+  app: FastifyInstance,
+  registrations: RegistrationService,
+  devices: DeviceRequests,
+): void {
+  const chainOf = devices.chainOf;
+  const fail = (req: FastifyRequest, reply: FastifyReply, e: unknown) => sendDpsError(req, reply, e, devices);
   // Body-parsing errors on these routes also answer in the DPS shape (aziot-identityd parses it).
   const errorHandler = (e: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const { body } = errorResponse(e, req.id, 0);
-    return sendDpsError(req, reply, isZtError(e) ? e : new ZtError(body.code, body.message));
+    return fail(req, reply, isZtError(e) ? e : new ZtError(body.code, body.message));
   };
   const opts = { errorHandler };
   const base = '/:idScope/registrations/:registrationId';
@@ -77,7 +79,7 @@ export function registerDpsDeviceRoutes(app: FastifyInstance, registrations: Reg
       });
       return sendOperation(req, reply, op, registrations.retryAfterSeconds, true);
     } catch (e) {
-      return sendDpsError(req, reply, e);
+      return fail(req, reply, e);
     }
   });
 
@@ -94,7 +96,7 @@ export function registerDpsDeviceRoutes(app: FastifyInstance, registrations: Reg
         );
         return sendOperation(req, reply, op, registrations.retryAfterSeconds, false);
       } catch (e) {
-        return sendDpsError(req, reply, e);
+        return fail(req, reply, e);
       }
     },
   );
@@ -106,7 +108,7 @@ export function registerDpsDeviceRoutes(app: FastifyInstance, registrations: Reg
       const state = await registrations.status(req.params.idScope, req.params.registrationId, chainOf(req));
       return reply.code(200).header('x-ms-request-id', req.id).send(state);
     } catch (e) {
-      return sendDpsError(req, reply, e);
+      return fail(req, reply, e);
     }
   });
 
@@ -117,7 +119,7 @@ export function registerDpsDeviceRoutes(app: FastifyInstance, registrations: Reg
         await registrations.diagnose(req.params.idScope, req.params.registrationId, chainOf(req)),
       );
     } catch (e) {
-      return sendDpsError(req, reply, e);
+      return fail(req, reply, e);
     }
   });
 }

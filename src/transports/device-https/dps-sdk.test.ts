@@ -95,7 +95,7 @@ describe('DPS registration with the Azure IoT provisioning device SDK (HTTP, X.5
         trackingId: string;
       };
       assert.equal(body.errorCode, 401002);
-      assert.match(body.message, /does not reach a verified CA of this ID scope/);
+      assert.match(body.message, /does not reach a CA this ID scope trusts/);
       assert.match(body.trackingId, /^[0-9a-f-]{36}$/);
       return true;
     });

@@ -9,15 +9,21 @@ import { requireRight, type SasPrincipal } from '../../features/dps/access-polic
 import type { DpsServices } from '../../features/dps/services.ts';
 import type { EnrollmentGroup, EnrollmentKind, IndividualEnrollment } from '../../features/dps/types.ts';
 import { errorResponse } from '../http-errors.ts';
+import type { DeviceRequests } from './app.ts';
 import { sendDpsError } from './dps-device.ts';
 
 type IdParams = { id: string };
 
 /** Mounts the Azure-shaped service routes. */
-export function registerDpsServiceRoutes(app: FastifyInstance, dps: DpsServices): void {
+export function registerDpsServiceRoutes(
+  app: FastifyInstance,
+  dps: DpsServices,
+  devices: DeviceRequests,
+): void {
+  const fail = (req: FastifyRequest, reply: FastifyReply, e: unknown) => sendDpsError(req, reply, e, devices);
   const errorHandler = (e: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const { body } = errorResponse(e, req.id, 0);
-    return sendDpsError(req, reply, isZtError(e) ? e : new ZtError(body.code, body.message));
+    return fail(req, reply, isZtError(e) ? e : new ZtError(body.code, body.message));
   };
   const principal = (req: FastifyRequest) => dps.policies.authenticate(req.headers.authorization);
   const wrap =
@@ -28,7 +34,7 @@ export function registerDpsServiceRoutes(app: FastifyInstance, dps: DpsServices)
         const out = await fn(req, reply, p);
         return reply.sent ? reply : reply.send(out);
       } catch (e) {
-        return sendDpsError(req, reply, e);
+        return fail(req, reply, e);
       }
     };
   const opts = { errorHandler, schema: { hide: true } };

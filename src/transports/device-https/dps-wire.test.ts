@@ -116,7 +116,7 @@ describe('DPS device API on the wire', () => {
     assert.equal(unknownOp.json.errorCode, 404201);
   });
 
-  it('rejects an unverified CA, naming it and the fix', async () => {
+  it("rejects an unverified CA: the device learns the fix is the operator's, the operator learns which CA", async () => {
     const other = makeRoot('Unverified Root');
     await api('POST', `/v1/tenants/${fx.idScope}/cas`, {
       name: 'unverified',
@@ -125,11 +125,12 @@ describe('DPS device API on the wire', () => {
     await api('PUT', `/v1/tenants/${fx.idScope}/enrollment-groups/unverified-group`, {
       attestation: { type: 'x509', x509: { caReferences: { primary: 'unverified' } } },
     });
-    rejected(
-      await put(fx.idScope, makeDevice(other, 'u-01')),
-      'CA_NOT_VERIFIED',
-      /"unverified".*not verified.*prove possession/,
-    );
+    const dev = makeDevice(other, 'u-01');
+    const r = await put(fx.idScope, dev);
+    rejected(r, 'CA_NOT_VERIFIED', /does not trust yet; the operator has to verify that CA/);
+    assert.doesNotMatch(r.json.message, /"unverified"|zerotouch /, 'no CA name, no admin command');
+    const d = await api('POST', `/v1/tenants/${fx.idScope}/diagnose`, { chain: dev.chainPem });
+    assert.match(d.body.reason, /"unverified".*not verified.*prove possession/);
   });
 
   it('rejects a chain that does not reach the enrollment CA (intermediate not sent)', async () => {
@@ -138,7 +139,7 @@ describe('DPS device API on the wire', () => {
     rejected(
       await put(fx.idScope, leafOnly),
       'CHAIN_UNKNOWN_ISSUER',
-      /does not reach a verified CA.*Send the full chain/,
+      /does not reach a CA this ID scope trusts.*Send the full chain/,
     );
   });
 
@@ -167,24 +168,20 @@ describe('DPS device API on the wire', () => {
     const leafPem = dev.chainPem.split(/(?<=-----END CERTIFICATE-----\n)/)[0];
     const ok = await api('PUT', `/v1/tenants/${fx.idScope}/enrollments/blocked-01`, enrollment(leafPem));
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
-    rejected(
-      await put(fx.idScope, dev),
-      'ENROLLMENT_DISABLED',
-      /individual enrollment "blocked-01" is disabled; enable it/,
-    );
+    rejected(await put(fx.idScope, dev), 'ENROLLMENT_DISABLED', /enrollment of this device is disabled/);
     const rec = await api('GET', `/v1/tenants/${fx.idScope}/registrations/blocked-01`);
     assert.equal(rec.body.status, 'failed');
     assert.equal(rec.body.errorCode, 401002);
+    // The record keeps the whole reason for the operator.
+    assert.match(rec.body.errorDetail, /individual enrollment "blocked-01" is disabled; enable it/);
   });
 
   it('rejects a device certificate of scope A registering in scope B', async () => {
     const b = await dpsFixture(server, 'other');
     const devOfA = makeDevice(fx.intermediate, 'a-device');
-    rejected(
-      await put(b.idScope, devOfA),
-      'CHAIN_UNKNOWN_ISSUER',
-      /does not reach a verified CA of this ID scope/,
-    );
+    const r = await put(b.idScope, devOfA);
+    rejected(r, 'CHAIN_UNKNOWN_ISSUER', /does not reach a CA this ID scope trusts/);
+    assert.doesNotMatch(r.json.message, /CAs here|trusted CAs/, 'the device learns nothing of scope B');
   });
 
   it('rejects a registration ID in the URL that differs from the certificate CN', async () => {
@@ -199,9 +196,16 @@ describe('DPS device API on the wire', () => {
   it('answers missing certificates, unknown scopes and bad bodies in the DPS error shape', async () => {
     rejected(await put(fx.idScope, undefined, 'nobody'), 'CHAIN_EMPTY', /no client certificate/);
     const dev = makeDevice(fx.intermediate, 'shape-01');
+    // An unknown scope answers exactly as a scope that does not trust the device: scopes, and
+    // enrollments in them, cannot be probed.
     const unknown = await put('0neFFFFFFFF', dev);
-    assert.equal(unknown.status, 404);
-    assert.equal(unknown.json.errorCode, 404201);
+    const other = await put((await dpsFixture(server, 'empty')).idScope, dev);
+    assert.equal(unknown.status, 401);
+    assert.equal(unknown.json.errorCode, 401002);
+    assert.deepEqual(
+      [unknown.json.info.code, unknown.json.message],
+      [other.json.info.code, other.json.message],
+    );
     const malformed = await put(fx.idScope, dev, 'shape-01', '{"registrationId":');
     assert.equal(malformed.status, 400);
     assert.equal(typeof malformed.json.errorCode, 'number');

@@ -7,13 +7,14 @@
 import { randomBytes } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CATALOGUE, isZtError, ZtError } from '../../errors.ts';
+import { ERROR_CATALOGUE, isZtError, operatorText, ZtError } from '../../errors.ts';
 import { EST_OPERATIONS, EstAuthError, type EstService } from '../../features/est/service.ts';
 import type { IssuanceEngine } from '../../features/issuance/engine.ts';
 import type { TenantService } from '../../features/tenants/service.ts';
 import { base64Lines } from '../../pki/pem.ts';
 import { encodeCertsOnly } from '../../pki/pkcs7.ts';
-import { peerChain } from '../peer-chain.ts';
+import { retryAfterOf } from '../http-errors.ts';
+import type { DeviceRequests } from './app.ts';
 
 const CT_CACERTS = 'application/pkcs7-mime';
 const CT_CERTS_ONLY = 'application/pkcs7-mime; smime-type=certs-only';
@@ -37,9 +38,14 @@ function sendBase64(reply: FastifyReply, contentType: string, der: Buffer): void
   send(reply, 200, { 'Content-Type': contentType, 'Content-Transfer-Encoding': 'base64' }, base64Lines(der));
 }
 
-function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown): void {
+function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown, devices: DeviceRequests): void {
+  // Credentials that were offered and refused count against the source; a bare first request
+  // that only draws the Basic challenge does not.
+  const offered =
+    !!req.headers.authorization || (req.raw.socket as TLSSocket).getPeerCertificate?.()?.raw !== undefined;
   if (e instanceof EstAuthError) {
-    req.log.info({ reason: e.message }, 'EST authentication refused');
+    req.log.info({ reason: operatorText(e) }, 'EST authentication refused');
+    if (offered) devices.authFailed(req);
     // A challenge is what makes libest retry with credentials; its body must be empty.
     if (e.challenge) {
       return send(reply, 401, { 'WWW-Authenticate': `Basic realm="${e.challenge}"` });
@@ -48,13 +54,18 @@ function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown): void {
   }
   const err = isZtError(e) ? e : undefined;
   if (!err) req.log.error({ err: e }, 'EST request failed');
-  else req.log.info({ code: err.code, reason: err.message }, 'EST request refused');
+  else req.log.info({ code: err.code, reason: operatorText(err) }, 'EST request refused');
   const status = err ? ERROR_CATALOGUE[err.code].status : 500;
+  if (offered && (status === 401 || err?.code === 'CERT_MALFORMED')) devices.authFailed(req);
   const text = err ? `${err.message}\n` : `internal error; see the server log (request ${req.id})\n`;
+  const retryAfter = retryAfterOf(err);
   send(
     reply,
     status === 401 ? 403 : status,
-    { 'Content-Type': 'text/plain; charset=utf-8' },
+    {
+      'Content-Type': 'text/plain; charset=utf-8',
+      ...(retryAfter !== undefined ? { 'Retry-After': String(retryAfter) } : {}),
+    },
     Buffer.from(text, 'utf8'),
   );
 }
@@ -82,6 +93,7 @@ export function registerEstRoutes(
   est: EstService,
   engine: IssuanceEngine,
   tenants: TenantService,
+  devices: DeviceRequests,
 ): void {
   app.register(async (scope) => {
     // RFC 8951: the body is base64 whatever the headers say; keep it raw and decode in the feature.
@@ -137,7 +149,7 @@ export function registerEstRoutes(
         const socket = req.raw.socket as TLSSocket;
         const ctx = {
           authorization: req.headers.authorization,
-          chain: peerChain(socket),
+          chain: devices.chainOf(req),
           tlsUnique: tlsUnique(socket),
         };
         if (operation === 'serverkeygen') {
@@ -170,7 +182,7 @@ export function registerEstRoutes(
         // RFC 7030 4.2.3: the issued certificate only; aziot appends /cacerts itself.
         return sendBase64(reply, CT_CERTS_ONLY, encodeCertsOnly([out.issued.certificate.der]));
       } catch (e) {
-        return sendError(req, reply, e);
+        return sendError(req, reply, e, devices);
       }
     };
     for (const path of ['/.well-known/est/:op', '/.well-known/est/:label/:op']) {
@@ -188,13 +200,13 @@ export function registerEstRoutes(
     { schema: { hide: true } },
     async (req, reply) => {
       try {
-        const m = /^(.+)\.crl$/i.exec(req.params.file);
-        if (!m) throw new ZtError('NOT_FOUND', 'CRLs are at /crl/<idScope>/<issuing CA>.crl');
-        const tenant = await tenants.getTenant(req.params.idScope);
-        const der = await engine.crl(tenant, decodeURIComponent(m[1]!));
+        const tenant = await tenants.getTenant(req.params.idScope).catch((e: unknown) => {
+          throw isZtError(e, 'NOT_FOUND') ? new ZtError('NOT_FOUND', 'there is no CRL at this path') : e;
+        });
+        const der = await engine.crlFile(tenant, req.params.file);
         return send(reply, 200, { 'Content-Type': 'application/pkix-crl' }, der);
       } catch (e) {
-        return sendError(req, reply, e);
+        return sendError(req, reply, e, devices);
       }
     },
   );

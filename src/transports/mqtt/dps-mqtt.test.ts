@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
+import type { KeyObject } from 'node:crypto';
 import { once } from 'node:events';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { certificatePem } from '../../pki/certificate.ts';
+import * as der from '../../pki/der.ts';
+import { exportPrivateKeyPem, generateKey } from '../../pki/keys.ts';
+import { toPem } from '../../pki/pem.ts';
+import { forgeCertificate } from '../../testing/forge.ts';
 import { adminClient } from '../../testing/admin.ts';
 import { sdkRegister, sdkRegisterMqtt } from '../../testing/azure-sdk.ts';
 import { dpsFixture, type DpsFixture, makeDevice, type DeviceIdentity } from '../../testing/dps.ts';
@@ -145,7 +150,7 @@ describe('DPS over MQTT (port device.mqtt_port)', () => {
       const r = await ans;
       assert.equal(r.status, 401);
       assert.equal(r.body.errorCode, 401002);
-      assert.match(r.body.message, /does not reach a verified CA of this ID scope/);
+      assert.match(r.body.message, /does not reach a CA this ID scope trusts/);
     } finally {
       await c.endAsync();
     }
@@ -244,5 +249,111 @@ describe('DPS over MQTT (port device.mqtt_port)', () => {
     await closed;
     c.end(true);
     assert.ok(server.logs.some((l) => l.includes('MQTT publish refused: not a DPS request topic')));
+  });
+  it('refuses certificates OpenSSL accepts and zerotouch does not with CONNACK 5, and keeps serving (this crashed the server)', async () => {
+    const root = makeRoot('MQTT Crash Root');
+    const identity = (der: Buffer, key: KeyObject, id: string): DeviceIdentity => ({
+      registrationId: id,
+      chainPem: toPem('CERTIFICATE', der),
+      keyPem: exportPrivateKeyPem(key),
+      sha256: '',
+    });
+    const key = generateKey('p256');
+    const mismatch = forgeCertificate(
+      root,
+      {
+        outerAlgorithm: (inner) => {
+          const b = Buffer.from(inner);
+          b[b.length - 1]! ^= 1;
+          return b;
+        },
+      },
+      key,
+    );
+    const offset = forgeCertificate(
+      root,
+      {
+        parts: (p) =>
+          (p.validity = der.seq(
+            der.tlv(der.TAG.UTC_TIME, Buffer.from('2601011200+0100')),
+            der.tlv(der.TAG.UTC_TIME, Buffer.from('491231235959Z')),
+          )),
+      },
+      key,
+    );
+    for (const [name, cert] of [
+      ['mismatch', mismatch],
+      ['offset', offset],
+    ] as const) {
+      await assert.rejects(rawClient(identity(cert, key, 'dev-01')), /Not authorized/i, name);
+      // Any client id, no user name: the probe's form.
+      await assert.rejects(
+        mqtt.connectAsync(`mqtts://localhost:${server.mqttPort}`, {
+          clientId: `probe-${name}`,
+          ca,
+          cert: identity(cert, key, 'x').chainPem,
+          key: exportPrivateKeyPem(key),
+          reconnectPeriod: 0,
+        }),
+        /Bad username or password/i,
+      );
+    }
+    assert.ok(
+      server.logs.some(
+        (l) => l.includes('signature-algorithm-mismatch') || l.includes('differs from the signature field'),
+      ),
+    );
+    // An explicit v1 version field is valid: the device gets as far as DPS, which does not know it.
+    const v1 = forgeCertificate(
+      root,
+      { parts: (p) => ((p.version = der.explicit(0, der.integer(0))), (p.extensions = null)) },
+      key,
+    );
+    const c = await rawClient(identity(v1, key, 'dev-01'));
+    await c.subscribeAsync('$dps/registrations/res/#', { qos: 1 });
+    const ans = nextAnswer(c);
+    await c.publishAsync('$dps/registrations/PUT/iotdps-register/?$rid=1', '{}', { qos: 1 });
+    assert.equal((await ans).status, 401);
+    await c.endAsync();
+    // Both listeners still serve.
+    const dev = makeDevice(fx.intermediate, 'mqtt-after-crash');
+    assert.equal((await sdkRegisterMqtt(server.mqttPort, ca, fx.idScope, dev)).status, 'assigned');
+    assert.equal((await fetch(`${server.adminUrl}/healthz`)).status, 200);
+  });
+
+  it('keeps nothing a client sends beyond its connection: no retained messages, wills or sessions', async () => {
+    const dev = makeDevice(fx.intermediate, 'mqtt-sensor-keep');
+    const c = await rawClient(dev);
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
+    c.publish('$dps/registrations/PUT/iotdps-register/?$rid=1', 'x'.repeat(1000), { qos: 1, retain: true });
+    await closed;
+    c.end(true);
+    assert.ok(server.logs.some((l) => l.includes('DPS keeps no retained messages')));
+    const base = {
+      clientId: dev.registrationId,
+      username: `${fx.idScope}/registrations/${dev.registrationId}/api-version=2019-03-31`,
+      ca,
+      cert: dev.chainPem,
+      key: dev.keyPem,
+      reconnectPeriod: 0,
+    };
+    await assert.rejects(
+      mqtt.connectAsync(`mqtts://localhost:${server.mqttPort}`, {
+        ...base,
+        will: {
+          topic: '$dps/registrations/PUT/iotdps-register/?$rid=w',
+          payload: Buffer.from('{}'),
+          qos: 1,
+          retain: true,
+        },
+      }),
+      /Not authorized/i,
+    );
+    await assert.rejects(
+      mqtt.connectAsync(`mqtts://localhost:${server.mqttPort}`, { ...base, clean: false }),
+      /Not authorized/i,
+    );
+    assert.ok(server.logs.some((l) => l.includes('may not set a will message')));
+    assert.ok(server.logs.some((l) => l.includes('connect with a clean session')));
   });
 });
