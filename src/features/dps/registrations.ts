@@ -280,11 +280,11 @@ export class RegistrationService {
       )
       .catch((e: unknown) => {
         // The store failed while recording: tell the device, which will register again.
-        this.opts.logger.error(
-          { err: e, registrationId: match.registrationId },
-          'registration could not be recorded',
-        );
         const unavailable = isZtError(e, 'STORE_UNAVAILABLE');
+        const log = { err: e, registrationId: match.registrationId };
+        if (unavailable)
+          this.opts.logger.warn(log, 'registration could not be recorded: the store is unavailable');
+        else this.opts.logger.error(log, 'registration could not be recorded');
         const state: DeviceRegistrationState = {
           registrationId: match.registrationId,
           status: 'failed',
