@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseToml } from 'smol-toml';
+import { parseTomlText } from '../config/toml.ts';
 import { ZtError } from '../errors.ts';
 import { parsePolicy, type RenewPolicy } from './renew-policy.ts';
 
@@ -106,17 +106,7 @@ export function readConfigFiles(file: string, dropInDir?: string): { doc: Table;
   }
   let doc: Table = {};
   for (const f of files) {
-    let parsed: Table;
-    try {
-      parsed = parseToml(readFileSync(f, 'utf8')) as Table;
-    } catch (e) {
-      const err = e as { line?: number; column?: number; message: string };
-      throw new ZtError(
-        'CONFIG_INVALID',
-        `${f}${err.line ? `:${err.line}:${err.column}` : ''}: not valid TOML: ${err.message.split('\n')[0]}`,
-      );
-    }
-    doc = merge(doc, parsed);
+    doc = merge(doc, parseTomlText(readFileSync(f, 'utf8'), f) as Table);
   }
   return { doc, files };
 }

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseToml } from 'smol-toml';
+import { parseTomlText } from './toml.ts';
 import { ZtError } from '../errors.ts';
 
 export interface ServerConfig {
@@ -353,6 +353,22 @@ export interface LoadOptions {
   flags?: Record<string, unknown>;
 }
 
+/** Applies TOML text (from `source`, a file name for messages) over the configuration `c`. */
+export function applyToml(c: ServerConfig, text: string, source: string): ServerConfig {
+  const parsed = parseTomlText(text, `config file ${source}`);
+  for (const [path, value] of flatten(parsed)) {
+    const k = CONFIG_KEYS.find((x) => x.toml === path);
+    if (!k) {
+      throw new ZtError(
+        'CONFIG_INVALID',
+        `config file ${source}: unknown key "${path}"; known keys: ${CONFIG_KEYS.map((x) => x.toml).join(', ')}`,
+      );
+    }
+    k.set(c, coerce(k, value, `config file ${source}`) as never);
+  }
+  return c;
+}
+
 /** Loads the configuration from defaults, file, environment and flags, in that order of precedence. */
 export function loadConfig(opts: LoadOptions = {}): ServerConfig {
   const env = opts.env ?? process.env;
@@ -365,22 +381,7 @@ export function loadConfig(opts: LoadOptions = {}): ServerConfig {
     } catch (e) {
       throw new ZtError('CONFIG_INVALID', `config file ${file} cannot be read: ${(e as Error).message}`);
     }
-    let parsed: Record<string, unknown>;
-    try {
-      parsed = parseToml(text) as Record<string, unknown>;
-    } catch (e) {
-      throw new ZtError('CONFIG_INVALID', `config file ${file} is not valid TOML: ${(e as Error).message}`);
-    }
-    for (const [path, value] of flatten(parsed)) {
-      const k = CONFIG_KEYS.find((x) => x.toml === path);
-      if (!k) {
-        throw new ZtError(
-          'CONFIG_INVALID',
-          `config file ${file}: unknown key "${path}"; known keys: ${CONFIG_KEYS.map((x) => x.toml).join(', ')}`,
-        );
-      }
-      k.set(c, coerce(k, value, `config file ${file}`) as never);
-    }
+    applyToml(c, text, file);
   }
   for (const k of CONFIG_KEYS) {
     const v = env[k.env];
@@ -394,4 +395,9 @@ export function loadConfig(opts: LoadOptions = {}): ServerConfig {
   }
   c.dataDir = resolve(c.dataDir);
   return c;
+}
+
+/** The built-in defaults (what no file, variable or flag changes). */
+export function defaultConfig(): ServerConfig {
+  return defaults();
 }

@@ -4,7 +4,7 @@ import { isZtError, ZtError } from '../errors.ts';
 import * as der from './der.ts';
 import {
   type BasicConstraints,
-  decodeAuthorityKeyIdentifier,
+  decodeAuthorityKeyIdentifierFull,
   decodeBasicConstraints,
   decodeCrlDistributionPoints,
   decodeExtensions,
@@ -53,6 +53,8 @@ export interface Certificate {
   subjectAltNames: SubjectAltName[];
   subjectKeyId?: Buffer;
   authorityKeyId?: Buffer;
+  /** The issuer's serial named in the authorityKeyIdentifier (uppercase hex), when it names one. */
+  authorityCertSerial?: string;
   crlDistributionPoints: string[];
   nameConstraints?: NameConstraints;
   commonName?: string;
@@ -164,6 +166,9 @@ function readValidityTime(node: der.Node | undefined, what: string): Date {
   return d;
 }
 
+/** Key algorithms whose keys are loaded (and so checked) while the certificate is parsed. */
+const KEY_CHECKED = new Set<string>([OID.rsaEncryption, OID.ecPublicKey, OID.ed25519]);
+
 const CRITICAL_FORBIDDEN = new Set<string>([
   OID.authorityKeyIdentifier,
   OID.subjectKeyIdentifier,
@@ -256,6 +261,15 @@ function parse(input: Buffer): Certificate {
     sha256: createHash('sha256').update(root.raw).digest('hex').toUpperCase(),
     tbsSha256: createHash('sha256').update(tbsNode!.raw).digest('hex').toUpperCase(),
   };
+  if (KEY_CHECKED.has(publicKeyAlgorithm)) {
+    // The key must load as what its algorithm says (a point on the curve, a sane modulus); a
+    // certificate for a key nobody can use is malformed, and the loaded key is kept for later.
+    try {
+      certificatePublicKey(cert);
+    } catch (e) {
+      der.malformed('public-key-invalid', `the subject public key does not load: ${(e as Error).message}`);
+    }
+  }
   for (const ext of extensions) {
     if (ext.critical && CRITICAL_FORBIDDEN.has(ext.oid)) {
       der.malformed(
@@ -280,7 +294,9 @@ function parse(input: Buffer): Certificate {
         cert.subjectKeyId = decodeSubjectKeyIdentifier(ext.value);
         break;
       case OID.authorityKeyIdentifier:
-        cert.authorityKeyId = decodeAuthorityKeyIdentifier(ext.value);
+        ({ keyId: cert.authorityKeyId, serial: cert.authorityCertSerial } = decodeAuthorityKeyIdentifierFull(
+          ext.value,
+        ));
         break;
       case OID.crlDistributionPoints:
         cert.crlDistributionPoints = decodeCrlDistributionPoints(ext.value);

@@ -65,8 +65,11 @@ function fail(
   );
 }
 
+/** True when the certificate's authorityKeyIdentifier names another CA than `issuer` (key id or serial). */
 function keyIdsConflict(cert: Certificate, issuer: Certificate): boolean {
-  return !!cert.authorityKeyId && !!issuer.subjectKeyId && !cert.authorityKeyId.equals(issuer.subjectKeyId);
+  if (cert.authorityKeyId && issuer.subjectKeyId && !cert.authorityKeyId.equals(issuer.subjectKeyId))
+    return true;
+  return cert.authorityCertSerial !== undefined && cert.authorityCertSerial !== issuer.serialNumber;
 }
 
 function listAnchors(anchors: Certificate[]): string {
@@ -253,13 +256,22 @@ export function validateChain(
     }
   }
 
+  // The leaf's key is what its holder proves possession of: one that cannot be loaded (an
+  // unknown algorithm, a point off the curve) makes a certificate nobody can use.
+  try {
+    certificatePublicKey(leaf);
+  } catch {
+    fail(
+      'KEY_UNSUPPORTED',
+      `${describeCertificate(leaf)} holds a public key of algorithm ${leaf.publicKeyAlgorithm} that cannot be used; use EC P-256/P-384, RSA or Ed25519`,
+      leaf,
+      0,
+    );
+  }
   const eku = options.requiredEku;
-  if (
-    eku &&
-    leaf.extKeyUsage &&
-    !leaf.extKeyUsage.includes(eku) &&
-    !leaf.extKeyUsage.includes(OID.anyExtendedKeyUsage)
-  ) {
+  // The usage must be named: RFC 5280 4.2.1.12 lets an application refuse anyExtendedKeyUsage
+  // alone, and OpenSSL's TLS client purpose does.
+  if (eku && leaf.extKeyUsage && !leaf.extKeyUsage.includes(eku)) {
     fail(
       'CHAIN_EKU',
       `${describeCertificate(leaf)} has extended key usage ${leaf.extKeyUsage.map(ekuName).join(', ')}; ` +

@@ -215,14 +215,18 @@ export function read(buf: Buffer): Node {
   return node;
 }
 
-/** The elements of a constructed value. */
-export function children(node: Node): Node[] {
+/** Most elements one constructed value may hold; no structure zerotouch reads comes close. */
+export const MAX_ELEMENTS = 1024;
+
+/** The elements of a constructed value (at most `max`, so a huge SET costs nothing to refuse). */
+export function children(node: Node, max = MAX_ELEMENTS): Node[] {
   if (!node.constructed) {
     malformed('der-not-constructed', `expected a constructed value, got tag 0x${node.tag.toString(16)}`);
   }
   const out: Node[] = [];
   let pos = 0;
   while (pos < node.content.length) {
+    if (out.length === max) malformed('der-too-many-elements', `a value holds more than ${max} elements`);
     const child = readAt(node.content, pos);
     out.push(child);
     pos += child.raw.length;

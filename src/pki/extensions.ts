@@ -276,17 +276,37 @@ export function decodeSubjectKeyIdentifier(value: Buffer): Buffer {
   return der.expect(der.read(value), der.TAG.OCTET_STRING, 'subjectKeyIdentifier').content;
 }
 
-/** AuthorityKeyIdentifier: [0] keyIdentifier, [1] authorityCertIssuer, [2] serial, each optional, in order. */
-export function decodeAuthorityKeyIdentifier(value: Buffer): Buffer | undefined {
+/**
+ * AuthorityKeyIdentifier: [0] keyIdentifier, [1] authorityCertIssuer, [2] serial, each optional,
+ * in order; issuer and serial come together or not at all (X.509 8.2.2.1).
+ */
+export function decodeAuthorityKeyIdentifierFull(value: Buffer): { keyId?: Buffer; serial?: string } {
   const items = der.children(der.expect(der.read(value), der.TAG.SEQUENCE, 'authorityKeyIdentifier'));
   let i = 0;
-  let keyId: Buffer | undefined;
-  if (items[i]?.tag === 0x80) keyId = items[i++]!.content;
-  if (items[i]?.tag === 0xa1) decodeGeneralNames(items[i++]!, 'authorityKeyIdentifier issuer');
-  if (items[i]?.tag === 0x82)
-    der.readIntegerBytes({ ...items[i++]!, tag: der.TAG.INTEGER }, 'authorityKeyIdentifier serial');
+  const out: { keyId?: Buffer; serial?: string } = {};
+  if (items[i]?.tag === 0x80) out.keyId = items[i++]!.content;
+  const issuer =
+    items[i]?.tag === 0xa1 ? decodeGeneralNames(items[i++]!, 'authorityKeyIdentifier issuer') : undefined;
+  if (items[i]?.tag === 0x82) {
+    const bytes = der.readIntegerBytes(
+      { ...items[i++]!, tag: der.TAG.INTEGER },
+      'authorityKeyIdentifier serial',
+    );
+    out.serial = bytes.toString('hex').toUpperCase();
+  }
   der.noMore(items, i, 'authorityKeyIdentifier');
-  return keyId;
+  if (!issuer !== !out.serial) {
+    der.malformed(
+      'aki-issuer-serial-unpaired',
+      'authorityKeyIdentifier has an issuer without a serial number or the reverse',
+    );
+  }
+  return out;
+}
+
+/** The keyIdentifier of an AuthorityKeyIdentifier, if it has one. */
+export function decodeAuthorityKeyIdentifier(value: Buffer): Buffer | undefined {
+  return decodeAuthorityKeyIdentifierFull(value).keyId;
 }
 
 /** The URIs of the fullName distribution points, after checking the whole structure. */

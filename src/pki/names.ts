@@ -44,6 +44,13 @@ export function encodeName(fields: NameFields): Buffer {
   return der.seq(...rdns);
 }
 
+/**
+ * Attribute value types a name may hold: the DirectoryString choices, IA5 and Numeric strings,
+ * and BIT STRING and SEQUENCE for the few X.520 attributes that are not strings. It is the set
+ * OpenSSL reads (ASN1_PRINTABLE), so no name zerotouch accepts is one OpenSSL cannot read.
+ */
+const VALUE_TAGS = new Set<number>([0x0c, 0x12, 0x13, 0x14, 0x16, 0x1c, 0x1e, 0x03, 0x30]);
+
 /** Decodes a Name node strictly: non-empty RDN sets of (type, value) pairs, strings in their charset. */
 export function decodeName(node: der.Node, what = 'name'): DistinguishedName {
   der.expect(node, der.TAG.SEQUENCE, what);
@@ -60,6 +67,12 @@ export function decodeName(node: der.Node, what = 'name'): DistinguishedName {
       const oid = der.readOid(t!);
       const type = attributeName(oid);
       let value: string;
+      if (!VALUE_TAGS.has(v.tag)) {
+        der.malformed(
+          'name-attribute',
+          `${what} ${type} has a value of tag 0x${v.tag.toString(16)}, not a string type`,
+        );
+      }
       if (der.isStringTag(v.tag)) value = der.readString(v, `${what} ${type}`);
       else {
         der.checkTree(v);

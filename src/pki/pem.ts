@@ -38,16 +38,14 @@ function tooLarge(n: number): never {
 
 /** The base64 body of one PEM block as DER: header lines ("Proc-Type: ...") skipped, whitespace ignored. */
 function pemBody(body: string, label: string): Buffer {
-  let b64 = '';
-  let lineStart = 0;
-  while (lineStart <= body.length) {
-    let end = body.indexOf('\n', lineStart);
-    if (end < 0) end = body.length;
-    const line = body.slice(lineStart, end).trim();
-    // Encrypted legacy PEM has "Proc-Type:" headers; keep them out of the base64.
-    if (line !== '' && !line.includes(':')) b64 += line.replace(/[ \t]+/g, '');
-    lineStart = end + 1;
-  }
+  // Encrypted legacy PEM has "Proc-Type:" headers; keep them out of the base64.
+  const text = body.includes(':')
+    ? body
+        .split('\n')
+        .filter((l) => !l.includes(':'))
+        .join('\n')
+    : body;
+  const b64 = text.replace(/\s+/g, '');
   if (!B64.test(b64) || b64.length % 4 === 1) {
     throw new ZtError('PEM_MALFORMED', `PEM block "${label}" contains characters that are not base64`, {
       rule: 'pem-base64',

@@ -56,10 +56,7 @@ export function decodeCertsOnly(input: Buffer | string): Buffer[] {
     let i = 3;
     let certs: Buffer[] = [];
     if (sd[i]?.tag === 0xa0) {
-      const items = der.children(sd[i++]!);
-      if (items.length > MAX_PKCS7_CERTIFICATES) {
-        der.malformed('pkcs7-too-many', `the bundle holds more than ${MAX_PKCS7_CERTIFICATES} certificates`);
-      }
+      const items = der.children(sd[i++]!, MAX_PKCS7_CERTIFICATES);
       certs = items.map((n) => Buffer.from(der.expect(n, der.TAG.SEQUENCE, 'certificate').raw));
     }
     if (sd[i]?.tag === 0xa1) der.checkTree(sd[i++]!);

@@ -25,7 +25,8 @@ export interface SasPrincipal {
 }
 
 /** Parses `SharedAccessSignature sr=..&sig=..&se=..&skn=..`, keeping sr as sent (it is what was signed). */
-function parseSas(header: string): { sr: string; sig: string; se: string; skn: string } | undefined {
+export function parseSas(header: string): { sr: string; sig: string; se: string; skn: string } | undefined {
+  if (header.length > 4096) return undefined;
   const m = /^SharedAccessSignature\s+(.+)$/i.exec(header.trim());
   if (!m) return undefined;
   const fields: Record<string, string> = {};

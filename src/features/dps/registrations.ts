@@ -104,6 +104,54 @@ function newOperationId(): string {
   return `5.${randomBytes(8).toString('hex')}.${randomUUID()}`;
 }
 
+/**
+ * Checks a register request body (DeviceRegistration): an object whose registrationId, when
+ * given, is the one in the URL, whose payload is an object, and whose csr is a string of bounded
+ * length on an api-version that allows it. The csr itself is read later, after authentication.
+ */
+export function readRegisterBody(
+  body: unknown,
+  urlRegistrationId: string,
+  apiVersion: string | undefined,
+): { payload?: unknown; csr?: string } {
+  const b = (body ?? {}) as Record<string, unknown>;
+  if (typeof b !== 'object' || Array.isArray(b))
+    throw new ZtError('BAD_REQUEST', 'the body must be a JSON object');
+  if (b.registrationId !== undefined && idKey(String(b.registrationId)) !== idKey(urlRegistrationId)) {
+    throw new ZtError(
+      'REGISTRATION_ID_MISMATCH',
+      `registrationId in the body (${String(b.registrationId).slice(0, 128)}) differs from the URL (${urlRegistrationId})`,
+    );
+  }
+  if (
+    b.payload !== undefined &&
+    b.payload !== null &&
+    (typeof b.payload !== 'object' || Array.isArray(b.payload))
+  ) {
+    throw new ZtError(
+      'BAD_REQUEST',
+      'payload must be a JSON object (DPS passes it to the custom allocation webhook)',
+    );
+  }
+  const csr = b.csr ?? undefined;
+  if (csr !== undefined) {
+    if (!allowsCsr(apiVersion)) {
+      throw new ZtError(
+        'BAD_REQUEST',
+        `csr needs api-version 2025-07-01-preview or later (got ${apiVersion?.slice(0, 32) ?? 'none'})`,
+      );
+    }
+    if (typeof csr !== 'string') throw new ZtError('BAD_REQUEST', 'csr must be a base64 DER PKCS#10 string');
+    if (csr.length > MAX_CSR_CHARS) {
+      throw new ZtError(
+        'BAD_REQUEST',
+        `csr is longer than ${MAX_CSR_CHARS} characters; send a base64 DER PKCS#10`,
+      );
+    }
+  }
+  return { payload: b.payload, ...(csr !== undefined ? { csr: csr as string } : {}) };
+}
+
 /** Runs DPS registrations and answers their polls. */
 export class RegistrationService {
   private readonly store: DpsStore;
@@ -188,42 +236,7 @@ export class RegistrationService {
     body: unknown,
     ctx: RegisterContext,
   ): Promise<RegistrationOperation> {
-    const b = (body ?? {}) as Record<string, unknown>;
-    if (typeof b !== 'object' || Array.isArray(b))
-      throw new ZtError('BAD_REQUEST', 'the body must be a JSON object');
-    if (b.registrationId !== undefined && idKey(String(b.registrationId)) !== idKey(urlRegistrationId)) {
-      throw new ZtError(
-        'REGISTRATION_ID_MISMATCH',
-        `registrationId in the body (${String(b.registrationId)}) differs from the URL (${urlRegistrationId})`,
-      );
-    }
-    if (
-      b.payload !== undefined &&
-      b.payload !== null &&
-      (typeof b.payload !== 'object' || Array.isArray(b.payload))
-    ) {
-      throw new ZtError(
-        'BAD_REQUEST',
-        'payload must be a JSON object (DPS passes it to the custom allocation webhook)',
-      );
-    }
-    const csrText = b.csr ?? undefined;
-    if (csrText !== undefined) {
-      if (!allowsCsr(ctx.apiVersion)) {
-        throw new ZtError(
-          'BAD_REQUEST',
-          `csr needs api-version 2025-07-01-preview or later (got ${ctx.apiVersion ?? 'none'})`,
-        );
-      }
-      if (typeof csrText !== 'string')
-        throw new ZtError('BAD_REQUEST', 'csr must be a base64 DER PKCS#10 string');
-      if (csrText.length > MAX_CSR_CHARS) {
-        throw new ZtError(
-          'BAD_REQUEST',
-          `csr is longer than ${MAX_CSR_CHARS} characters; send a base64 DER PKCS#10`,
-        );
-      }
-    }
+    const { payload, csr: csrText } = readRegisterBody(body, urlRegistrationId, ctx.apiVersion);
     this.checkIdentity(urlRegistrationId, ctx.chain);
     const scope = await this.deviceScope(idScope);
     this.throttle(this.registerLimit, `${scope.key}/${idKey(urlRegistrationId)}`, 'registrations');
@@ -276,7 +289,7 @@ export class RegistrationService {
     this.operations.set(operationId, live);
     live.done = this.locks
       .run(`${tenant.id}/${idKey(match.registrationId)}`, () =>
-        this.assign(operationId, live, match, b.payload, ctx, tenant.idScope, csr),
+        this.assign(operationId, live, match, payload, ctx, tenant.idScope, csr),
       )
       .catch((e: unknown) => {
         // The store failed while recording: tell the device, which will register again.

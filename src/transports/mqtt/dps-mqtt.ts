@@ -30,6 +30,8 @@ interface DpsSession {
 export function parseDpsUsername(
   username: string,
 ): { idScope: string; registrationId: string; apiVersion?: string } | undefined {
+  // DPS user names are a scope, an id of at most 128 characters and a short query.
+  if (username.length > 1024) return undefined;
   const m = /^([^/]+)\/registrations\/([^/]+)\/(.*)$/.exec(username);
   if (!m) return undefined;
   const q = new URLSearchParams(m[3]);

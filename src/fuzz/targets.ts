@@ -1,0 +1,136 @@
+/**
+ * The parsers of outside input, as fuzz targets. Each takes raw bytes and either returns or
+ * throws a catalogued ZtError; anything else (a TypeError, a RangeError, a hang) is a bug. The
+ * regression corpus, the property tests and `npm run fuzz` all drive these.
+ */
+import { isZtError } from '../errors.ts';
+import { parseAgentConfig } from '../agent/config.ts';
+import { applyToml, defaultConfig } from '../config/config.ts';
+import { parseTomlText } from '../config/toml.ts';
+import { parseSas } from '../features/dps/access-policies.ts';
+import { readRegisterBody } from '../features/dps/registrations.ts';
+import { type Certificate, parseCertificate } from '../pki/certificate.ts';
+import { validateChain } from '../pki/chain.ts';
+import { parseCsr, verifyCsr } from '../pki/csr.ts';
+import * as der from '../pki/der.ts';
+import { OID } from '../pki/oids.ts';
+import { decodeInput, parsePem } from '../pki/pem.ts';
+import { decodeCertsOnly } from '../pki/pkcs7.ts';
+import { parseDpsUsername } from '../transports/mqtt/dps-mqtt.ts';
+
+export interface FuzzTarget {
+  name: string;
+  /** What the input is, for people reading the corpus. */
+  about: string;
+  run(input: Buffer): unknown;
+}
+
+/** Walks every nested TLV, as a generic DER consumer would. */
+function walk(node: der.Node, depth: number): number {
+  if (!node.constructed) return 1;
+  if (depth > 64) der.malformed('der-too-deep', 'values are nested too deeply');
+  let n = 1;
+  for (const c of der.children(node)) n += walk(c, depth + 1);
+  return n;
+}
+
+/** The time certificates are validated at: fixed, so the committed corpus means the same forever. */
+export const FUZZ_TIME = new Date('2027-06-01T00:00:00Z');
+
+/** Anchors the certificate target validates against, so chain code runs too (set by callers). */
+let anchors: Certificate[] = [];
+export function setCertificateAnchors(a: Certificate[]): void {
+  anchors = a;
+}
+
+const text = (b: Buffer) => b.toString('latin1');
+
+export const TARGETS: FuzzTarget[] = [
+  { name: 'der', about: 'any DER value', run: (b) => walk(der.read(b), 0) },
+  { name: 'pem', about: 'PEM text with any blocks', run: (b) => parsePem(text(b)) },
+  {
+    name: 'input',
+    about: 'a certificate as a user pastes it: PEM, base64 or DER',
+    run: (b) => decodeInput(b, ['CERTIFICATE'], 'a certificate'),
+  },
+  {
+    name: 'certificate',
+    about: 'an X.509 certificate (DER), parsed and validated for TLS client use',
+    run: (b) => {
+      const cert = parseCertificate(b);
+      if (anchors.length) validateChain(cert, [], anchors, { at: FUZZ_TIME, requiredEku: OID.clientAuth });
+      return cert;
+    },
+  },
+  {
+    name: 'csr',
+    about: 'a PKCS#10 certificate signing request (PEM, base64 or DER), parsed and its signature checked',
+    run: (b) => {
+      const csr = parseCsr(b);
+      verifyCsr(csr);
+      return csr;
+    },
+  },
+  {
+    name: 'pkcs7',
+    about: 'a certs-only PKCS#7 bundle (EST answers), with its certificates parsed',
+    run: (b) => decodeCertsOnly(b).map((c) => parseCertificate(c)),
+  },
+  {
+    name: 'dps-register-json',
+    about: 'a DPS register request body as JSON (the MQTT payload; HTTPS bodies pass fastify first)',
+    run: (b) => {
+      let body: unknown;
+      try {
+        body = JSON.parse(b.toString('utf8'));
+      } catch {
+        return undefined; // the transports answer invalid JSON themselves
+      }
+      return readRegisterBody(body, 'dev-01', '2025-07-01-preview');
+    },
+  },
+  {
+    name: 'mqtt-username',
+    about: 'a DPS-over-MQTT user name',
+    run: (b) => parseDpsUsername(b.toString('utf8')),
+  },
+  { name: 'sas', about: 'a SharedAccessSignature header', run: (b) => parseSas(b.toString('utf8')) },
+  {
+    name: 'server-toml',
+    about: 'the server configuration file',
+    run: (b) => applyToml(defaultConfig(), b.toString('utf8'), 'fuzz.toml'),
+  },
+  {
+    name: 'agent-toml',
+    about: "the agent's aziot-style config.toml",
+    run: (b) =>
+      parseAgentConfig(parseTomlText(b.toString('utf8'), 'config.toml') as never, ['config.toml'], {}),
+  },
+];
+
+/** The outcome of one input: accepted, refused with a catalogued code (and rule), or a bug. */
+export type Outcome =
+  | { kind: 'accepted' }
+  | { kind: 'refused'; code: string; rule?: string; message: string }
+  | { kind: 'bug'; error: unknown };
+
+/** Runs one input through a target and classifies what happened. */
+export function runTarget(t: FuzzTarget, input: Buffer): Outcome {
+  try {
+    t.run(input);
+    return { kind: 'accepted' };
+  } catch (e) {
+    if (isZtError(e)) {
+      const rule = typeof e.detail?.rule === 'string' ? e.detail.rule : undefined;
+      return { kind: 'refused', code: e.code, ...(rule ? { rule } : {}), message: e.message };
+    }
+    return { kind: 'bug', error: e };
+  }
+}
+
+/** A target by name. */
+export function target(name: string): FuzzTarget {
+  const t = TARGETS.find((x) => x.name === name);
+  if (!t) throw new Error(`no fuzz target "${name}"; targets: ${TARGETS.map((x) => x.name).join(', ')}`);
+  return t;
+}
