@@ -7,6 +7,10 @@
 export interface Measured {
   ops: number;
   seconds: number;
+  /** Per-operation milliseconds, for scenarios that report latency too. */
+  latencies?: number[];
+  /** Other rates a scenario reports (per second), by name. */
+  rates?: Record<string, number>;
 }
 
 /** Something that can be timed: runs work for about `seconds` and reports how many operations it did. */
@@ -20,6 +24,8 @@ export interface Scenario {
   baselineUnit?: string;
   /** What a healthy ratio is, printed beside the result (not asserted). */
   target?: number;
+  /** A line of further figures (latency percentiles) from every round's measurements. */
+  summarize?(scenario: Measured[], baseline: Measured[]): string;
   setup(): Promise<{ scenario: Runner; baseline: Runner; teardown(): Promise<void> }>;
 }
 
@@ -32,6 +38,13 @@ export interface Result {
   baselineRate: number;
   ratio: number;
   target?: number;
+  detail?: string;
+}
+
+/** The p-th percentile (0-100) of some numbers. */
+export function percentile(xs: number[], p: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 /** Times a synchronous operation in batches until `seconds` have passed. */
@@ -61,11 +74,15 @@ export async function runScenario(
     await scenario(Math.min(0.5, opts.seconds));
     const rates: number[] = [];
     const baseRates: number[] = [];
+    const measured: Measured[] = [];
+    const baseMeasured: Measured[] = [];
     for (let r = 1; r <= opts.rounds; r++) {
       const b = await baseline(opts.seconds);
       baseRates.push(b.ops / b.seconds);
+      baseMeasured.push(b);
       const m = await scenario(opts.seconds);
       rates.push(m.ops / m.seconds);
+      measured.push(m);
       opts.progress(
         `  ${s.name}: round ${r}/${opts.rounds}: ${fmt(rates.at(-1)!)} ${s.unit} vs ${fmt(baseRates.at(-1)!)} ${s.baselineUnit ?? s.unit}`,
       );
@@ -81,6 +98,7 @@ export async function runScenario(
       baselineRate,
       ratio: rate / baselineRate,
       target: s.target,
+      ...(s.summarize ? { detail: s.summarize(measured, baseMeasured) } : {}),
     };
   } finally {
     await teardown();
@@ -107,12 +125,14 @@ export function formatResults(results: Result[]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => row[i].length))) ?? [];
   return (
     rows
-      .map((row) =>
-        row
+      .map((row, k) => {
+        const line = row
           .map((c, i) => c.padEnd(widths[i]))
           .join('  ')
-          .trimEnd(),
-      )
+          .trimEnd();
+        const detail = results[k]!.detail;
+        return detail ? `${line}\n    ${detail}` : line;
+      })
       .join('\n') + '\n'
   );
 }

@@ -5,12 +5,13 @@
  */
 import { availableParallelism } from 'node:os';
 import { formatResults, type Result, runScenario } from './harness.ts';
+import { abuse, abuseNoLimits } from './abuse.ts';
 import { est } from './est.ts';
 import { issuance } from './issuance.ts';
 import { mtls } from './mtls.ts';
 import { registration, registrationMqtt } from './registration.ts';
 
-const scenarios = [issuance, mtls, registration, registrationMqtt, est];
+const scenarios = [issuance, mtls, registration, registrationMqtt, est, abuse, abuseNoLimits];
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);

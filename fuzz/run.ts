@@ -11,17 +11,9 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadCertificates, parseCertificate } from '../src/pki/certificate.ts';
+import { loadCertificates } from '../src/pki/certificate.ts';
 import * as der from '../src/pki/der.ts';
-import { CertificateSigner } from '../src/pki/issue.ts';
-import { generateKey } from '../src/pki/keys.ts';
-import {
-  compare,
-  generateCertificates,
-  opensslVerdicts,
-  subjectKeys,
-  zerotouchVerdict,
-} from '../src/fuzz/differential.ts';
+import { runDifferential } from '../src/fuzz/differential.ts';
 import { MAX_FUZZ_BYTES, mutateMany, Rng } from '../src/fuzz/mutate.ts';
 import { type FuzzTarget, runTarget, setCertificateAnchors, TARGETS } from '../src/fuzz/targets.ts';
 
@@ -238,28 +230,7 @@ log(`2. mutation fuzzing for ${seconds} s over ${targets.map((t) => t.name).join
 const n = Number(args.differential);
 if (n > 0) {
   log(`3. differential against OpenSSL over ${n} certificates`);
-  const key = generateKey('p256');
-  const ca = parseCertificate(
-    new CertificateSigner(key).selfSign({
-      subject: { CN: 'Gen Root' },
-      notBefore: new Date('2026-01-01T00:00:00Z'),
-      notAfter: new Date('2049-12-31T23:59:59Z'),
-    }),
-  );
-  const at = new Date('2027-06-01T00:00:00Z');
-  const generated = generateCertificates(n, seed, { key, cert: ca }, subjectKeys());
-  log(`  generated; zerotouch verdicts...`);
-  const zt = generated.map((g) => zerotouchVerdict(g.der, ca, at));
-  log(`  OpenSSL verdicts...`);
-  const report = compare(
-    generated,
-    zt,
-    await opensslVerdicts(
-      generated.map((g) => g.der),
-      ca,
-      at,
-    ),
-  );
+  const report = await runDifferential(n, seed, log);
   const expected = JSON.parse(readFileSync(new URL('./differential-expected.json', import.meta.url), 'utf8'));
   log(
     `  agreement ${report.agreed}/${report.total} (${((100 * report.agreed) / report.total).toFixed(1)}%): both accept ${report.bothAccepted}, both refuse ${report.bothRefused}`,

@@ -20,6 +20,7 @@ import { OID } from '../src/pki/oids.ts';
 import { toPem } from '../src/pki/pem.ts';
 import { encodeCertsOnly } from '../src/pki/pkcs7.ts';
 import { flipEcdsaS, forgeCertificate, type ForgeOptions } from '../src/testing/forge.ts';
+import { opensslCsr } from '../src/testing/pki.ts';
 
 const root = new URL('./corpus/', import.meta.url).pathname;
 const write = (target: string, name: string, data: Buffer | string) => {
@@ -213,25 +214,13 @@ try {
   writeFileSync(f('ca.pem'), certificatePem(ca));
   writeFileSync(f('ca.key'), exportPrivateKeyPem(caKey));
   const openssl = (...a: string[]) => execFileSync('openssl', a, { stdio: ['ignore', 'pipe', 'pipe'] });
-  openssl(
-    'req',
-    '-new',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    f('l.key'),
-    '-subj',
-    '/CN=openssl-device',
+  opensslCsr(f('l'), '/CN=openssl-device', [
     '-addext',
     'subjectAltName=DNS:openssl-device.example',
     '-addext',
     'extendedKeyUsage=clientAuth',
-    '-out',
-    f('l.csr'),
-  );
+  ]);
+  openssl('req', '-in', f('l.csr.der'), '-inform', 'DER', '-out', f('l.csr'));
   write('csr', 'accept--openssl.pem', readFileSync(f('l.csr')));
   writeFileSync(f('ext.cnf'), 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n');
   openssl(

@@ -301,7 +301,11 @@ function registerRegistration(program: Command): void {
       if (o.json) return json(items);
       table(
         o,
-        items.map((r) => ({ ...r, group: r.x509?.enrollmentGroupId, error: r.errorMessage })),
+        items.map((r) => ({
+          ...r,
+          group: r.x509?.enrollmentGroupId,
+          error: r.errorDetail ?? r.errorMessage,
+        })),
         [
           'registrationId',
           'status',

@@ -195,8 +195,8 @@ export const CONFIG_KEYS: ConfigKey[] = [
   key(
     'device.max_connections_per_source',
     'count',
-    256,
-    'Most open connections one source address (IPv6: one /64) may hold on the device listeners together; more are closed before the TLS handshake. 0: no limit.',
+    1024,
+    'Most open connections one source address (IPv6: one /64) may hold on the device listeners together; more are closed before the TLS handshake. Fleets behind one NAT address (cellular carrier-grade NAT) share it: raise it or set 0. 0: no limit.',
     (c) => c.device.maxConnectionsPerSource,
     (c, v: number) => {
       c.device.maxConnectionsPerSource = v;
@@ -205,7 +205,7 @@ export const CONFIG_KEYS: ConfigKey[] = [
   key(
     'device.auth_failures_per_minute',
     'count',
-    120,
+    300,
     'Failed authentications one source address may cause per minute on the device listeners (with a burst of the same size); beyond that its requests get 429 with Retry-After, and its MQTT connects CONNACK 3, before any other work. 0: no limit.',
     (c) => c.device.authFailuresPerMinute,
     (c, v: number) => {

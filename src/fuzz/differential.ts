@@ -26,6 +26,7 @@ import {
 import { generateKey } from '../pki/keys.ts';
 import { encodeName } from '../pki/names.ts';
 import { OID } from '../pki/oids.ts';
+import { CertificateSigner } from '../pki/issue.ts';
 import { toPem } from '../pki/pem.ts';
 import {
   assembleTbs,
@@ -647,4 +648,36 @@ export function compare(generated: Generated[], zt: Verdict[], ossl: Verdict[]):
   });
   report.disagreements = [...groups.values()].sort((a, b) => b.count - a.count);
   return report;
+}
+
+/** The time both sides validate at: inside the validity of every generated certificate. */
+export const DIFFERENTIAL_TIME = new Date('2027-06-01T00:00:00Z');
+
+/** Generates `n` certificates under a fresh P-256 CA and compares both verdicts on them. */
+export async function runDifferential(
+  n: number,
+  seed: number,
+  progress?: (m: string) => void,
+): Promise<DifferentialReport> {
+  const key = generateKey('p256');
+  const ca = parseCertificate(
+    new CertificateSigner(key).selfSign({
+      subject: { CN: 'Gen Root' },
+      notBefore: new Date('2026-01-01T00:00:00Z'),
+      notAfter: new Date('2049-12-31T23:59:59Z'),
+    }),
+  );
+  const generated = generateCertificates(n, seed, { key, cert: ca }, subjectKeys());
+  progress?.('  generated; zerotouch verdicts...');
+  const zt = generated.map((g) => zerotouchVerdict(g.der, ca, DIFFERENTIAL_TIME));
+  progress?.('  OpenSSL verdicts...');
+  return compare(
+    generated,
+    zt,
+    await opensslVerdicts(
+      generated.map((g) => g.der),
+      ca,
+      DIFFERENTIAL_TIME,
+    ),
+  );
 }

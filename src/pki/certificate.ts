@@ -166,9 +166,6 @@ function readValidityTime(node: der.Node | undefined, what: string): Date {
   return d;
 }
 
-/** Key algorithms whose keys are loaded (and so checked) while the certificate is parsed. */
-const KEY_CHECKED = new Set<string>([OID.rsaEncryption, OID.ecPublicKey, OID.ed25519]);
-
 const CRITICAL_FORBIDDEN = new Set<string>([
   OID.authorityKeyIdentifier,
   OID.subjectKeyIdentifier,
@@ -261,15 +258,6 @@ function parse(input: Buffer): Certificate {
     sha256: createHash('sha256').update(root.raw).digest('hex').toUpperCase(),
     tbsSha256: createHash('sha256').update(tbsNode!.raw).digest('hex').toUpperCase(),
   };
-  if (KEY_CHECKED.has(publicKeyAlgorithm)) {
-    // The key must load as what its algorithm says (a point on the curve, a sane modulus); a
-    // certificate for a key nobody can use is malformed, and the loaded key is kept for later.
-    try {
-      certificatePublicKey(cert);
-    } catch (e) {
-      der.malformed('public-key-invalid', `the subject public key does not load: ${(e as Error).message}`);
-    }
-  }
   for (const ext of extensions) {
     if (ext.critical && CRITICAL_FORBIDDEN.has(ext.oid)) {
       der.malformed(
@@ -339,6 +327,27 @@ export function certificatePublicKey(cert: Certificate): KeyObject {
     keyCache.set(cert, key);
   }
   return key;
+}
+
+const provenKeys = new WeakSet<Certificate>();
+
+/**
+ * Records that the holder of this certificate's key proved it in a TLS handshake, which needs
+ * the key to load: validation then need not load it again (it costs more than parsing).
+ */
+export function markKeyProven(cert: Certificate): void {
+  provenKeys.add(cert);
+}
+
+/** True when the certificate's public key loads (or was already proven in a TLS handshake). */
+export function publicKeyLoads(cert: Certificate): boolean {
+  if (provenKeys.has(cert) || keyCache.has(cert)) return true;
+  try {
+    certificatePublicKey(cert);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** True when subject and issuer are the same name (roots and self-issued CA certificates). */

@@ -8,7 +8,13 @@
  */
 import { type ErrorCode, ZtError } from '../errors.ts';
 import { verifySignature } from './algorithms.ts';
-import { type Certificate, certificatePublicKey, describeCertificate, isSelfIssued } from './certificate.ts';
+import {
+  type Certificate,
+  certificatePublicKey,
+  describeCertificate,
+  isSelfIssued,
+  publicKeyLoads,
+} from './certificate.ts';
 import { nameConstraintViolation } from './name-constraints.ts';
 import { formatName, namesEqual } from './names.ts';
 import { ekuName, OID } from './oids.ts';
@@ -258,9 +264,7 @@ export function validateChain(
 
   // The leaf's key is what its holder proves possession of: one that cannot be loaded (an
   // unknown algorithm, a point off the curve) makes a certificate nobody can use.
-  try {
-    certificatePublicKey(leaf);
-  } catch {
+  if (!publicKeyLoads(leaf)) {
     fail(
       'KEY_UNSUPPORTED',
       `${describeCertificate(leaf)} holds a public key of algorithm ${leaf.publicKeyAlgorithm} that cannot be used; use EC P-256/P-384, RSA or Ed25519`,

@@ -18,5 +18,7 @@ export function deviceTlsOptions(tls: DeviceTls) {
     requestCert: true,
     rejectUnauthorized: false,
     minVersion: 'TLSv1.2' as const,
+    // A client that opens a connection and never finishes the handshake is dropped after 10 s.
+    handshakeTimeout: 10_000,
   };
 }

@@ -5,7 +5,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import { ZtError } from '../errors.ts';
-import { type Certificate, parseCertificate } from '../pki/certificate.ts';
+import { type Certificate, markKeyProven, parseCertificate } from '../pki/certificate.ts';
 
 export interface ChainLimits {
   /** Largest single certificate, in bytes (device.max_certificate_bytes). */
@@ -59,5 +59,8 @@ function readChain(socket: TLSSocket, limits: ChainLimits): Certificate[] {
     raws.push(cur.raw);
     cur = cur.issuerCertificate;
   }
-  return raws.map((raw) => parseCertificate(raw, limits.maxCertificateBytes));
+  const chain = raws.map((raw) => parseCertificate(raw, limits.maxCertificateBytes));
+  // The handshake's CertificateVerify checked a signature with the leaf's key.
+  if (chain[0]) markKeyProven(chain[0]);
+  return chain;
 }

@@ -4,6 +4,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import mqtt from 'mqtt';
 import { certificatePem } from '../../pki/certificate.ts';
 import * as der from '../../pki/der.ts';
 import { encodeExtension } from '../../pki/extensions.ts';
@@ -187,6 +188,19 @@ describe('per-source limits on the device listeners', () => {
     );
     assert.equal(g.status, 429);
     assert.equal((await deviceRequest(server.devicePort, ca, undefined, 'GET', '/healthz')).status, 200);
+    // The MQTT listener shares the budget: the same source gets CONNACK 3 (server unavailable).
+    await assert.rejects(
+      mqtt.connectAsync(`mqtts://localhost:${server.mqttPort}`, {
+        clientId: 'limit-good',
+        username: `${fx.idScope}/registrations/limit-good/api-version=2019-03-31`,
+        ca,
+        cert: good.chainPem,
+        key: good.keyPem,
+        reconnectPeriod: 0,
+      }),
+      /Server unavailable/i,
+    );
+    assert.ok(server.logs.some((l) => l.includes('too many failed authentications from this address')));
   });
 
   it('closes connections over device.max_connections_per_source before the handshake', async () => {
