@@ -355,20 +355,24 @@ export function isSelfIssued(cert: Certificate): boolean {
   return namesEqual(cert.subject, cert.issuer);
 }
 
-const issuerKeys = new WeakMap<Certificate, string>();
+const nameHashes = new WeakMap<DistinguishedName, string>();
 
-/**
- * The issuer as revocation and identity records key it: SHA-256 of the issuer name prepared for
- * comparison (RFC 5280 7.1), uppercase hex. With the serial it names one certificate, however
- * its signature happens to be encoded.
- */
-export function issuerKey(cert: Certificate): string {
-  let k = issuerKeys.get(cert);
+/** SHA-256 of a name prepared for comparison (RFC 5280 7.1), uppercase hex; kept per parsed name. */
+export function nameHash(name: DistinguishedName): string {
+  let k = nameHashes.get(name);
   if (!k) {
-    k = createHash('sha256').update(nameMatchKey(cert.issuer)).digest('hex').toUpperCase();
-    issuerKeys.set(cert, k);
+    k = createHash('sha256').update(nameMatchKey(name)).digest('hex').toUpperCase();
+    nameHashes.set(name, k);
   }
   return k;
+}
+
+/**
+ * The issuer as revocation and identity records key it: the hash of the issuer name prepared for
+ * comparison. With the serial it names one certificate, however its signature is encoded.
+ */
+export function issuerKey(cert: Certificate): string {
+  return nameHash(cert.issuer);
 }
 
 /** True when the certificate is a CA (basicConstraints CA:TRUE). */

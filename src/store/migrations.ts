@@ -248,6 +248,8 @@ const migrations: Record<string, Migration> = {
         .on('issued_certificates')
         .columns(['issuer_key', 'serial'])
         .execute();
+      // Nothing looks certificates up by thumbprint any more; the index only cost every insert.
+      await db.schema.dropIndex('issued_certificates_sha256').execute();
     },
   },
 };

@@ -10,6 +10,7 @@ import {
   certificatePem,
   issuerKey,
   loadCertificates,
+  nameHash,
   parseCertificate,
 } from '../../pki/certificate.ts';
 import {
@@ -408,7 +409,13 @@ export class IssuanceEngine {
       status: 'valid',
       createdDateTimeUtc: new Date().toISOString(),
     };
-    await this.store.insertIssued(i.tenant.id, record, certificatePem(certificate), issuerKey(certificate));
+    // The issuer is the CA's subject: its hash is computed once per loaded CA.
+    await this.store.insertIssued(
+      i.tenant.id,
+      record,
+      certificatePem(certificate),
+      nameHash(ca.cert.subject),
+    );
     return { certificate, caChain: ca.chain, record };
   }
 
