@@ -54,6 +54,7 @@ export const ERROR_CATALOGUE = {
   PRECONDITION_FAILED: { status: 412, title: 'precondition failed' },
   CONFIG_INVALID: { status: 400, title: 'configuration is not valid' },
   STORE_UNAVAILABLE: { status: 503, title: 'store is not reachable' },
+  NOT_CONFIGURED: { status: 503, title: 'not available until an operator fixes the configuration' },
   SERVER_UNREACHABLE: { status: 503, title: 'the zerotouch server cannot be reached' },
   INTERNAL: { status: 500, title: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>;

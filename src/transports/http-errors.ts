@@ -57,9 +57,9 @@ export function errorResponse(
 
 /** Seconds a client should wait before retrying after this error, when it is worth a retry. */
 export function retryAfterOf(e: unknown): number | undefined {
-  if (isZtError(e, 'THROTTLED')) return Number(e.detail?.retryAfter ?? 5);
-  if (isZtError(e, 'STORE_UNAVAILABLE')) return Number(e.detail?.retryAfter ?? 5);
-  return undefined;
+  if (!isZtError(e)) return undefined;
+  if (typeof e.detail?.retryAfter === 'number') return e.detail.retryAfter;
+  return e.code === 'THROTTLED' || e.code === 'STORE_UNAVAILABLE' ? 5 : undefined;
 }
 
 /** Installs the error and not-found handlers on a fastify instance (`operator`: the admin listener). */

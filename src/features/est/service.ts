@@ -4,7 +4,7 @@
  * Issuance itself goes through the issuance engine; the wire format lives in the transport.
  */
 import { createHash, type KeyObject } from 'node:crypto';
-import { isZtError, ZtError } from '../../errors.ts';
+import { isZtError, operatorText, ZtError } from '../../errors.ts';
 import { type Certificate, loadCertificates } from '../../pki/certificate.ts';
 import { validateChain } from '../../pki/chain.ts';
 import { type CertificationRequest, parseCsr } from '../../pki/csr.ts';
@@ -233,12 +233,12 @@ export class EstService {
 
   /** The issuing CA and its issuers for /cacerts. */
   async cacerts(r: Resolved): Promise<Certificate[]> {
-    return this.engine.caChain(r.tenant, r.label.issuingCa);
+    return labelConfig(r, this.engine.caChain(r.tenant, r.label.issuingCa));
   }
 
   /** DER CsrAttrs for /csrattrs: the signature hash, the key type when one is required, tls-unique. */
   async csrattrs(r: Resolved): Promise<Buffer> {
-    const profile = await this.engine.profile(r.tenant, r.label.profile);
+    const profile = await labelConfig(r, this.engine.profile(r.tenant, r.label.profile));
     const items: Buffer[] = [];
     if (r.label.requireTlsUnique) items.push(der.oid(OID.challengePassword));
     const keys = profile.allowedKeyTypes;
@@ -318,7 +318,7 @@ export class EstService {
     const [leaf, ...rest] = chain;
     const reasons: string[] = [];
     if (r.label.certAuth) {
-      const caChain = await this.engine.caChain(r.tenant, r.label.issuingCa);
+      const caChain = await labelConfig(r, this.engine.caChain(r.tenant, r.label.issuingCa));
       try {
         // The issuing CA is the anchor: aziot renews with the leaf alone (est.md 2a).
         validateChain(leaf!, rest, [caChain[0]!], { requiredEku: OID.clientAuth });
@@ -384,15 +384,18 @@ export class EstService {
     }
     const pending = await this.approval(r, csr, auth);
     if (pending) return pending;
-    const issued = await this.engine.issue({
-      tenant: r.tenant as TenantRef,
-      ca: r.label.issuingCa,
-      profile: r.label.profile,
-      csr,
-      subject,
-      requester: auth.requester,
-      method: reenroll ? 'est-simplereenroll' : 'est-simpleenroll',
-    });
+    const issued = await labelConfig(
+      r,
+      this.engine.issue({
+        tenant: r.tenant as TenantRef,
+        ca: r.label.issuingCa,
+        profile: r.label.profile,
+        csr,
+        subject,
+        requester: auth.requester,
+        method: reenroll ? 'est-simplereenroll' : 'est-simpleenroll',
+      }),
+    );
     return { kind: 'issued', issued };
   }
 
@@ -406,7 +409,7 @@ export class EstService {
     const csr = parseCsr(body);
     const pending = await this.approval(r, csr, auth);
     if (pending) return pending;
-    const profile = await this.engine.profile(r.tenant, r.label.profile);
+    const profile = await labelConfig(r, this.engine.profile(r.tenant, r.label.profile));
     const key = this.engine.generateKeyFor(profile);
     const issued = await this.engine.issueForKey(
       {
@@ -440,6 +443,24 @@ export class EstService {
       );
     }
     return undefined;
+  }
+}
+
+/**
+ * Runs an engine call an EST request needs. A label whose issuing CA or profile is gone is the
+ * operator's to fix: the client is told the label cannot issue, the log gets the names.
+ */
+async function labelConfig<T>(r: Resolved, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    if (!isZtError(e, 'NOT_FOUND') && !isZtError(e, 'CONFIG_INVALID')) throw e;
+    throw new ZtError(
+      'NOT_CONFIGURED',
+      `EST label "${r.label.label}" cannot issue right now; its configuration needs the operator's attention`,
+      { retryAfter: 300 },
+      `EST label "${r.label.label}": ${operatorText(e)}`,
+    );
   }
 }
 

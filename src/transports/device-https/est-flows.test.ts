@@ -320,6 +320,35 @@ describe('EST clients and the EST + DPS seed flow', () => {
     assert.match(missing.body.toString(), /requires .*tls-unique/);
   });
 
+  it('tells a client that a label whose profile was deleted cannot issue (503), and the operator why', async () => {
+    assert.equal(
+      (await api('PUT', `/v1/tenants/${scope}/profiles/short-lived`, { kind: 'device', validityDays: 1 }))
+        .status,
+      200,
+    );
+    assert.equal(
+      (await api('PUT', `/v1/tenants/${scope}/est-labels/fragile`, { profile: 'short-lived' })).status,
+      200,
+    );
+    await api('PUT', `/v1/tenants/${scope}/est-labels/fragile/users/${basic.user}`, {
+      password: basic.password,
+    });
+    assert.equal((await api('DELETE', `/v1/tenants/${scope}/profiles/short-lived`)).status, 204);
+    const csr = base64Lines(createCsr(generateKey('p256'), { CN: 'fragile-device' }));
+    const r = await estRequest(
+      { ...target, path: '/.well-known/est/fragile' },
+      'POST',
+      'simpleenroll',
+      { basic },
+      csr,
+    );
+    assert.equal(r.status, 503, r.body.toString());
+    assert.equal(r.headers['retry-after'], '300');
+    assert.match(r.body.toString(), /EST label "fragile" cannot issue right now/);
+    assert.doesNotMatch(r.body.toString(), /short-lived/, 'the profile name stays with the operator');
+    assert.ok(server.logs.some((l) => l.includes('certificate profile') && l.includes('short-lived')));
+  });
+
   it('holds enrollments for manual approval: 202 with Retry-After, then 200 once approved', async () => {
     await api('PUT', `/v1/tenants/${scope}/est-labels/approve`, { manualApproval: true });
     await api('PUT', `/v1/tenants/${scope}/est-labels/approve/users/${basic.user}`, {

@@ -54,6 +54,9 @@ function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown, devices
   }
   const err = isZtError(e) ? e : undefined;
   if (!err) req.log.error({ err: e }, 'EST request failed');
+  // A 503 is the operator's to fix (configuration, store): worth a warning, not just a line.
+  else if (err.status >= 500)
+    req.log.warn({ code: err.code, reason: operatorText(err) }, 'EST request refused');
   else req.log.info({ code: err.code, reason: operatorText(err) }, 'EST request refused');
   const status = err ? ERROR_CATALOGUE[err.code].status : 500;
   if (offered && (status === 401 || err?.code === 'CERT_MALFORMED')) devices.authFailed(req);
