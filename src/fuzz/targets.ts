@@ -3,7 +3,7 @@
  * throws a catalogued ZtError; anything else (a TypeError, a RangeError, a hang) is a bug. The
  * regression corpus, the property tests and `npm run fuzz` all drive these.
  */
-import { isZtError } from '../errors.ts';
+import { isZtError, ZtError } from '../errors.ts';
 import { parseAgentConfig } from '../agent/config.ts';
 import { applyToml, defaultConfig } from '../config/config.ts';
 import { parseTomlText } from '../config/toml.ts';
@@ -44,6 +44,7 @@ export function setCertificateAnchors(a: Certificate[]): void {
 }
 
 const text = (b: Buffer) => b.toString('latin1');
+const MAX_BODY = defaultConfig().device.maxBodyBytes;
 
 export const TARGETS: FuzzTarget[] = [
   { name: 'der', about: 'any DER value', run: (b) => walk(der.read(b), 0) },
@@ -78,8 +79,10 @@ export const TARGETS: FuzzTarget[] = [
   },
   {
     name: 'dps-register-json',
-    about: 'a DPS register request body as JSON (the MQTT payload; HTTPS bodies pass fastify first)',
+    about: 'a DPS register request body as JSON, as the MQTT and HTTPS transports read it',
     run: (b) => {
+      // Both transports refuse a body over device.max_body_bytes before JSON reads it.
+      if (b.length > MAX_BODY) throw new ZtError('BODY_TOO_LARGE', `body over ${MAX_BODY} bytes`);
       let body: unknown;
       try {
         body = JSON.parse(b.toString('utf8'));
