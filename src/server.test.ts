@@ -183,8 +183,8 @@ describe('server restarts', () => {
 
   it('starts from the bin shim, prints where things are, and stops cleanly on SIGTERM', async () => {
     const dataDir = scratchDir('zt-bin-');
-    const bin = join(import.meta.dirname, '..', 'bin', 'zerotouch.js');
-    const { child, adminUrl, output } = await spawnServer([process.execPath, bin, 'server'], dataDir);
+    const bin = join(import.meta.dirname, '..', 'bin', 'zerotouch');
+    const { child, adminUrl, output } = await spawnServer([bin, 'server'], dataDir);
     assert.match(output(), /development CA:\s+\S+dev-root\.cert\.pem/);
     assert.equal((await fetch(adminUrl + '/healthz')).status, 200);
     const code = await new Promise<number | null>((resolve) => {

@@ -39,10 +39,10 @@ describe('contrib/systemd/zerotouch-agent.service', () => {
     'passes systemd-analyze verify without a single complaint',
     { skip: hasCommand('systemd-analyze') ? false : 'needs systemd-analyze' },
     async () => {
-      // As installed by docs/agent.md: /usr/bin/zerotouch is this checkout's bin/zerotouch.js.
+      // As installed by docs/agent.md: /usr/bin/zerotouch is this checkout's bin/zerotouch.
       const dir = scratchDir('zt-unit-');
       const installed = join(dir, 'zerotouch-agent.service');
-      writeFileSync(installed, unit.replace('/usr/bin/zerotouch', join(repo, 'bin', 'zerotouch.js')));
+      writeFileSync(installed, unit.replace('/usr/bin/zerotouch', join(repo, 'bin', 'zerotouch')));
       const { stdout, stderr } = await promisify(execFile)('systemd-analyze', [
         'verify',
         '--man=no',

@@ -7,6 +7,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { ZtError } from '../errors.ts';
 import { adminApi, all, json, type Opts, out, seg, sub, t, table } from './admin-client.ts';
 import { action, positiveInt } from './run.ts';
+import { COMMANDS } from './commands.ts';
 
 function jsonArg(what: string) {
   return (v: string) => {
@@ -38,7 +39,7 @@ function reprovision(v: string) {
 }
 
 function registerTenant(program: Command): void {
-  const g = program.command('tenant').description('tenants (ID scopes)');
+  const g = program.command('tenant').description(COMMANDS.tenant);
   sub(g, 'list', 'list tenants', false).action(
     action(async (o: Opts) =>
       table(o, await adminApi(o)('GET', '/v1/tenants'), ['idScope', 'name', 'createdAt']),
@@ -65,7 +66,7 @@ function registerTenant(program: Command): void {
 }
 
 function registerCa(program: Command): void {
-  const g = program.command('ca').description('CA certificates of a tenant (upload, proof of possession)');
+  const g = program.command('ca').description(COMMANDS.ca);
   sub(g, 'list', 'list CA certificates').action(
     action(async (o: Opts) =>
       table(o, await adminApi(o)('GET', `${t(o)}/cas`), ['name', 'subject', 'isVerified', 'notAfterUtc']),
@@ -131,7 +132,7 @@ function registerCa(program: Command): void {
 }
 
 function registerHub(program: Command): void {
-  const g = program.command('hub').description('IoT hubs linked to a tenant');
+  const g = program.command('hub').description(COMMANDS.hub);
   sub(g, 'list', 'list linked hubs').action(
     action(async (o: Opts) =>
       table(o, await adminApi(o)('GET', `${t(o)}/hubs`), [
@@ -201,9 +202,7 @@ function enrollmentBody(id: string, o: Opts, group: boolean): Record<string, unk
 }
 
 function registerEnrollment(program: Command): void {
-  const g = program
-    .command('enrollment')
-    .description('individual enrollments and enrollment groups (--group) of a tenant');
+  const g = program.command('enrollment').description(COMMANDS.enrollment);
   const path = (o: Opts) => `${t(o)}/${o.group ? 'enrollment-groups' : 'enrollments'}`;
   const withGroup = (c: Command) =>
     c.option('-g, --group', 'an enrollment group instead of an individual enrollment');
@@ -294,7 +293,7 @@ function registerEnrollment(program: Command): void {
 }
 
 function registerRegistration(program: Command): void {
-  const g = program.command('registration').description('registration records (the service view of devices)');
+  const g = program.command('registration').description(COMMANDS.registration);
   sub(g, 'list', 'list registration records').action(
     action(async (o: Opts) => {
       const items = await all<any>(adminApi(o), `${t(o)}/registrations`);
@@ -331,7 +330,7 @@ function registerRegistration(program: Command): void {
 }
 
 function registerDevice(program: Command): void {
-  const g = program.command('device').description('devices in the registries of the linked hubs');
+  const g = program.command('device').description(COMMANDS.device);
   sub(g, 'list', 'list devices')
     .option('--hub <hostName>', 'only this hub')
     .action(
@@ -364,9 +363,7 @@ function registerDevice(program: Command): void {
 }
 
 function registerPolicy(program: Command): void {
-  const g = program
-    .command('policy')
-    .description('shared access policies: connection strings for the Azure DPS service SDK');
+  const g = program.command('policy').description(COMMANDS.policy);
   sub(g, 'list', 'list policies with their connection strings').action(
     action(async (o: Opts) =>
       table(o, await adminApi(o)('GET', `${t(o)}/access-policies`), [
@@ -388,7 +385,7 @@ function registerPolicy(program: Command): void {
 }
 
 function registerDiagnose(program: Command): void {
-  sub(program, 'diagnose', 'say which enrollment a device chain would match, or exactly why none does')
+  sub(program, 'diagnose', COMMANDS.diagnose)
     .requiredOption(
       '--chain <file>',
       'device certificate chain, leaf first (e.g. certs/dev-01-full-chain.cert.pem)',

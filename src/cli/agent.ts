@@ -8,6 +8,7 @@ import { formatPolicy } from '../agent/renew-policy.ts';
 import type { AgentStatus, Assignment } from '../agent/state.ts';
 import { loadCertificates } from '../pki/certificate.ts';
 import { action, positiveInt } from './run.ts';
+import { COMMANDS } from './commands.ts';
 
 const DEFAULT_CONFIG = '/etc/aziot/config.toml';
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
@@ -58,9 +59,7 @@ function summary(c: AgentConfig): string {
 
 /** Registers `zerotouch agent`. */
 export function registerAgent(program: Command): void {
-  const agent = program
-    .command('agent')
-    .description('device agent: provisions this device through DPS with a file or EST identity');
+  const agent = program.command('agent').description(COMMANDS.agent);
   const config = agent.command('config').description('the agent configuration');
   withConfig(
     config

@@ -8,6 +8,7 @@ import { ZtError } from '../errors.ts';
 import { isKeyType, KEY_TYPES } from '../pki/keys.ts';
 import { adminApi, all, json, type Opts, out, seg, sub, t, table } from './admin-client.ts';
 import { action, positiveInt } from './run.ts';
+import { COMMANDS } from './commands.ts';
 
 function keyTypes(v: string, prev: string[] = []): string[] {
   if (!isKeyType(v)) throw new InvalidArgumentError(`must be one of ${KEY_TYPES.join(', ')}`);
@@ -30,7 +31,7 @@ function writeOrPrint(content: string, file?: string): void {
 }
 
 function registerIssuingCa(program: Command): void {
-  const g = program.command('issuing-ca').description('issuing CAs of a tenant (EST, DPS csr, API issuance)');
+  const g = program.command('issuing-ca').description(COMMANDS['issuing-ca']);
   sub(g, 'list', 'list issuing CAs').action(
     action(async (o: Opts) =>
       table(o, await adminApi(o)('GET', `${t(o)}/issuing-cas`), [
@@ -106,7 +107,7 @@ function registerIssuingCa(program: Command): void {
 }
 
 function registerProfile(program: Command): void {
-  const g = program.command('profile').description('certificate profiles of a tenant');
+  const g = program.command('profile').description(COMMANDS.profile);
   sub(g, 'list', 'list profiles (stored and built-in)').action(
     action(async (o: Opts) => {
       const ps = await adminApi(o)('GET', `${t(o)}/profiles`);
@@ -153,7 +154,7 @@ function registerProfile(program: Command): void {
 }
 
 function registerCert(program: Command): void {
-  const g = program.command('cert').description("certificates issued by the tenant's issuing CAs");
+  const g = program.command('cert').description(COMMANDS.cert);
   sub(g, 'list', 'list issued certificates, newest first')
     .option('--ca <name>', 'issued by this CA')
     .option('--status <status>', 'valid or revoked')
@@ -220,7 +221,7 @@ function registerCert(program: Command): void {
 }
 
 function registerEst(program: Command): void {
-  const est = program.command('est').description('EST labels, users and approvals');
+  const est = program.command('est').description(COMMANDS.est);
   const label = est.command('label').description('EST labels: /.well-known/est/<label>/...');
   sub(label, 'list', 'list labels').action(
     action(async (o: Opts) =>

@@ -16,6 +16,7 @@ import {
   writeChainFile,
 } from '../pki/toolkit.ts';
 import { action, positiveInt } from './run.ts';
+import { COMMANDS } from './commands.ts';
 
 function keyType(v: string): KeyType {
   if (!isKeyType(v)) throw new InvalidArgumentError(`must be one of ${KEY_TYPES.join(', ')}`);
@@ -74,9 +75,7 @@ function withCa(cmd: Command): Command {
 
 /** Registers the pki command tree. */
 export function registerPki(program: Command): void {
-  const pki = program
-    .command('pki')
-    .description('offline PKI toolkit: CAs, device and server certificates, verification certificates');
+  const pki = program.command('pki').description(COMMANDS.pki);
 
   common(pki.command('create-root'), { name: 'root', days: 3650 })
     .description('create a self-signed root CA')

@@ -1,10 +1,8 @@
 /** `zerotouch server`: start the provisioning server with config from TOML, environment and flags. */
 import type { Command } from 'commander';
 import { CONFIG_KEYS, loadConfig } from '../config/config.ts';
-import { installLastResort } from '../last-resort.ts';
-import { createLogger } from '../logger.ts';
-import { startServer, startupBanner } from '../server.ts';
 import { action } from './run.ts';
+import { COMMANDS } from './commands.ts';
 
 function camel(flag: string): string {
   return flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -14,7 +12,7 @@ function camel(flag: string): string {
 export function registerServer(program: Command): void {
   const cmd = program
     .command('server')
-    .description('run the provisioning server (device HTTPS listener and admin API)')
+    .description(COMMANDS.server)
     .option('-c, --config <file>', 'TOML config file (or ZEROTOUCH_CONFIG)');
   for (const k of CONFIG_KEYS) cmd.option(`${k.flag} <value>`, `${k.doc} [${k.env}]`);
   cmd.action(
@@ -22,6 +20,12 @@ export function registerServer(program: Command): void {
       const flags: Record<string, unknown> = {};
       for (const k of CONFIG_KEYS) flags[k.toml] = o[camel(k.flag)];
       const config = loadConfig({ file: o.config, flags });
+      // The server's modules load only when it runs, so other commands start fast.
+      const [{ installLastResort }, { createLogger }, { startServer, startupBanner }] = await Promise.all([
+        import('../last-resort.ts'),
+        import('../logger.ts'),
+        import('../server.ts'),
+      ]);
       const logger = createLogger(config.logLevel);
       installLastResort(process, logger);
       const server = await startServer(config, { logger, progress: (m) => process.stderr.write(`${m}\n`) });

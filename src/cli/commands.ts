@@ -1,0 +1,23 @@
+/**
+ * The top-level commands and what each is for: the one list `zerotouch --help` prints without
+ * loading any command's code, and the descriptions the command modules register.
+ */
+export const COMMANDS = {
+  server: 'run the provisioning server (device HTTPS listener and admin API)',
+  pki: 'offline PKI toolkit: CAs, device and server certificates, verification certificates',
+  tenant: 'tenants (ID scopes)',
+  ca: 'CA certificates of a tenant (upload, proof of possession)',
+  hub: 'IoT hubs linked to a tenant',
+  enrollment: 'individual enrollments and enrollment groups (--group) of a tenant',
+  registration: 'registration records (the service view of devices)',
+  device: 'devices in the registries of the linked hubs',
+  policy: 'shared access policies: connection strings for the Azure DPS service SDK',
+  diagnose: 'say which enrollment a device chain would match, or exactly why none does',
+  'issuing-ca': 'issuing CAs of a tenant (EST, DPS csr, API issuance)',
+  profile: 'certificate profiles of a tenant',
+  cert: "certificates issued by the tenant's issuing CAs",
+  est: 'EST labels, users and approvals',
+  agent: 'device agent: provisions this device through DPS with a file or EST identity',
+} as const;
+
+export type CommandName = keyof typeof COMMANDS;
