@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -184,9 +184,21 @@ describe('server restarts', () => {
   it('starts from the bin shim, prints where things are, and stops cleanly on SIGTERM', async () => {
     const dataDir = scratchDir('zt-bin-');
     const bin = join(import.meta.dirname, '..', 'bin', 'zerotouch');
-    const { child, adminUrl, output } = await spawnServer([bin, 'server'], dataDir);
-    assert.match(output(), /development CA:\s+\S+dev-root\.cert\.pem/);
+    const { child, adminUrl, output, stdout, stderr } = await spawnServer([bin, 'server'], dataDir);
+    // The banner is for people, on stderr; it names the token's file and never the token.
+    assert.match(stderr(), /development CA:\s+\S+dev-root\.cert\.pem/);
+    assert.match(stderr(), /admin token:\s+in \S+admin-token\s+\(created now, mode 0600\)/);
+    const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+    assert.ok(!output().includes(token), 'the admin token is printed nowhere');
     assert.equal((await fetch(adminUrl + '/healthz')).status, 200);
+    // stdout is the log stream: one JSON object per line, each with one msg.
+    const lines = stdout().trim().split('\n');
+    assert.ok(lines.length > 0);
+    for (const line of lines) {
+      const entry = JSON.parse(line);
+      assert.equal(typeof entry.msg, 'string');
+      assert.equal(line.split('"msg":').length, 2, `one msg per line: ${line}`);
+    }
     const code = await new Promise<number | null>((resolve) => {
       child.on('exit', (c) => resolve(c));
       child.kill('SIGTERM');

@@ -203,7 +203,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   }
 }
 
-/** The start-up summary printed for people: where things are and how to reach them. */
+/**
+ * The start-up summary printed for people (on stderr; stdout carries only JSON log lines):
+ * where things are and how to reach them.
+ */
 export function startupBanner(s: RunningServer): string {
   const p = s.devPki;
   const state = (created: boolean) => (created ? 'created now' : 'reused');
@@ -218,11 +221,8 @@ export function startupBanner(s: RunningServer): string {
     `  issuing CA:      ${p.issuing.fullChain}  (${state(p.issuing.created)})`,
     `  TLS certificate: ${p.server.fullChain}  (${state(p.server.created)}; names: ${p.server.names.join(', ')})`,
   ];
-  if (s.adminToken)
-    lines.push(
-      `  admin token:     ${s.adminToken}`,
-      `                   (shown once; saved to ${s.adminTokenFile}, mode 0600)`,
-    );
+  // The token itself is never printed: output is captured by supervisors and log shippers.
+  if (s.adminToken) lines.push(`  admin token:     in ${s.adminTokenFile}  (created now, mode 0600)`);
   else if (existsSync(s.adminTokenFile)) lines.push(`  admin token:     in ${s.adminTokenFile}`);
   else lines.push('  admin token:     use one you created (the bootstrap token file was removed)');
   return lines.join('\n') + '\n';

@@ -3,7 +3,8 @@
  * with a cached assignment, and renews EST certificates by aziot's rules, registering the new
  * certificate with DPS before committing it so that a failure never strands the device.
  */
-import { appendFileSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
 import { type Certificate, loadCertificates } from '../pki/certificate.ts';
 import { createCsr } from '../pki/csr.ts';
 import { exportPrivateKeyPem, generateKey, importPrivateKey } from '../pki/keys.ts';
@@ -13,6 +14,7 @@ import { type AgentConfig, type AutoRenew, type KeyRef, maskProxy } from './conf
 import { registerWithDps } from './dps-client.ts';
 import { type EstCredentials, estEnroll } from './est-client.ts';
 import { type HttpOptions, NetworkError } from './http.ts';
+import { agentLogger } from './log.ts';
 import { renewalTimes, shouldRenew } from './renew-policy.ts';
 import {
   DEFAULT_PKCS11_MODULE,
@@ -73,6 +75,7 @@ export class DeviceAgent {
   readonly state: AgentState;
   private readonly now: () => Date;
   private readonly echo: (line: string) => void;
+  private logger: Logger | undefined;
 
   constructor(config: AgentConfig, opts: AgentOptions = {}) {
     this.config = config;
@@ -81,16 +84,10 @@ export class DeviceAgent {
     this.echo = opts.echo ?? ((l) => process.stderr.write(l + '\n'));
   }
 
-  /** Appends a JSON log line to agent.log and echoes it readably. Never logs secrets. */
+  /** Logs to agent.log (JSON, rotated) and echoes the line readably; secrets are redacted. */
   log(level: LogLevel, msg: string, fields: Record<string, unknown> = {}): void {
-    const time = this.now().toISOString();
-    appendFileSync(this.state.logFile, JSON.stringify({ time, level, msg, ...fields }) + '\n', {
-      mode: 0o600,
-    });
-    const extra = Object.entries(fields)
-      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-      .join(' ');
-    this.echo(`${time} ${level.toUpperCase()} ${msg}${extra ? ` ${extra}` : ''}`);
+    this.logger ??= agentLogger({ file: this.state.logFile, echo: this.echo, now: this.now });
+    this.logger[level](fields, msg);
   }
 
   private setStatus(state: AgentStatus['state'], message: string, nextRenewal?: Date): void {

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { DeviceAgent } from '../agent/agent.ts';
 import { formatChecks, runChecks } from '../agent/check.ts';
 import { type AgentConfig, loadAgentConfig, maskProxy } from '../agent/config.ts';
+import { readableLine } from '../agent/log.ts';
 import { formatPolicy } from '../agent/renew-policy.ts';
 import type { AgentStatus, Assignment } from '../agent/state.ts';
 import { loadCertificates } from '../pki/certificate.ts';
@@ -163,17 +164,7 @@ export function registerAgent(program: Command): void {
           .trimEnd()
           .split('\n')
           .slice(-(o.lines ?? 50));
-        for (const l of lines) {
-          try {
-            const { time, level, msg, ...rest } = JSON.parse(l);
-            const extra = Object.entries(rest)
-              .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-              .join(' ');
-            out(`${time} ${String(level).toUpperCase()} ${msg}${extra ? ` ${extra}` : ''}`);
-          } catch {
-            out(l);
-          }
-        }
+        for (const l of lines) out(readableLine(l));
       }),
     );
 

@@ -29,7 +29,8 @@ export function registerServer(program: Command): void {
       const logger = createLogger(config.logLevel);
       installLastResort(process, logger);
       const server = await startServer(config, { logger, progress: (m) => process.stderr.write(`${m}\n`) });
-      process.stdout.write(startupBanner(server));
+      // People read stderr; stdout is the JSON log stream, one object per line.
+      process.stderr.write(startupBanner(server));
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) {

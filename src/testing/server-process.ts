@@ -5,6 +5,9 @@ export interface ServerProcess {
   child: ChildProcess;
   /** Everything it printed so far (stdout and stderr). */
   output(): string;
+  /** What it printed on stdout (the JSON log stream) and on stderr (the banner). */
+  stdout(): string;
+  stderr(): string;
   adminUrl: string;
   devicePort: number;
   mqttPort: number;
@@ -26,8 +29,16 @@ export async function spawnServer(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => {
+    out += d;
+    stdout += d;
+  });
+  child.stderr!.on('data', (d) => {
+    out += d;
+    stderr += d;
+  });
   return new Promise<ServerProcess>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no start-up banner: ${out}`)), 60_000);
     const onExit = (code: number | null) => {
@@ -35,7 +46,7 @@ export async function spawnServer(
       reject(new Error(`${command.join(' ')} exited ${code}: ${out}`));
     };
     child.once('exit', onExit);
-    child.stdout!.on('data', function look() {
+    const look = () => {
       const admin = /admin API:\s+(http:\/\/\S+)/.exec(out);
       const device = /device API:\s+https:\/\/\S+:(\d+)/.exec(out);
       const mqtt = /device MQTT:\s+mqtts:\/\/\S+:(\d+)/.exec(out);
@@ -43,13 +54,18 @@ export async function spawnServer(
       clearTimeout(timer);
       child.off('exit', onExit);
       child.stdout!.off('data', look);
+      child.stderr!.off('data', look);
       resolve({
         child,
         output: () => out,
+        stdout: () => stdout,
+        stderr: () => stderr,
         adminUrl: admin[1]!,
         devicePort: Number(device[1]),
         mqttPort: Number(mqtt[1]),
       });
-    });
+    };
+    child.stdout!.on('data', look);
+    child.stderr!.on('data', look);
   });
 }
