@@ -38,6 +38,16 @@ function sendBase64(reply: FastifyReply, contentType: string, der: Buffer): void
   send(reply, 200, { 'Content-Type': contentType, 'Content-Transfer-Encoding': 'base64' }, base64Lines(der));
 }
 
+/**
+ * The HTTP status an EST client gets for an error: 401 (with a Basic challenge) only asks for
+ * credentials; a refused certificate or a revoked one is 403, as RFC 7030 3.2.3 has it.
+ */
+export function estHttpStatus(e: ZtError): number {
+  if (e instanceof EstAuthError) return 401;
+  const status = ERROR_CATALOGUE[e.code].status;
+  return status === 401 ? 403 : status;
+}
+
 function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown, devices: DeviceRequests): void {
   // Credentials that were offered and refused count against the source; a bare first request
   // that only draws the Basic challenge does not.
@@ -58,13 +68,13 @@ function sendError(req: FastifyRequest, reply: FastifyReply, e: unknown, devices
   else if (err.status >= 500)
     req.log.warn({ code: err.code, reason: operatorText(err) }, 'EST request refused');
   else req.log.info({ code: err.code, reason: operatorText(err) }, 'EST request refused');
-  const status = err ? ERROR_CATALOGUE[err.code].status : 500;
-  if (offered && (status === 401 || err?.code === 'CERT_MALFORMED')) devices.authFailed(req);
+  const status = err ? estHttpStatus(err) : 500;
+  if (offered && err && (err.status === 401 || err.code === 'CERT_MALFORMED')) devices.authFailed(req);
   const text = err ? `${err.message}\n` : `internal error; see the server log (request ${req.id})\n`;
   const retryAfter = retryAfterOf(err);
   send(
     reply,
-    status === 401 ? 403 : status,
+    status,
     {
       'Content-Type': 'text/plain; charset=utf-8',
       ...(retryAfter !== undefined ? { 'Retry-After': String(retryAfter) } : {}),
