@@ -299,13 +299,7 @@ write(
         der.integer(1),
         der.setOf(),
         der.seq(der.oid(OID.data)),
-        der.implicit(
-          0,
-          Buffer.alloc(200, 0)
-            .fill(0x30, 0, 200)
-            .map((v, k) => (k % 2 ? 0 : 0x30)),
-          true,
-        ),
+        der.implicit(0, Buffer.from(Buffer.alloc(200).map((_v, k) => (k % 2 ? 0 : 0x30))), true),
         der.setOf(),
       ),
     ),

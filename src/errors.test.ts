@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ERROR_CATALOGUE, type ErrorCode, ZtError } from './errors.ts';
-import { dpsErrorCode, dpsHttpStatus } from './features/dps/error-codes.ts';
+import { dpsErrorCode, dpsHttpStatus } from './features/provisioning/dps-error-codes.ts';
 import { estHttpStatus } from './transports/device-https/est.ts';
 
 describe('error catalogue', () => {

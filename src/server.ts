@@ -1,6 +1,6 @@
 /**
- * The composition root: builds every service from the configuration and hands them to the
- * transports. Nothing else wires features together.
+ * The composition root: builds every service from the configuration (services.ts) and hands
+ * them to the transports.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,14 +10,8 @@ import type { Logger } from 'pino';
 import type { ServerConfig } from './config/config.ts';
 import { ZtError } from './errors.ts';
 import { type DevPki, ensureDevPki } from './features/issuance/dev-pki.ts';
-import { TenantService } from './features/tenants/service.ts';
-import { KyselyTenantStore } from './features/tenants/store.ts';
-import { createDpsServices, type DpsServices } from './features/dps/services.ts';
-import { EstService } from './features/est/service.ts';
-import { EstStore } from './features/est/store.ts';
-import { IssuanceEngine } from './features/issuance/engine.ts';
 import { loadKeyPassphrase } from './features/issuance/passphrase.ts';
-import { IssuanceStore } from './features/issuance/store.ts';
+import type { TenantService } from './features/tenants/service.ts';
 import { createLogger } from './logger.ts';
 import { loadCertificate } from './pki/certificate.ts';
 import { writeFileAtomic } from './pki/toolkit.ts';
@@ -27,6 +21,7 @@ import { buildDeviceApp } from './transports/device-https/app.ts';
 import type { DeviceTls } from './transports/device-tls.ts';
 import { type MqttListener, startMqttListener } from './transports/mqtt/listener.ts';
 import { SourceGuard } from './transports/source-guard.ts';
+import { createServices, type Services } from './services.ts';
 
 export const VERSION: string = JSON.parse(
   readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
@@ -45,7 +40,7 @@ export interface RunningServer {
   /** Set when this start created the first admin token (shown once, also saved to adminTokenFile). */
   adminToken?: string;
   adminTokenFile: string;
-  services: { tenants: TenantService; dps: DpsServices; issuance: IssuanceEngine; est: EstService };
+  services: Services;
   close(): Promise<void>;
 }
 
@@ -96,24 +91,20 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const devPki = ensureDevPki(config.dataDir, config.device.tlsNames, opts.progress);
   const deviceTls = loadDeviceTls(config, devPki);
   const store = await openMigratedStore({ url: config.store.url, dataDir: config.dataDir });
-  const tenants = new TenantService(new KyselyTenantStore(store.db));
   // The default CRL URL names the device port, which port 0 only settles at listen.
   let crlBase = config.issuance.crlBaseUrl;
-  const issuance = new IssuanceEngine(new IssuanceStore(store.db), {
-    passphrase: loadKeyPassphrase(config.dataDir, config.issuance.keyPassphraseFile),
-    crlBaseUrl: () => crlBase,
-  });
-  const dps = createDpsServices(store.db, tenants, {
-    logger: logger.child({ feature: 'dps' }),
+  const services = createServices(store.db, {
+    logger,
     retryAfterSeconds: config.dps.retryAfterSeconds,
     defaultRegion: config.device.region || undefined,
-    issuer: issuance,
     sas: {
       hosts: [...serverNames(deviceTls.cert), ...config.device.tlsNames],
       maxLifetimeSeconds: config.dps.sasMaxLifetimeSeconds,
     },
+    passphrase: loadKeyPassphrase(config.dataDir, config.issuance.keyPassphraseFile),
+    crlBaseUrl: () => crlBase,
   });
-  const est = new EstService(new EstStore(store.db), issuance, tenants, dps.store);
+  const { tenants, registrations } = services;
   const adminTokenFile = join(config.dataDir, 'admin-token');
   const apps: FastifyInstance[] = [];
   const listeners: MqttListener[] = [];
@@ -135,17 +126,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       bodyLimit: config.device.maxBodyBytes,
       guard,
       chainLimits,
-      registrations: dps.registrations,
-      dps,
-      est: { service: est, engine: issuance, tenants },
+      services,
     });
     apps.push(device);
     const admin = await buildAdminApp({
       logger: logger.child({ listener: 'admin' }),
-      tenants,
-      dps,
-      issuance,
-      est,
+      services,
       serviceHost: config.device.tlsNames[0] ?? 'localhost',
       ready,
       bodyLimit: config.admin.maxBodyBytes,
@@ -156,7 +142,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     const mqtt = await startMqttListener({
       logger: logger.child({ listener: 'mqtt' }),
       tls: deviceTls,
-      registrations: dps.registrations,
+      registrations,
       maxPacketBytes: config.device.maxBodyBytes,
       host: config.device.host,
       port: config.device.mqttPort,
@@ -180,12 +166,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       adminPort: a.port,
       adminToken,
       adminTokenFile,
-      services: { tenants, dps, issuance, est },
+      services,
       async close() {
         if (closed) return;
         closed = true;
         await Promise.allSettled([...apps.map((app) => app.close()), ...listeners.map((l) => l.close())]);
-        await dps.registrations.drain();
+        await registrations.drain();
         await store.close();
       },
     };

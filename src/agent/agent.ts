@@ -13,7 +13,7 @@ import { ZtError, isZtError } from '../errors.ts';
 import { type AgentConfig, type AutoRenew, type KeyRef, maskProxy } from './config.ts';
 import { registerWithDps } from './dps-client.ts';
 import { type EstCredentials, estEnroll } from './est-client.ts';
-import { type HttpOptions, NetworkError } from './http.ts';
+import { type HttpOptions, NetworkError } from './network.ts';
 import { agentLogger } from './log.ts';
 import { renewalTimes, shouldRenew } from './renew-policy.ts';
 import {

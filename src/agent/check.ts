@@ -6,7 +6,6 @@
  * diagnose), and whether EST accepts the configured credentials.
  */
 import { lookup } from 'node:dns/promises';
-import { isZtError } from '../errors.ts';
 import type { DeviceAgent, Identity } from './agent.ts';
 import { maskProxy } from './config.ts';
 import { openDpsMqtt } from './dps-mqtt-client.ts';

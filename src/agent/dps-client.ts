@@ -3,10 +3,10 @@
  * wait out 429s, and return the assignment or a refusal with DPS's own message. The exchange is
  * the same over HTTPS and MQTT; only the channel differs.
  */
-import { ZtError } from '../errors.ts';
 import { DPS_API_VERSION, type DpsAnswer, type DpsChannel, DpsRefusal } from './dps-channel.ts';
 import { openDpsMqtt } from './dps-mqtt-client.ts';
-import { type HttpOptions, httpsRequest, NetworkError } from './http.ts';
+import { httpsRequest } from './http.ts';
+import { type HttpOptions, NetworkError } from './network.ts';
 
 export { DpsRefusal } from './dps-channel.ts';
 

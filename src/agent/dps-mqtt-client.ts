@@ -9,7 +9,8 @@ import { MqttClient } from 'mqtt';
 import { ZtError } from '../errors.ts';
 import { maskPin } from '../pki/pkcs11-uri.ts';
 import { DPS_API_VERSION, type DpsAnswer, type DpsChannel, DpsRefusal } from './dps-channel.ts';
-import { type HttpOptions, NetworkError, openTls } from './http.ts';
+import { openTls } from './http.ts';
+import { type HttpOptions, NetworkError } from './network.ts';
 
 const RESPONSES = '$dps/registrations/res/#';
 const CONNACK: Record<number, string> = {

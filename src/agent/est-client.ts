@@ -8,7 +8,8 @@ import { ZtError } from '../errors.ts';
 import { type Certificate, certificatePem, parseCertificate } from '../pki/certificate.ts';
 import { base64Lines } from '../pki/pem.ts';
 import { decodeCertsOnly } from '../pki/pkcs7.ts';
-import { type HttpAnswer, type HttpOptions, httpsRequest, NetworkError } from './http.ts';
+import { httpsRequest } from './http.ts';
+import { type HttpAnswer, type HttpOptions, NetworkError } from './network.ts';
 
 export interface EstCredentials {
   username?: string;

@@ -5,48 +5,13 @@
  * authentication, the proxy refused the tunnel, a TLS-inspecting proxy replaced the server
  * certificate, the server refused the client certificate, or the network.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, rootCertificates, type TLSSocket } from 'node:tls';
 import { ZtError } from '../errors.ts';
 import { maskProxy } from './config.ts';
+import { bypassesProxy, type HttpAnswer, type HttpOptions, NetworkError } from './network.ts';
 import { opensslHttpsRequest } from './openssl-tls.ts';
-
-export interface HttpOptions {
-  proxy?: string;
-  noProxy?: string[];
-  /** Extra trusted roots (PEM), added to the system roots. */
-  trusted?: string[];
-  /** Client certificate chain (PEM, leaf first) and key (PEM). */
-  cert?: string;
-  key?: string;
-  /** Client key in a PKCS#11 token instead of `key` (the request then goes through openssl). */
-  keyUri?: string;
-  timeoutMs?: number;
-}
-
-export interface HttpAnswer {
-  status: number;
-  headers: IncomingMessage['headers'];
-  body: Buffer;
-}
-
-/** Network-level failure, worth retrying later (as opposed to a refusal). */
-export class NetworkError extends ZtError {
-  constructor(message: string) {
-    super('SERVER_UNREACHABLE', message);
-  }
-}
-
-/** True when `host` matches a no_proxy entry (exact, domain suffix, ".suffix" or "*"). */
-export function bypassesProxy(host: string, noProxy: string[] = []): boolean {
-  const h = host.toLowerCase();
-  return noProxy.some((e) => {
-    if (e === '*') return true;
-    const d = e.replace(/^\*?\./, '').replace(/:\d+$/, '');
-    return h === d || h.endsWith(`.${d}`);
-  });
-}
 
 function readProxyAnswer(socket: Socket): Promise<{ status: number; head: string; rest: Buffer }> {
   return new Promise((resolve, reject) => {

@@ -12,7 +12,7 @@ import { rootCertificates } from 'node:tls';
 import { ZtError } from '../errors.ts';
 import { maskPin } from '../pki/pkcs11-uri.ts';
 import { maskProxy } from './config.ts';
-import { type HttpAnswer, type HttpOptions, NetworkError, bypassesProxy } from './http.ts';
+import { bypassesProxy, type HttpAnswer, type HttpOptions, NetworkError } from './network.ts';
 
 /** Splits an HTTP/1.1 response into status, headers and body (Content-Length or chunked). */
 export function parseHttpResponse(raw: Buffer): HttpAnswer {

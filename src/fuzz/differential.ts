@@ -24,7 +24,6 @@ import {
   encodeSubjectAltName,
 } from '../pki/extensions.ts';
 import { generateKey } from '../pki/keys.ts';
-import { encodeName } from '../pki/names.ts';
 import { OID } from '../pki/oids.ts';
 import { CertificateSigner } from '../pki/issue.ts';
 import { toPem } from '../pki/pem.ts';

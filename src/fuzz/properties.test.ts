@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isZtError } from '../errors.ts';
 import { parseTomlText } from '../config/toml.ts';
-import { readRegisterBody } from '../features/dps/registrations.ts';
+import { readRegisterBody } from '../features/provisioning/register-body.ts';
 import { parseCertificate } from '../pki/certificate.ts';
 import { createCsr, parseCsr } from '../pki/csr.ts';
 import * as der from '../pki/der.ts';

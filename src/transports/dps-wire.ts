@@ -5,8 +5,8 @@
  */
 import { isZtError, operatorText, ZtError } from '../errors.ts';
 import { retryAfterOf } from './http-errors.ts';
-import { dpsErrorCode, dpsHttpStatus } from '../features/dps/error-codes.ts';
-import type { RegistrationOperation } from '../features/dps/types.ts';
+import { dpsErrorCode, dpsHttpStatus } from '../features/provisioning/dps-error-codes.ts';
+import type { RegistrationOperation } from '../features/provisioning/types.ts';
 
 export interface DpsErrorAnswer {
   status: number;

@@ -5,7 +5,7 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { isZtError, operatorText, ZtError } from '../../errors.ts';
-import { type Certificate, loadCertificates } from '../../pki/certificate.ts';
+import type { Certificate } from '../../pki/certificate.ts';
 import { validateChain } from '../../pki/chain.ts';
 import { type CertificationRequest, parseCsr } from '../../pki/csr.ts';
 import * as der from '../../pki/der.ts';
@@ -13,15 +13,13 @@ import { encodeSubjectAltName } from '../../pki/extensions.ts';
 import { spkiDer } from '../../pki/keys.ts';
 import { formatName } from '../../pki/names.ts';
 import { OID } from '../../pki/oids.ts';
-import type { DpsStore } from '../dps/store.ts';
+import type { CaService } from '../cas/service.ts';
 import type { IssuanceEngine, Issued, TenantRef } from '../issuance/engine.ts';
 import type { Tenant } from '../tenants/types.ts';
 import type { TenantService } from '../tenants/service.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
-import type { EstStore } from './store.ts';
+import type { EstStore, StoredLabel } from './store.ts';
 import type { EstLabel, PendingEnrollment } from './types.ts';
-
-type StoredLabel = Omit<EstLabel, 'idScope' | 'users'>;
 
 export interface EstContext {
   /** The Authorization header, if any. */
@@ -77,15 +75,20 @@ export class EstService {
   private readonly store: EstStore;
   private readonly engine: IssuanceEngine;
   private readonly tenants: TenantService;
-  private readonly dps: DpsStore;
+  private readonly cas: Pick<CaService, 'find' | 'verifiedAnchors'>;
   /** Recently verified credentials: scrypt costs tens of milliseconds, too much per enrollment. */
   private readonly verified = new Map<string, number>();
 
-  constructor(store: EstStore, engine: IssuanceEngine, tenants: TenantService, dps: DpsStore) {
+  constructor(
+    store: EstStore,
+    engine: IssuanceEngine,
+    tenants: TenantService,
+    cas: Pick<CaService, 'find' | 'verifiedAnchors'>,
+  ) {
     this.store = store;
     this.engine = engine;
     this.tenants = tenants;
-    this.dps = dps;
+    this.cas = cas;
   }
 
   // ---------------------------------------------------------------- management
@@ -115,7 +118,7 @@ export class EstService {
     else await this.engine.defaultCaName(tenant);
     await this.engine.profile(tenant, l.profile);
     for (const name of l.bootstrapCas) {
-      const ca = await this.dps.findCa(tenant.id, name);
+      const ca = await this.cas.find(tenant.id, name);
       if (!ca)
         throw new ZtError(
           'NOT_FOUND',
@@ -330,11 +333,7 @@ export class EstService {
       }
     }
     if (r.label.bootstrapCas.length > 0) {
-      const anchors: Certificate[] = [];
-      for (const name of r.label.bootstrapCas) {
-        const ca = await this.dps.findCa(r.tenant.id, name);
-        if (ca?.isVerified) anchors.push(...loadCertificates(ca.certificate));
-      }
+      const anchors = await this.cas.verifiedAnchors(r.tenant.id, r.label.bootstrapCas);
       try {
         validateChain(leaf!, rest, anchors);
         await this.engine.assertNotRevoked(chain);

@@ -18,10 +18,30 @@ function toPending(label: string, r: EstPendingTable): PendingEnrollment {
   };
 }
 
-type StoredLabel = Omit<EstLabel, 'idScope' | 'users'>;
+export type StoredLabel = Omit<EstLabel, 'idScope' | 'users'>;
 
 /** EST tables over Kysely. */
-export class EstStore {
+/** Persistence contract for EST labels, their users and pending enrollments. */
+export interface EstStore {
+  /** Upserts a label; false when the label belongs to another tenant. */
+  putLabel(tenantId: string, l: StoredLabel): Promise<boolean>;
+  findLabel(label: string): Promise<{ tenantId: string; label: StoredLabel } | undefined>;
+  findDefault(): Promise<{ tenantId: string; label: StoredLabel } | undefined>;
+  listLabels(tenantId: string): Promise<StoredLabel[]>;
+  deleteLabel(tenantId: string, label: string): Promise<boolean>;
+  putUser(label: string, username: string, hash: string): Promise<void>;
+  findUserHash(label: string, username: string): Promise<string | undefined>;
+  listUsers(label: string): Promise<string[]>;
+  deleteUser(label: string, username: string): Promise<boolean>;
+  /** Records a pending enrollment (idempotent per key); returns the stored one. */
+  pending(label: string, keyHash: string, subject: string, requester: string): Promise<PendingEnrollment>;
+  findPending(label: string, keyHash: string): Promise<PendingEnrollment | undefined>;
+  listPending(label: string): Promise<PendingEnrollment[]>;
+  decide(label: string, keyHash: string, status: 'approved' | 'rejected'): Promise<boolean>;
+  clearPending(label: string, keyHash: string): Promise<void>;
+}
+
+export class KyselyEstStore implements EstStore {
   private readonly db: Kysely<Database>;
 
   constructor(db: Kysely<Database>) {

@@ -1,6 +1,6 @@
 /** Adding an issuing CA: create or import it, and make it a verified DPS CA of the same name. */
 import { isZtError, ZtError } from '../../errors.ts';
-import type { CaService } from '../dps/cas.ts';
+import type { CaService } from '../cas/service.ts';
 import type { IssuanceEngine, TenantRef } from './engine.ts';
 import type { IssuingCa } from './types.ts';
 
@@ -21,7 +21,7 @@ export interface AddIssuingCa {
 /** Creates or imports an issuing CA; returns it with the name of its DPS CA certificate, if made. */
 export async function addIssuingCa(
   engine: IssuanceEngine,
-  cas: CaService,
+  cas: Pick<CaService, 'upload'>,
   tenant: TenantRef,
   b: AddIssuingCa,
 ): Promise<IssuingCa & { dpsCaCertificate: string | null }> {

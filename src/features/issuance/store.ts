@@ -61,8 +61,48 @@ function toIssued(r: IssuedCertificatesTable & { ca_name?: string }): IssuedCert
 }
 
 /** Issuance tables over Kysely. */
-export class IssuanceStore {
-  readonly db: Kysely<Database>;
+/** Persistence contract for issuing CAs, profiles, issued-certificate records and CRLs. */
+export interface IssuanceStore {
+  /** Inserts an issuing CA; false when the name is taken. */
+  insertCa(tenantId: string, ca: StoredIssuingCa, sha256: string): Promise<boolean>;
+  findCa(tenantId: string, name: string): Promise<StoredIssuingCa | undefined>;
+  listCas(tenantId: string): Promise<StoredIssuingCa[]>;
+  deleteCa(tenantId: string, name: string): Promise<boolean>;
+  /** Takes the next CRL number of a CA atomically. */
+  nextCrlNumber(tenantId: string, name: string): Promise<number>;
+  putProfile(tenantId: string, p: CertificateProfile): Promise<void>;
+  findProfile(tenantId: string, name: string): Promise<CertificateProfile | undefined>;
+  listProfiles(tenantId: string): Promise<CertificateProfile[]>;
+  deleteProfile(tenantId: string, name: string): Promise<boolean>;
+  insertIssued(tenantId: string, c: IssuedCertificate, pem: string, issuerKey: string): Promise<void>;
+  findIssued(
+    tenantId: string,
+    serial: string,
+  ): Promise<{ record: IssuedCertificate; pem: string } | undefined>;
+  listIssued(tenantId: string, f: IssuedFilter): Promise<IssuedCertificate[]>;
+  /** Marks a certificate revoked; false when it was not found or already revoked. */
+  revoke(tenantId: string, serial: string, reason: string, at: string): Promise<boolean>;
+  revokedOf(
+    tenantId: string,
+    caName: string,
+  ): Promise<Array<{ serial: string; revokedAt: string; reason: string }>>;
+  /**
+   * The first revoked certificate among these (issuer, serial) pairs, if any (checked on every
+   * authentication). Keyed on what a re-encoded signature cannot change.
+   */
+  firstRevoked(
+    refs: Array<{ issuerKey: string; serial: string }>,
+  ): Promise<{ issuerKey: string; serial: string; revokedAt: string } | undefined>;
+  getCrl(
+    tenantId: string,
+    caName: string,
+  ): Promise<{ number: number; nextUpdate: string; der: Buffer } | undefined>;
+  putCrl(tenantId: string, caName: string, number: number, nextUpdate: string, der: Buffer): Promise<void>;
+  deleteCrl(tenantId: string, caName: string): Promise<void>;
+}
+
+export class KyselyIssuanceStore implements IssuanceStore {
+  private readonly db: Kysely<Database>;
 
   constructor(db: Kysely<Database>) {
     this.db = db;

@@ -6,22 +6,17 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ZtError } from '../../errors.ts';
-import type { TenantService } from '../../features/tenants/service.ts';
-import type { Principal, TokenScope } from '../../features/tenants/types.ts';
-import type { DpsServices } from '../../features/dps/services.ts';
+import type { TokenScope } from '../../features/tenants/types.ts';
+import type { Services } from '../../services.ts';
 import { installErrorHandlers } from '../http-errors.ts';
+import { authorize } from './authorize.ts';
 import { registerDpsAdminRoutes } from './dps-routes.ts';
 import { registerIssuanceAdminRoutes } from './issuance-routes.ts';
-import type { EstService } from '../../features/est/service.ts';
-import type { IssuanceEngine } from '../../features/issuance/engine.ts';
 import { errorSchema, tenantSchema, tokenSchema } from './schemas.ts';
 
 export interface AdminAppOptions {
   logger: Logger;
-  tenants: TenantService;
-  dps: DpsServices;
-  issuance: IssuanceEngine;
-  est: EstService;
+  services: Services;
   /** Host name put in connection strings of the Azure-shaped service API. */
   serviceHost: string;
   ready: () => Promise<boolean>;
@@ -29,33 +24,7 @@ export interface AdminAppOptions {
   version: string;
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal?: Principal;
-  }
-}
-
 const PUBLIC = new Set(['/healthz', '/readyz', '/v1/openapi.json']);
-
-/** Checks that the caller may do `method` on an optional tenant; admin-only routes need the admin scope. */
-export function authorize(
-  p: Principal | undefined,
-  method: string,
-  opts: { tenantId?: string; adminOnly?: boolean } = {},
-): Principal {
-  if (!p) throw new ZtError('UNAUTHENTICATED', 'send "Authorization: Bearer <token>"');
-  const has = (s: TokenScope) => p.scopes.includes(s);
-  if (has('admin') && p.tenantId === null) return p;
-  if (opts.adminOnly)
-    throw new ZtError('FORBIDDEN', `token "${p.name}" lacks the admin scope this operation needs`);
-  if (p.tenantId !== null && opts.tenantId !== undefined && opts.tenantId !== p.tenantId) {
-    throw new ZtError('FORBIDDEN', `token "${p.name}" is limited to another tenant`);
-  }
-  const writing = method !== 'GET' && method !== 'HEAD';
-  if (writing && !has('write') && !has('admin'))
-    throw new ZtError('FORBIDDEN', `token "${p.name}" is read-only`);
-  return p;
-}
 
 /** Builds the admin fastify app (not listening yet). */
 export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance> {
@@ -92,7 +61,7 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
         'this endpoint needs "Authorization: Bearer <token>"; the first admin token is in <data_dir>/admin-token',
       );
     }
-    req.principal = await o.tenants.authenticate(header.slice(7));
+    req.principal = await o.services.tenants.authenticate(header.slice(7));
   });
 
   const errors = {
@@ -121,7 +90,7 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
     },
     async (req) => {
       const p = authorize(req.principal, 'GET');
-      const all = await o.tenants.listTenants();
+      const all = await o.services.tenants.listTenants();
       return p.tenantId ? all.filter((t) => t.id === p.tenantId) : all;
     },
   );
@@ -145,7 +114,7 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
     },
     async (req, reply) => {
       authorize(req.principal, 'POST', { adminOnly: true });
-      return reply.code(201).send(await o.tenants.createTenant(req.body));
+      return reply.code(201).send(await o.services.tenants.createTenant(req.body));
     },
   );
   app.get<{ Params: { idScope: string } }>(
@@ -158,7 +127,7 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
       },
     },
     async (req) => {
-      const t = await o.tenants.getTenant(req.params.idScope);
+      const t = await o.services.tenants.getTenant(req.params.idScope);
       authorize(req.principal, 'GET', { tenantId: t.id });
       return t;
     },
@@ -174,7 +143,7 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
     },
     async (req, reply) => {
       authorize(req.principal, 'DELETE', { adminOnly: true });
-      await o.tenants.deleteTenant(req.params.idScope);
+      await o.services.tenants.deleteTenant(req.params.idScope);
       return reply.code(204).send();
     },
   );
@@ -190,7 +159,7 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
     },
     async (req) => {
       authorize(req.principal, 'GET', { adminOnly: true });
-      return o.tenants.listTokens();
+      return o.services.tenants.listTokens();
     },
   );
   app.post<{ Body: { name: string; scopes?: TokenScope[]; tenant?: string; expiresAt?: string } }>(
@@ -226,7 +195,7 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
     },
     async (req, reply) => {
       authorize(req.principal, 'POST', { adminOnly: true });
-      return reply.code(201).send(await o.tenants.createToken(req.body));
+      return reply.code(201).send(await o.services.tenants.createToken(req.body));
     },
   );
   app.delete<{ Params: { id: string } }>(
@@ -240,12 +209,12 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
     },
     async (req, reply) => {
       authorize(req.principal, 'DELETE', { adminOnly: true });
-      await o.tenants.revokeToken(req.params.id);
+      await o.services.tenants.revokeToken(req.params.id);
       return reply.code(204).send();
     },
   );
 
-  registerDpsAdminRoutes(app, o.tenants, o.dps, o.serviceHost);
-  registerIssuanceAdminRoutes(app, o.tenants, o.issuance, o.est, o.dps);
+  registerDpsAdminRoutes(app, o.services, o.serviceHost);
+  registerIssuanceAdminRoutes(app, o.services);
   return app;
 }

@@ -3,13 +3,10 @@
  * individual enrollments, enrollment groups, registrations, registry devices and diagnose.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ZtError } from '../../errors.ts';
-import { diagnose } from '../../features/dps/diagnose.ts';
-import type { DpsServices } from '../../features/dps/services.ts';
-import type { EnrollmentKind } from '../../features/dps/types.ts';
-import type { TenantService } from '../../features/tenants/service.ts';
+import type { EnrollmentKind } from '../../features/enrollments/types.ts';
 import { loadCertificates } from '../../pki/certificate.ts';
-import { authorize } from './app.ts';
+import type { Services } from '../../services.ts';
+import { authorize, tenantFor as tenantOf } from './authorize.ts';
 
 type Scope = { idScope: string };
 type PageQuery = { max?: number; continuation?: string };
@@ -28,17 +25,8 @@ const ifMatch = {
 } as const;
 
 /** Mounts the DPS management routes. */
-export function registerDpsAdminRoutes(
-  app: FastifyInstance,
-  tenants: TenantService,
-  dps: DpsServices,
-  serviceHost: string,
-): void {
-  const tenantFor = async (req: FastifyRequest<{ Params: Scope }>) => {
-    const t = await tenants.getTenant(req.params.idScope);
-    authorize(req.principal, req.method, { tenantId: t.id });
-    return t;
-  };
+export function registerDpsAdminRoutes(app: FastifyInstance, dps: Services, serviceHost: string): void {
+  const tenantFor = (req: FastifyRequest<{ Params: Scope }>) => tenantOf(dps.tenants, req);
   const base = '/v1/tenants/:idScope';
 
   // CA certificates
@@ -219,16 +207,12 @@ export function registerDpsAdminRoutes(
       },
     },
     async (req) =>
-      dps.store.listRegistrations((await tenantFor(req)).id, req.query.max, req.query.continuation),
+      dps.registrations.records((await tenantFor(req)).id, req.query.max, req.query.continuation),
   );
   app.get<{ Params: Scope & { id: string } }>(
     `${base}/registrations/:id`,
     { schema: { summary: 'Show the registration record of a registration ID', tags: ['registrations'] } },
-    async (req) => {
-      const r = await dps.store.findRegistration((await tenantFor(req)).id, req.params.id);
-      if (!r) throw new ZtError('NOT_FOUND', `${req.params.id} has no registration record in this scope`);
-      return r.state;
-    },
+    async (req) => dps.registrations.record((await tenantFor(req)).id, req.params.id),
   );
   app.delete<{ Params: Scope & { id: string } }>(
     `${base}/registrations/:id`,
@@ -239,9 +223,7 @@ export function registerDpsAdminRoutes(
       },
     },
     async (req, reply) => {
-      if (!(await dps.store.deleteRegistration((await tenantFor(req)).id, req.params.id))) {
-        throw new ZtError('NOT_FOUND', `${req.params.id} has no registration record in this scope`);
-      }
+      await dps.registrations.deleteRecord((await tenantFor(req)).id, req.params.id);
       return reply.code(204).send();
     },
   );
@@ -324,6 +306,6 @@ export function registerDpsAdminRoutes(
       },
     },
     async (req) =>
-      diagnose(dps.store, (await tenantFor(req)).id, loadCertificates(req.body.chain), dps.issuer),
+      dps.registrations.diagnoseChain((await tenantFor(req)).id, loadCertificates(req.body.chain)),
   );
 }

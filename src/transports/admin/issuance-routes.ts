@@ -4,34 +4,21 @@
  * their users and enrollments awaiting approval.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { DpsServices } from '../../features/dps/services.ts';
-import type { EstService } from '../../features/est/service.ts';
-import type { IssuanceEngine } from '../../features/issuance/engine.ts';
 import { type AddIssuingCa, addIssuingCa } from '../../features/issuance/issuing-cas.ts';
-import type { TenantService } from '../../features/tenants/service.ts';
-import type { Tenant } from '../../features/tenants/types.ts';
 import { certificatePem } from '../../pki/certificate.ts';
 import { crlPem } from '../../pki/crl.ts';
 import { parseCsr } from '../../pki/csr.ts';
-import { authorize } from './app.ts';
+import type { Services } from '../../services.ts';
+import { tenantFor as tenantOf } from './authorize.ts';
 
 type Scope = { idScope: string };
 
 const str = { type: 'string' } as const;
 
 /** Mounts the issuance and EST management routes. */
-export function registerIssuanceAdminRoutes(
-  app: FastifyInstance,
-  tenants: TenantService,
-  engine: IssuanceEngine,
-  est: EstService,
-  dps: DpsServices,
-): void {
-  const tenantFor = async (req: FastifyRequest<{ Params: Scope }>): Promise<Tenant> => {
-    const t = await tenants.getTenant(req.params.idScope);
-    authorize(req.principal, req.method, { tenantId: t.id });
-    return t;
-  };
+export function registerIssuanceAdminRoutes(app: FastifyInstance, services: Services): void {
+  const { tenants, issuance: engine, est } = services;
+  const tenantFor = (req: FastifyRequest<{ Params: Scope }>) => tenantOf(tenants, req);
   const base = '/v1/tenants/:idScope';
 
   // Issuing CAs
@@ -82,7 +69,7 @@ export function registerIssuanceAdminRoutes(
       },
     },
     async (req, reply) => {
-      return reply.code(201).send(await addIssuingCa(engine, dps.cas, await tenantFor(req), req.body));
+      return reply.code(201).send(await addIssuingCa(engine, services.cas, await tenantFor(req), req.body));
     },
   );
   app.get<{ Params: Scope & { name: string } }>(

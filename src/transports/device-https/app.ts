@@ -11,16 +11,12 @@ import type { Certificate } from '../../pki/certificate.ts';
 import { type ChainLimits, peerChain } from '../peer-chain.ts';
 import type { SourceGuard } from '../source-guard.ts';
 import type { Logger } from 'pino';
-import type { RegistrationService } from '../../features/dps/registrations.ts';
-import type { DpsServices } from '../../features/dps/services.ts';
+import type { Services } from '../../services.ts';
 import { type DeviceTls, deviceTlsOptions } from '../device-tls.ts';
 import { installErrorHandlers } from '../http-errors.ts';
 import { registerDpsDeviceRoutes } from './dps-device.ts';
 import { registerDpsServiceRoutes } from './dps-service.ts';
 import { registerEstRoutes } from './est.ts';
-import type { EstService } from '../../features/est/service.ts';
-import type { IssuanceEngine } from '../../features/issuance/engine.ts';
-import type { TenantService } from '../../features/tenants/service.ts';
 
 export interface DeviceAppOptions {
   logger: Logger;
@@ -31,12 +27,8 @@ export interface DeviceAppOptions {
   guard?: SourceGuard;
   /** Caps on the client chain, checked before it is parsed. */
   chainLimits?: ChainLimits;
-  /** DPS registrations; mounts the DPS device API when given. */
-  registrations?: RegistrationService;
-  /** DPS services; mounts the Azure-shaped DPS service API when given. */
-  dps?: DpsServices;
-  /** EST and CRLs, when given. */
-  est?: { service: EstService; engine: IssuanceEngine; tenants: TenantService };
+  /** The services the DPS device API, the Azure-shaped DPS service API and EST call. */
+  services: Services;
 }
 
 /** What the device routes need of the listener: the caller's chain, and a way to count a failed authentication. */
@@ -91,8 +83,8 @@ export async function buildDeviceApp(o: DeviceAppOptions): Promise<FastifyInstan
     if (await o.ready()) return { status: 'ready' };
     return reply.code(503).send({ status: 'not ready', reason: 'store is not reachable' });
   });
-  if (o.registrations) registerDpsDeviceRoutes(app, o.registrations, devices);
-  if (o.dps) registerDpsServiceRoutes(app, o.dps, devices);
-  if (o.est) registerEstRoutes(app, o.est.service, o.est.engine, o.est.tenants, devices);
+  registerDpsDeviceRoutes(app, o.services.registrations, devices);
+  registerDpsServiceRoutes(app, o.services, devices);
+  registerEstRoutes(app, o.services.est, o.services.issuance, o.services.tenants, devices);
   return app;
 }

@@ -6,8 +6,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isZtError, ZtError } from '../../errors.ts';
 import { errorResponse } from '../http-errors.ts';
-import type { RegistrationService } from '../../features/dps/registrations.ts';
-import type { RegistrationOperation } from '../../features/dps/types.ts';
+import type { RegistrationService } from '../../features/provisioning/service.ts';
+import type { RegistrationOperation } from '../../features/provisioning/types.ts';
 import { dpsErrorAnswer, dpsOperationAnswer } from '../dps-wire.ts';
 import type { DeviceRequests } from './app.ts';
 
@@ -36,6 +36,17 @@ export function sendDpsError(
     .send(answer.body);
 }
 
+/**
+ * The error handler of DPS routes: body-parsing and schema errors also answer in the DPS shape
+ * (aziot-identityd and the Azure SDKs parse it).
+ */
+export function dpsErrorHandler(devices: DeviceRequests) {
+  return (e: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const { body } = errorResponse(e, req.id, 0);
+    return sendDpsError(req, reply, isZtError(e) ? e : new ZtError(body.code, body.message), devices);
+  };
+}
+
 function sendOperation(
   req: FastifyRequest,
   reply: FastifyReply,
@@ -58,12 +69,7 @@ export function registerDpsDeviceRoutes(
 ): void {
   const chainOf = devices.chainOf;
   const fail = (req: FastifyRequest, reply: FastifyReply, e: unknown) => sendDpsError(req, reply, e, devices);
-  // Body-parsing errors on these routes also answer in the DPS shape (aziot-identityd parses it).
-  const errorHandler = (e: unknown, req: FastifyRequest, reply: FastifyReply) => {
-    const { body } = errorResponse(e, req.id, 0);
-    return fail(req, reply, isZtError(e) ? e : new ZtError(body.code, body.message));
-  };
-  const opts = { errorHandler };
+  const opts = { errorHandler: dpsErrorHandler(devices) };
   const base = '/:idScope/registrations/:registrationId';
   const region = (req: FastifyRequest) => {
     const h = req.headers['x-zerotouch-region'];

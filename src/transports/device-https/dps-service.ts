@@ -4,27 +4,22 @@
  * enrollments, enrollment groups and registration states unchanged. Paths are case-insensitive.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isZtError, ZtError } from '../../errors.ts';
-import { requireRight, type SasPrincipal } from '../../features/dps/access-policies.ts';
-import type { DpsServices } from '../../features/dps/services.ts';
-import type { EnrollmentGroup, EnrollmentKind, IndividualEnrollment } from '../../features/dps/types.ts';
-import { errorResponse } from '../http-errors.ts';
+import { requireRight, type SasPrincipal } from '../../features/access-policies/service.ts';
+import type {
+  EnrollmentGroup,
+  EnrollmentKind,
+  IndividualEnrollment,
+} from '../../features/enrollments/types.ts';
+import type { Services } from '../../services.ts';
 import type { DeviceRequests } from './app.ts';
-import { sendDpsError } from './dps-device.ts';
+import { dpsErrorHandler, sendDpsError } from './dps-device.ts';
 
 type IdParams = { id: string };
 
 /** Mounts the Azure-shaped service routes. */
-export function registerDpsServiceRoutes(
-  app: FastifyInstance,
-  dps: DpsServices,
-  devices: DeviceRequests,
-): void {
+export function registerDpsServiceRoutes(app: FastifyInstance, dps: Services, devices: DeviceRequests): void {
   const fail = (req: FastifyRequest, reply: FastifyReply, e: unknown) => sendDpsError(req, reply, e, devices);
-  const errorHandler = (e: unknown, req: FastifyRequest, reply: FastifyReply) => {
-    const { body } = errorResponse(e, req.id, 0);
-    return fail(req, reply, isZtError(e) ? e : new ZtError(body.code, body.message));
-  };
+  const errorHandler = dpsErrorHandler(devices);
   const principal = (req: FastifyRequest) => dps.policies.authenticate(req.headers.authorization);
   const wrap =
     <R extends FastifyRequest>(fn: (req: R, reply: FastifyReply, p: SasPrincipal) => Promise<unknown>) =>
@@ -136,9 +131,7 @@ export function registerDpsServiceRoutes(
     opts,
     wrap(async (req, _reply, p) => {
       requireRight(p, 'RegistrationStatusRead');
-      const r = await dps.store.findRegistration(p.tenantId, req.params.id);
-      if (!r) throw new ZtError('NOT_FOUND', `${req.params.id} has no registration state`);
-      return r.state;
+      return dps.registrations.record(p.tenantId, req.params.id);
     }),
   );
   app.delete<{ Params: IdParams }>(
@@ -146,13 +139,7 @@ export function registerDpsServiceRoutes(
     opts,
     wrap(async (req, reply, p) => {
       requireRight(p, 'RegistrationStatusWrite');
-      const r = await dps.store.findRegistration(p.tenantId, req.params.id);
-      if (!r) throw new ZtError('NOT_FOUND', `${req.params.id} has no registration state`);
-      const im = req.headers['if-match'];
-      if (im && im !== '*' && im.replace(/"/g, '') !== r.etag.replace(/"/g, '')) {
-        throw new ZtError('PRECONDITION_FAILED', 'etag is stale; read the registration state again');
-      }
-      await dps.store.deleteRegistration(p.tenantId, req.params.id);
+      await dps.registrations.deleteRecord(p.tenantId, req.params.id, req.headers['if-match']);
       reply.code(204).send();
     }),
   );
@@ -163,7 +150,7 @@ export function registerDpsServiceRoutes(
       requireRight(p, 'RegistrationStatusRead');
       const max = Number(req.headers['x-ms-max-item-count']) || undefined;
       const cont = req.headers['x-ms-continuation'];
-      const page = await dps.store.listRegistrations(
+      const page = await dps.registrations.records(
         p.tenantId,
         max,
         typeof cont === 'string' ? cont : undefined,

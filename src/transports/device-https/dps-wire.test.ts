@@ -243,7 +243,7 @@ describe('DPS device API on the wire', () => {
       results.every((r) => r.status === 202 || r.status === 429),
       results.map((r) => `${r.status} ${r.text}`).find((t) => !t.startsWith('202')),
     );
-    await server.services.dps.registrations.drain();
+    await server.services.registrations.drain();
     const list = await api('GET', `/v1/tenants/${fx.idScope}/devices?max=1000`);
     const burst = list.body.items.filter((d: { deviceId: string }) => d.deviceId.startsWith('burst-'));
     assert.equal(burst.length, 20);

@@ -10,7 +10,7 @@ import type { AedesOptions, AuthenticateError, Client } from 'aedes';
 import type { Logger } from 'pino';
 import { isZtError, operatorText, ZtError } from '../../errors.ts';
 import type { Certificate } from '../../pki/certificate.ts';
-import type { RegistrationService } from '../../features/dps/registrations.ts';
+import type { RegistrationService } from '../../features/provisioning/service.ts';
 import { dpsErrorAnswer, dpsOperationAnswer } from '../dps-wire.ts';
 
 const REGISTER = '$dps/registrations/PUT/iotdps-register/';

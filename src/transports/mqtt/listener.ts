@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Aedes, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { Certificate } from '../../pki/certificate.ts';
-import type { RegistrationService } from '../../features/dps/registrations.ts';
+import type { RegistrationService } from '../../features/provisioning/service.ts';
 import { type DeviceTls, deviceTlsOptions } from '../device-tls.ts';
 import { type ChainLimits, peerChain } from '../peer-chain.ts';
 import type { SourceGuard } from '../source-guard.ts';

@@ -1,6 +1,6 @@
 /** Linked IoT hubs of a tenant: where allocation policies may put devices. */
 import { ZtError } from '../../errors.ts';
-import type { DpsStore } from './store.ts';
+import type { HubStore } from './store.ts';
 import type { LinkedHub } from './types.ts';
 
 const HOST_RE =
@@ -8,9 +8,9 @@ const HOST_RE =
 
 /** Links, lists and unlinks hubs. */
 export class HubService {
-  private readonly store: DpsStore;
+  private readonly store: HubStore;
 
-  constructor(store: DpsStore) {
+  constructor(store: HubStore) {
     this.store = store;
   }
 

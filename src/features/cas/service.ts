@@ -1,26 +1,54 @@
 /**
- * CA certificates of a tenant: upload (verified on upload or not), verification codes, and
- * proof of possession with a certificate whose CN is the code and which the CA signed.
+ * CA certificates of a tenant: upload (verified on upload or not), verification codes, proof of
+ * possession with a certificate whose CN is the code and which the CA signed, and the trust
+ * anchors DPS groups, EST bootstrap and issuance take from them.
  */
 import { randomBytes } from 'node:crypto';
 import { ZtError } from '../../errors.ts';
-import { certificatePem, loadCertificates } from '../../pki/certificate.ts';
+import { type Certificate, certificatePem, loadCertificates } from '../../pki/certificate.ts';
 import { verifySignature } from '../../pki/algorithms.ts';
 import { publicKeyFromSpki } from '../../pki/keys.ts';
-import { newEtag } from './etag.ts';
-import { certificateDetails, type DpsStore } from './store.ts';
+import { newEtag } from '../etag.ts';
+import { type CaStore, certificateDetails } from './store.ts';
 import type { CaCertificate } from './types.ts';
 
 /** How long a verification code stays usable. */
 const CODE_LIFETIME_MS = 60 * 60 * 1000;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
+// Parsed CA certificates by PEM: CAs are read on every registration, parsed once.
+const parsedCas = new Map<string, Certificate>();
+function parsed(pem: string): Certificate {
+  let c = parsedCas.get(pem);
+  if (!c) {
+    if (parsedCas.size > 1000) parsedCas.clear();
+    c = loadCertificates(pem)[0]!;
+    parsedCas.set(pem, c);
+  }
+  return c;
+}
+
 /** Manages the CA certificates of tenants. */
 export class CaService {
-  private readonly store: DpsStore;
+  private readonly store: CaStore;
 
-  constructor(store: DpsStore) {
+  constructor(store: CaStore) {
     this.store = store;
+  }
+
+  /** Every CA of the tenant with its parsed certificate (parsed once per PEM and kept). */
+  async withCertificates(tenantId: string): Promise<Array<{ ca: CaCertificate; cert: Certificate }>> {
+    return (await this.store.listCas(tenantId)).map((ca) => ({ ca, cert: parsed(ca.certificate) }));
+  }
+
+  /** The certificates of the named CAs that are verified: trust anchors (EST bootstrap). */
+  async verifiedAnchors(tenantId: string, names: string[]): Promise<Certificate[]> {
+    const out: Certificate[] = [];
+    for (const name of names) {
+      const ca = await this.store.findCa(tenantId, name);
+      if (ca?.isVerified) out.push(parsed(ca.certificate));
+    }
+    return out;
   }
 
   /** Uploads a CA certificate (PEM or base64 DER); `verified` skips proof of possession. */
@@ -68,6 +96,11 @@ export class CaService {
     };
     await this.store.insertCa(tenantId, ca);
     return ca;
+  }
+
+  /** The named CA, or undefined. */
+  find(tenantId: string, name: string): Promise<CaCertificate | undefined> {
+    return this.store.findCa(tenantId, name);
   }
 
   /** The named CA, or NOT_FOUND. */

@@ -2,9 +2,8 @@
 import { isZtError, operatorText } from '../../errors.ts';
 import type { Certificate } from '../../pki/certificate.ts';
 import { formatName } from '../../pki/names.ts';
-import { dpsErrorCode } from './error-codes.ts';
-import { matchEnrollment, type RevocationCheck } from './matching.ts';
-import type { DpsStore } from './store.ts';
+import type { EnrollmentMatcher, RevocationCheck } from '../enrollments/matching.ts';
+import { dpsErrorCode } from './dps-error-codes.ts';
 
 export interface Diagnosis {
   ok: boolean;
@@ -22,7 +21,7 @@ export interface Diagnosis {
  * the whole reason; a device asking for itself gets what a device may know.
  */
 export async function diagnose(
-  store: DpsStore,
+  matcher: Pick<EnrollmentMatcher, 'match'>,
   tenantId: string | undefined,
   chain: Certificate[],
   revocation?: RevocationCheck,
@@ -35,7 +34,7 @@ export async function diagnose(
     notAfter: c.notAfter.toISOString(),
   }));
   try {
-    const m = await matchEnrollment(store, tenantId, chain, new Date(), revocation);
+    const m = await matcher.match(tenantId, chain, new Date(), revocation);
     return {
       ok: true,
       registrationId: m.registrationId,

@@ -5,7 +5,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ZtError } from '../../errors.ts';
-import type { AccessPolicy, DpsStore } from './store.ts';
+import type { AccessPolicy, AccessPolicyStore } from './store.ts';
 
 export const RIGHTS = [
   'ServiceConfig',
@@ -69,10 +69,10 @@ function srHost(sr: string): string {
 
 /** Manages policies and authenticates SAS tokens. */
 export class AccessPolicyService {
-  private readonly store: DpsStore;
+  private readonly store: AccessPolicyStore;
   private readonly rules: SasRules;
 
-  constructor(store: DpsStore, rules: SasRules = { hosts: [], maxLifetimeSeconds: 86400 }) {
+  constructor(store: AccessPolicyStore, rules: SasRules = { hosts: [], maxLifetimeSeconds: 86400 }) {
     this.store = store;
     this.rules = { ...rules, hosts: rules.hosts.map((h) => h.toLowerCase()) };
   }

@@ -4,10 +4,14 @@
  * and removes the old record, as the enrollment's reprovisionPolicy says.
  */
 import { ZtError } from '../../errors.ts';
-import { newEtag } from './etag.ts';
-import type { Match } from './matching.ts';
-import { type DpsStore, idKey, type Page } from './store.ts';
-import type { InitialTwin, RegistryDevice, ReprovisionPolicy, Substatus } from './types.ts';
+import type { Page } from '../../store/paging.ts';
+import type { Match } from '../enrollments/matching.ts';
+import type { InitialTwin, ReprovisionPolicy } from '../enrollments/types.ts';
+import { newEtag } from '../etag.ts';
+import { idKey } from '../id-key.ts';
+import type { Substatus } from '../provisioning/types.ts';
+import type { DeviceStore } from './store.ts';
+import type { RegistryDevice } from './types.ts';
 
 export interface AssignmentChange {
   tenantId: string;
@@ -38,7 +42,7 @@ function seededTwin(t: InitialTwin | undefined): RegistryDevice['twin'] {
 }
 
 /** Applies an assignment to the registry and returns the substatus DPS reports for it. */
-export async function applyAssignment(store: DpsStore, c: AssignmentChange): Promise<Substatus> {
+async function applyAssignment(store: DeviceStore, c: AssignmentChange): Promise<Substatus> {
   const now = new Date().toISOString();
   const policy: ReprovisionPolicy = c.match.enrollment.reprovisionPolicy;
   const prev = c.previous;
@@ -92,24 +96,32 @@ export async function applyAssignment(store: DpsStore, c: AssignmentChange): Pro
   return substatus;
 }
 
-/** Reads of the registry for the management API. */
+/** The registry: assignments write it, the management API reads and deletes devices. */
 export class RegistryService {
-  private readonly store: DpsStore;
+  private readonly store: DeviceStore;
 
-  constructor(store: DpsStore) {
+  constructor(store: DeviceStore) {
     this.store = store;
   }
 
+  /** Applies an assignment and returns the substatus DPS reports for it. */
+  assign(c: AssignmentChange): Promise<Substatus> {
+    return applyAssignment(this.store, c);
+  }
+
+  /** A page of devices, optionally of one hub. */
   list(tenantId: string, hub?: string, max?: number, continuation?: string): Promise<Page<RegistryDevice>> {
     return this.store.listDevices(tenantId, hub, max, continuation);
   }
 
+  /** The device, or NOT_FOUND. */
   async get(tenantId: string, hub: string, deviceId: string): Promise<RegistryDevice> {
     const d = await this.store.findDevice(tenantId, hub, deviceId);
     if (!d) throw new ZtError('NOT_FOUND', `no device "${deviceId}" in hub ${hub} of this scope`);
     return d;
   }
 
+  /** Deletes the device, or NOT_FOUND. */
   async delete(tenantId: string, hub: string, deviceId: string): Promise<void> {
     if (!(await this.store.deleteDevice(tenantId, hub, deviceId))) {
       throw new ZtError('NOT_FOUND', `no device "${deviceId}" in hub ${hub} of this scope`);

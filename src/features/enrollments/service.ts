@@ -3,12 +3,16 @@
  * documents, certificate info, etags with If-Match.
  */
 import { isZtError, ZtError } from '../../errors.ts';
-import { type Certificate, loadCertificates } from '../../pki/certificate.ts';
-import { formatName } from '../../pki/names.ts';
-import { dpsErrorCode } from './error-codes.ts';
-import { etagMatches, newEtag } from './etag.ts';
+import { loadCertificates } from '../../pki/certificate.ts';
+import type { Page } from '../../store/paging.ts';
+import type { CaService } from '../cas/service.ts';
+import { etagMatches, newEtag } from '../etag.ts';
+import type { HubService } from '../hubs/service.ts';
+import { idKey } from '../id-key.ts';
+import { dpsErrorCode } from '../provisioning/dps-error-codes.ts';
+import { certificateInfo } from './certificate-info.ts';
 import { assertRegistrationId } from './registration-id.ts';
-import { type DpsStore, type GroupSigners, idKey, type Page } from './store.ts';
+import type { EnrollmentStore, GroupSigners } from './store.ts';
 import type {
   AllocationPolicy,
   EnrollmentBase,
@@ -23,20 +27,6 @@ const POLICIES: AllocationPolicy[] = ['hashed', 'geoLatency', 'static', 'custom'
 const GROUP_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 const bad = (m: string) => new ZtError('BAD_REQUEST', m);
-
-/** X509CertificateInfo as DPS reports it. */
-export function certificateInfo(c: Certificate): X509CertificateInfo {
-  return {
-    subjectName: formatName(c.subject),
-    sha1Thumbprint: c.sha1,
-    sha256Thumbprint: c.sha256,
-    issuerName: formatName(c.issuer),
-    notBeforeUtc: c.notBefore.toISOString(),
-    notAfterUtc: c.notAfter.toISOString(),
-    serialNumber: c.serialNumber,
-    version: c.version,
-  };
-}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -196,14 +186,18 @@ const BULK_MODES = new Set(['create', 'update', 'updateifmatchetag', 'delete']);
 const BULK_MAX = 10;
 
 export class EnrollmentService {
-  private readonly store: DpsStore;
+  private readonly store: EnrollmentStore;
+  private readonly hubs: Pick<HubService, 'list'>;
+  private readonly cas: Pick<CaService, 'find'>;
 
-  constructor(store: DpsStore) {
+  constructor(store: EnrollmentStore, hubs: Pick<HubService, 'list'>, cas: Pick<CaService, 'find'>) {
     this.store = store;
+    this.hubs = hubs;
+    this.cas = cas;
   }
 
   private async hubSet(tenantId: string): Promise<Set<string>> {
-    return new Set((await this.store.listHubs(tenantId)).map((h) => idKey(h.hostName)));
+    return new Set((await this.hubs.list(tenantId)).map((h) => idKey(h.hostName)));
   }
 
   /** Creates or replaces an individual enrollment; `ifMatch` makes it conditional. */
@@ -291,7 +285,7 @@ export class EnrollmentService {
     }
     if (primary && ref1) throw bad('give either signingCertificates or caReferences, not both');
     for (const ref of [ref1, ref2]) {
-      if (ref && !(await this.store.findCa(tenantId, ref))) {
+      if (ref && !(await this.cas.find(tenantId, ref))) {
         throw bad(
           `caReferences names CA "${ref}", which is not uploaded to this scope; upload it first (POST .../cas)`,
         );

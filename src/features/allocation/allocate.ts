@@ -4,8 +4,9 @@
  */
 import { createHash } from 'node:crypto';
 import { ZtError } from '../../errors.ts';
-import { idKey } from './store.ts';
-import type { EnrollmentGroup, IndividualEnrollment, InitialTwin, LinkedHub } from './types.ts';
+import type { EnrollmentGroup, IndividualEnrollment, InitialTwin } from '../enrollments/types.ts';
+import type { LinkedHub } from '../hubs/types.ts';
+import { idKey } from '../id-key.ts';
 
 export interface AllocationRequest {
   kind: 'individual' | 'group';

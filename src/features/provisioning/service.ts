@@ -8,16 +8,21 @@ import type { Logger } from 'pino';
 import { isZtError, operatorText, ZtError } from '../../errors.ts';
 import type { Certificate } from '../../pki/certificate.ts';
 import { type CertificationRequest, parseCsr, verifyCsr } from '../../pki/csr.ts';
+import type { Page } from '../../store/paging.ts';
+import { allocate } from '../allocation/allocate.ts';
+import { certificateInfo } from '../enrollments/certificate-info.ts';
+import type { EnrollmentMatcher, Match, RevocationCheck } from '../enrollments/matching.ts';
+import { etagMatches } from '../etag.ts';
+import type { HubService } from '../hubs/service.ts';
+import { idKey } from '../id-key.ts';
+import type { RegistryService } from '../registry/service.ts';
 import type { TenantService } from '../tenants/service.ts';
-import { allocate } from './allocation.ts';
-import { certificateInfo } from './enrollments.ts';
 import { type Diagnosis, diagnose } from './diagnose.ts';
-import { dpsErrorCode } from './error-codes.ts';
+import { dpsErrorCode } from './dps-error-codes.ts';
 import { KeyedLock } from './keyed-lock.ts';
-import { type Match, matchEnrollment, type RevocationCheck } from './matching.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { applyAssignment } from './registry.ts';
-import { type DpsStore, idKey } from './store.ts';
+import { readRegisterBody } from './register-body.ts';
+import type { RegistrationStore } from './store.ts';
 import type { DeviceRegistrationState, RegistrationOperation } from './types.ts';
 
 export interface RegisterContext {
@@ -52,11 +57,6 @@ export interface CsrIssuer {
   }): Promise<{ certificate: Certificate; caChain: Certificate[] }>;
 }
 
-/** api-versions whose registrations may carry a csr (reference azure-dps.md 1.12). */
-function allowsCsr(apiVersion: string | undefined): boolean {
-  return !!apiVersion && apiVersion >= '2025-07-01';
-}
-
 /** Operations kept in memory for polling; the latest per device is also in the store. */
 interface LiveOperation {
   tenantId: string;
@@ -69,9 +69,6 @@ interface LiveOperation {
 }
 
 const OPERATION_TTL_MS = 15 * 60 * 1000;
-
-/** Longest csr string a registration may carry (a 16 KiB DER CSR in base64, with room for PEM). */
-const MAX_CSR_CHARS = 32 * 1024;
 
 /** The failure fields of a registration state: the device's message, and the operator's when it says more. */
 function failure(e: ZtError): Pick<DeviceRegistrationState, 'errorCode' | 'errorMessage' | 'errorDetail'> {
@@ -90,6 +87,10 @@ function forDevice(state: DeviceRegistrationState): DeviceRegistrationState {
   return rest;
 }
 
+function notRecorded(registrationId: string): ZtError {
+  return new ZtError('NOT_FOUND', `${registrationId} has no registration record in this scope`);
+}
+
 function requireChain(chain: Certificate[]): void {
   if (chain.length === 0) {
     throw new ZtError(
@@ -104,58 +105,20 @@ function newOperationId(): string {
   return `5.${randomBytes(8).toString('hex')}.${randomUUID()}`;
 }
 
-/**
- * Checks a register request body (DeviceRegistration): an object whose registrationId, when
- * given, is the one in the URL, whose payload is an object, and whose csr is a string of bounded
- * length on an api-version that allows it. The csr itself is read later, after authentication.
- */
-export function readRegisterBody(
-  body: unknown,
-  urlRegistrationId: string,
-  apiVersion: string | undefined,
-): { payload?: unknown; csr?: string } {
-  const b = (body ?? {}) as Record<string, unknown>;
-  if (typeof b !== 'object' || Array.isArray(b))
-    throw new ZtError('BAD_REQUEST', 'the body must be a JSON object');
-  if (b.registrationId !== undefined && idKey(String(b.registrationId)) !== idKey(urlRegistrationId)) {
-    throw new ZtError(
-      'REGISTRATION_ID_MISMATCH',
-      `registrationId in the body (${String(b.registrationId).slice(0, 128)}) differs from the URL (${urlRegistrationId})`,
-    );
-  }
-  if (
-    b.payload !== undefined &&
-    b.payload !== null &&
-    (typeof b.payload !== 'object' || Array.isArray(b.payload))
-  ) {
-    throw new ZtError(
-      'BAD_REQUEST',
-      'payload must be a JSON object (DPS passes it to the custom allocation webhook)',
-    );
-  }
-  const csr = b.csr ?? undefined;
-  if (csr !== undefined) {
-    if (!allowsCsr(apiVersion)) {
-      throw new ZtError(
-        'BAD_REQUEST',
-        `csr needs api-version 2025-07-01-preview or later (got ${apiVersion?.slice(0, 32) ?? 'none'})`,
-      );
-    }
-    if (typeof csr !== 'string') throw new ZtError('BAD_REQUEST', 'csr must be a base64 DER PKCS#10 string');
-    if (csr.length > MAX_CSR_CHARS) {
-      throw new ZtError(
-        'BAD_REQUEST',
-        `csr is longer than ${MAX_CSR_CHARS} characters; send a base64 DER PKCS#10`,
-      );
-    }
-  }
-  return { payload: b.payload, ...(csr !== undefined ? { csr: csr as string } : {}) };
+/** What the registration service needs of other features: the narrow part of each. */
+export interface RegistrationDeps {
+  store: RegistrationStore;
+  tenants: Pick<TenantService, 'getTenant'>;
+  matcher: Pick<EnrollmentMatcher, 'match'>;
+  hubs: Pick<HubService, 'list'>;
+  registry: Pick<RegistryService, 'assign'>;
 }
 
-/** Runs DPS registrations and answers their polls. */
+/** Runs DPS registrations, answers their polls, and keeps the registration records. */
 export class RegistrationService {
-  private readonly store: DpsStore;
-  private readonly tenants: TenantService;
+  private readonly store: RegistrationStore;
+  private readonly deps: RegistrationDeps;
+  private readonly tenants: RegistrationDeps['tenants'];
   private readonly opts: RegistrationOptions;
   private readonly locks = new KeyedLock();
   private readonly operations = new Map<string, LiveOperation>();
@@ -163,9 +126,10 @@ export class RegistrationService {
   private readonly pollLimit = new RateLimiter({ capacity: 5, refillSeconds: 2 });
   private readonly registerLimit = new RateLimiter({ capacity: 10, refillSeconds: 6 });
 
-  constructor(store: DpsStore, tenants: TenantService, opts: RegistrationOptions) {
-    this.store = store;
-    this.tenants = tenants;
+  constructor(deps: RegistrationDeps, opts: RegistrationOptions) {
+    this.deps = deps;
+    this.store = deps.store;
+    this.tenants = deps.tenants;
     this.opts = opts;
   }
 
@@ -217,7 +181,7 @@ export class RegistrationService {
     chain: Certificate[],
   ): Promise<Match> {
     try {
-      return await matchEnrollment(this.store, scope.id, chain, new Date(), this.opts.issuer);
+      return await this.deps.matcher.match(scope.id, chain, new Date(), this.opts.issuer);
     } catch (e) {
       if (scope.id !== undefined || !isZtError(e)) throw e;
       throw new ZtError(
@@ -367,7 +331,7 @@ export class RegistrationService {
               kind: match.kind,
               enrollment: match.enrollment,
               registrationId: match.registrationId,
-              linkedHubs: await this.store.listHubs(tenantId),
+              linkedHubs: await this.deps.hubs.list(tenantId),
               region: ctx.region ?? this.opts.defaultRegion,
               payload,
               currentHub: previous?.hub,
@@ -391,7 +355,7 @@ export class RegistrationService {
         });
         issuedCertificateChain = [issued.certificate, ...issued.caChain].map((c) => c.der.toString('base64'));
       }
-      const substatus = await applyAssignment(this.store, {
+      const substatus = await this.deps.registry.assign({
         tenantId,
         match,
         deviceId,
@@ -475,15 +439,15 @@ export class RegistrationService {
     );
   }
 
-  /** Answers a status lookup (POST .../registrations/{id}) with the latest registration state. */
   /** Diagnoses the presented chain for its own registration ID (the device-side check). */
   async diagnose(idScope: string, urlRegistrationId: string, chain: Certificate[]): Promise<Diagnosis> {
     this.checkIdentity(urlRegistrationId, chain);
     const scope = await this.deviceScope(idScope);
     this.throttle(this.pollLimit, `${scope.key}/${idKey(urlRegistrationId)}`, 'diagnose calls');
-    return diagnose(this.store, scope.id, chain, this.opts.issuer, 'device');
+    return diagnose(this.deps.matcher, scope.id, chain, this.opts.issuer, 'device');
   }
 
+  /** Answers a status lookup (POST .../registrations/{id}) with the latest registration state. */
   async status(
     idScope: string,
     urlRegistrationId: string,
@@ -499,6 +463,48 @@ export class RegistrationService {
         `${urlRegistrationId} has not registered yet; register first (PUT .../register)`,
       );
     return forDevice(stored.state);
+  }
+
+  // ------------------------------------------------------------ operator side
+
+  /** Diagnoses a chain in a tenant for an operator: the whole reason when it is refused. */
+  diagnoseChain(tenantId: string, chain: Certificate[]): Promise<Diagnosis> {
+    return diagnose(this.deps.matcher, tenantId, chain, this.opts.issuer, 'operator');
+  }
+
+  /** The registration record of a registration ID, or NOT_FOUND. */
+  async record(tenantId: string, registrationId: string): Promise<DeviceRegistrationState> {
+    const r = await this.store.findRegistration(tenantId, registrationId);
+    if (!r) throw notRecorded(registrationId);
+    return r.state;
+  }
+
+  /** A page of registration records, optionally only those of one enrollment group. */
+  records(
+    tenantId: string,
+    max?: number,
+    continuation?: string,
+    enrollmentGroupId?: string,
+  ): Promise<Page<DeviceRegistrationState>> {
+    return this.store.listRegistrations(tenantId, max, continuation, enrollmentGroupId);
+  }
+
+  /** Deletes a registration record (the device registers afresh); `ifMatch` makes it conditional. */
+  async deleteRecord(tenantId: string, registrationId: string, ifMatch?: string): Promise<void> {
+    const r = await this.store.findRegistration(tenantId, registrationId);
+    if (!r) throw notRecorded(registrationId);
+    if (ifMatch && !etagMatches(ifMatch, r.etag)) {
+      throw new ZtError(
+        'PRECONDITION_FAILED',
+        `etag ${ifMatch} is stale (now ${r.etag}); read the registration record again and retry`,
+      );
+    }
+    if (!(await this.store.deleteRegistration(tenantId, registrationId, r.etag))) {
+      throw new ZtError(
+        'PRECONDITION_FAILED',
+        `the registration record of ${registrationId} changed while it was being deleted; read it again and retry`,
+      );
+    }
   }
 
   /** Waits for in-flight assignments (graceful shutdown and tests). */

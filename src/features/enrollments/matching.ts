@@ -5,12 +5,15 @@
  * this; every rejection carries a precise reason and what to do.
  */
 import { operatorText, ZtError } from '../../errors.ts';
-import { type Certificate, describeCertificate, loadCertificates } from '../../pki/certificate.ts';
+import { type Certificate, describeCertificate } from '../../pki/certificate.ts';
 import { validateChain } from '../../pki/chain.ts';
 import { OID } from '../../pki/oids.ts';
+import type { CaService } from '../cas/service.ts';
+import type { CaCertificate } from '../cas/types.ts';
+import { idKey } from '../id-key.ts';
 import { assertRegistrationId } from './registration-id.ts';
-import { type DpsStore, idKey } from './store.ts';
-import type { CaCertificate, EnrollmentGroup, IndividualEnrollment } from './types.ts';
+import type { EnrollmentStore } from './store.ts';
+import type { EnrollmentGroup, IndividualEnrollment } from './types.ts';
 
 export type Match =
   | {
@@ -30,18 +33,6 @@ export type Match =
       signer: Certificate;
     };
 
-// Parsed CA certificates by PEM: CAs are read on every registration, parsed once.
-const parsedCas = new Map<string, Certificate>();
-function parseCa(pem: string): Certificate {
-  let c = parsedCas.get(pem);
-  if (!c) {
-    if (parsedCas.size > 1000) parsedCas.clear();
-    c = loadCertificates(pem)[0];
-    parsedCas.set(pem, c);
-  }
-  return c;
-}
-
 // What a device is told; the operator's message names the enrollment, its certificates and CAs.
 const NO_ENROLLMENT =
   'no enrollment in this ID scope matches this certificate; check the ID scope and the certificate (full chain, leaf first) configured on the device';
@@ -54,18 +45,39 @@ export interface RevocationCheck {
   assertNotRevoked(chain: Certificate[]): Promise<void>;
 }
 
-/**
- * Finds the enrollment for a presented chain (leaf first) in a tenant, or throws why there is
- * none. `tenantId` undefined is an ID scope that does not exist: it answers exactly as a scope
- * that trusts nothing of the chain, so a stranger cannot tell scopes, or enrollments in them,
- * from ones that do not exist.
- */
-export async function matchEnrollment(
-  store: DpsStore,
+/** The one enrollment matcher: registration, status lookups and diagnose all call it. */
+export class EnrollmentMatcher {
+  private readonly enrollments: EnrollmentStore;
+  private readonly cas: Pick<CaService, 'withCertificates'>;
+
+  constructor(enrollments: EnrollmentStore, cas: Pick<CaService, 'withCertificates'>) {
+    this.enrollments = enrollments;
+    this.cas = cas;
+  }
+
+  /**
+   * Finds the enrollment for a presented chain (leaf first) in a tenant, or throws why there is
+   * none. `tenantId` undefined is an ID scope that does not exist: it answers exactly as a scope
+   * that trusts nothing of the chain, so a stranger cannot tell scopes, or enrollments in them,
+   * from ones that do not exist.
+   */
+  match(
+    tenantId: string | undefined,
+    chain: Certificate[],
+    at = new Date(),
+    revocation?: RevocationCheck,
+  ): Promise<Match> {
+    return matchEnrollment(this.enrollments, this.cas, tenantId, chain, at, revocation);
+  }
+}
+
+async function matchEnrollment(
+  store: EnrollmentStore,
+  casService: Pick<CaService, 'withCertificates'>,
   tenantId: string | undefined,
   chain: Certificate[],
-  at = new Date(),
-  revocation?: RevocationCheck,
+  at: Date,
+  revocation: RevocationCheck | undefined,
 ): Promise<Match> {
   if (chain.length === 0) {
     throw new ZtError(
@@ -94,10 +106,7 @@ export async function matchEnrollment(
     tenantId === undefined
       ? undefined
       : await store.findEnrollment<IndividualEnrollment>(tenantId, 'individual', registrationId);
-  const cas =
-    tenantId === undefined
-      ? []
-      : (await store.listCas(tenantId)).map((ca) => ({ ca, cert: parseCa(ca.certificate) }));
+  const cas = tenantId === undefined ? [] : await casService.withCertificates(tenantId);
   if (individual) {
     const e = individual.doc;
     const cc = e.attestation.x509?.clientCertificates;

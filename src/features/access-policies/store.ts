@@ -1,0 +1,63 @@
+/** Persistence contract for shared access policies (the Azure-shaped service API's credentials). */
+import type { Kysely } from 'kysely';
+import type { Database } from '../../store/schema.ts';
+
+export interface AccessPolicy {
+  keyName: string;
+  primaryKey: string;
+  secondaryKey: string;
+  rights: string[];
+}
+
+export interface AccessPolicyStore {
+  /** Creates a policy or replaces its keys and rights. */
+  putPolicy(tenantId: string, p: AccessPolicy, now: string): Promise<void>;
+  listPolicies(tenantId: string): Promise<AccessPolicy[]>;
+  /** Every tenant's policy with this key name (a SAS token names the policy, not the tenant). */
+  findPoliciesByName(keyName: string): Promise<Array<AccessPolicy & { tenantId: string }>>;
+}
+
+function toPolicy(r: Database['access_policies']): AccessPolicy {
+  return {
+    keyName: r.key_name,
+    primaryKey: r.primary_key,
+    secondaryKey: r.secondary_key,
+    rights: r.rights.split(',').filter(Boolean),
+  };
+}
+
+/** AccessPolicyStore over Kysely (SQLite or PostgreSQL). */
+export class KyselyAccessPolicyStore implements AccessPolicyStore {
+  private readonly db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.db = db;
+  }
+
+  async putPolicy(tenantId: string, p: AccessPolicy, now: string): Promise<void> {
+    const values = { primary_key: p.primaryKey, secondary_key: p.secondaryKey, rights: p.rights.join(',') };
+    await this.db
+      .insertInto('access_policies')
+      .values({ tenant_id: tenantId, key_name: p.keyName, created_at: now, ...values })
+      .onConflict((oc) => oc.columns(['tenant_id', 'key_name']).doUpdateSet(values))
+      .execute();
+  }
+
+  async listPolicies(tenantId: string): Promise<AccessPolicy[]> {
+    const rows = await this.db
+      .selectFrom('access_policies')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .execute();
+    return rows.map(toPolicy);
+  }
+
+  async findPoliciesByName(keyName: string): Promise<Array<AccessPolicy & { tenantId: string }>> {
+    const rows = await this.db
+      .selectFrom('access_policies')
+      .selectAll()
+      .where('key_name', '=', keyName)
+      .execute();
+    return rows.map((r) => ({ ...toPolicy(r), tenantId: r.tenant_id }));
+  }
+}

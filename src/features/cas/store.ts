@@ -1,0 +1,137 @@
+/** Persistence contract for CA certificates; implemented over Kysely for both dialects. */
+import type { Kysely } from 'kysely';
+import { ZtError } from '../../errors.ts';
+import { type Certificate, loadCertificates } from '../../pki/certificate.ts';
+import { formatName } from '../../pki/names.ts';
+import { isUniqueViolation } from '../../store/errors.ts';
+import type { CaCertificatesTable, Database } from '../../store/schema.ts';
+import { idKey } from '../id-key.ts';
+import type { CaCertificate } from './types.ts';
+
+export interface CaStore {
+  /** Inserts a CA; CONFLICT when the name or certificate is already there. */
+  insertCa(tenantId: string, ca: CaCertificate): Promise<void>;
+  updateCa(tenantId: string, ca: CaCertificate): Promise<void>;
+  findCa(tenantId: string, name: string): Promise<CaCertificate | undefined>;
+  listCas(tenantId: string): Promise<CaCertificate[]>;
+  deleteCa(tenantId: string, name: string): Promise<boolean>;
+}
+
+/** Columns a CaCertificate is read from. */
+const CA_COLUMNS = [
+  'name',
+  'certificate',
+  'verified',
+  'verification_code',
+  'code_expires_at',
+  'etag',
+  'created_at',
+  'updated_at',
+] as const;
+
+type CaRow = Pick<CaCertificatesTable, (typeof CA_COLUMNS)[number]>;
+
+/** The certificate facts shown for a CA. */
+export function certificateDetails(c: Certificate) {
+  return {
+    subject: formatName(c.subject),
+    sha1Thumbprint: c.sha1,
+    sha256Thumbprint: c.sha256,
+    notBeforeUtc: c.notBefore.toISOString(),
+    notAfterUtc: c.notAfter.toISOString(),
+  };
+}
+
+function caRow(ca: CaCertificate): Omit<CaCertificatesTable, 'tenant_id'> {
+  return {
+    name: ca.name,
+    name_key: idKey(ca.name),
+    sha256: ca.sha256Thumbprint,
+    certificate: ca.certificate,
+    verified: ca.isVerified ? 1 : 0,
+    verification_code: ca.verificationCode ?? null,
+    code_expires_at: ca.verificationCodeExpiresUtc ?? null,
+    etag: ca.etag,
+    created_at: ca.createdDateTimeUtc,
+    updated_at: ca.lastUpdatedDateTimeUtc,
+  };
+}
+
+/** Rebuilds the CA view, re-deriving the certificate details from the stored PEM. */
+function fromCaRow(r: CaRow): CaCertificate {
+  return {
+    name: r.name,
+    certificate: r.certificate,
+    ...certificateDetails(loadCertificates(r.certificate)[0]!),
+    isVerified: Number(r.verified) === 1,
+    verificationCode: r.verification_code ?? undefined,
+    verificationCodeExpiresUtc: r.code_expires_at ?? undefined,
+    etag: r.etag,
+    createdDateTimeUtc: r.created_at,
+    lastUpdatedDateTimeUtc: r.updated_at,
+  };
+}
+
+/** CaStore over Kysely (SQLite or PostgreSQL). */
+export class KyselyCaStore implements CaStore {
+  private readonly db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.db = db;
+  }
+
+  async insertCa(tenantId: string, ca: CaCertificate): Promise<void> {
+    try {
+      await this.db
+        .insertInto('ca_certificates')
+        .values({ tenant_id: tenantId, ...caRow(ca) })
+        .execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        throw new ZtError(
+          'CONFLICT',
+          `a CA named "${ca.name}" or with thumbprint ${ca.sha256Thumbprint} already exists in this scope; delete it first or use another name`,
+        );
+      }
+      throw e;
+    }
+  }
+
+  async updateCa(tenantId: string, ca: CaCertificate): Promise<void> {
+    await this.db
+      .updateTable('ca_certificates')
+      .set(caRow(ca))
+      .where('tenant_id', '=', tenantId)
+      .where('name_key', '=', idKey(ca.name))
+      .execute();
+  }
+
+  async findCa(tenantId: string, name: string): Promise<CaCertificate | undefined> {
+    const r = await this.db
+      .selectFrom('ca_certificates')
+      .select(CA_COLUMNS)
+      .where('tenant_id', '=', tenantId)
+      .where('name_key', '=', idKey(name))
+      .executeTakeFirst();
+    return r ? fromCaRow(r) : undefined;
+  }
+
+  async listCas(tenantId: string): Promise<CaCertificate[]> {
+    const rows = await this.db
+      .selectFrom('ca_certificates')
+      .select(CA_COLUMNS)
+      .where('tenant_id', '=', tenantId)
+      .orderBy('name_key')
+      .execute();
+    return rows.map(fromCaRow);
+  }
+
+  async deleteCa(tenantId: string, name: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('ca_certificates')
+      .where('tenant_id', '=', tenantId)
+      .where('name_key', '=', idKey(name))
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+}

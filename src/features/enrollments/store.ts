@@ -1,0 +1,174 @@
+/** Persistence contract for enrollments; implemented over Kysely for both dialects. */
+import type { Kysely } from 'kysely';
+import { isUniqueViolation } from '../../store/errors.ts';
+import { type Page, pageArgs, pageOf } from '../../store/paging.ts';
+import type { Database } from '../../store/schema.ts';
+import { idKey } from '../id-key.ts';
+import type { EnrollmentGroup, EnrollmentKind, IndividualEnrollment } from './types.ts';
+
+export interface StoredEnrollment<T> {
+  doc: T;
+  etag: string;
+}
+
+/** Keys that make a group match a device chain. */
+export interface GroupSigners {
+  signer1: string | null;
+  signer2: string | null;
+  caRef1: string | null;
+  caRef2: string | null;
+}
+
+export interface EnrollmentStore {
+  findEnrollment<T extends IndividualEnrollment | EnrollmentGroup>(
+    tenantId: string,
+    kind: EnrollmentKind,
+    id: string,
+  ): Promise<StoredEnrollment<T> | undefined>;
+  /**
+   * Writes an enrollment. `expectEtag`: undefined = create or replace, null = must not exist,
+   * string = must exist with that etag. Returns false when the expectation does not hold.
+   */
+  putEnrollment(
+    tenantId: string,
+    kind: EnrollmentKind,
+    id: string,
+    doc: IndividualEnrollment | EnrollmentGroup,
+    signers: GroupSigners,
+    expectEtag: string | null | undefined,
+  ): Promise<boolean>;
+  deleteEnrollment(tenantId: string, kind: EnrollmentKind, id: string, etag?: string): Promise<boolean>;
+  listEnrollments<T>(
+    tenantId: string,
+    kind: EnrollmentKind,
+    max?: number,
+    continuation?: string,
+  ): Promise<Page<T>>;
+  /** Groups whose signing certificate is one of `sha256s` or that reference one of the CA names. */
+  findGroupsFor(tenantId: string, sha256s: string[], caNames: string[]): Promise<EnrollmentGroup[]>;
+}
+
+/** EnrollmentStore over Kysely (SQLite or PostgreSQL). */
+export class KyselyEnrollmentStore implements EnrollmentStore {
+  private readonly db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.db = db;
+  }
+
+  async findEnrollment<T extends IndividualEnrollment | EnrollmentGroup>(
+    tenantId: string,
+    kind: EnrollmentKind,
+    id: string,
+  ): Promise<StoredEnrollment<T> | undefined> {
+    const r = await this.db
+      .selectFrom('enrollments')
+      .select(['doc', 'etag'])
+      .where('tenant_id', '=', tenantId)
+      .where('kind', '=', kind)
+      .where('id_key', '=', idKey(id))
+      .executeTakeFirst();
+    return r ? { doc: JSON.parse(r.doc) as T, etag: r.etag } : undefined;
+  }
+
+  async putEnrollment(
+    tenantId: string,
+    kind: EnrollmentKind,
+    id: string,
+    doc: IndividualEnrollment | EnrollmentGroup,
+    signers: GroupSigners,
+    expectEtag: string | null | undefined,
+  ): Promise<boolean> {
+    const values = {
+      doc: JSON.stringify(doc),
+      etag: doc.etag!,
+      updated_at: doc.lastUpdatedDateTimeUtc!,
+      signer1: signers.signer1,
+      signer2: signers.signer2,
+      ca_ref1: signers.caRef1,
+      ca_ref2: signers.caRef2,
+    };
+    if (typeof expectEtag === 'string') {
+      const r = await this.db
+        .updateTable('enrollments')
+        .set(values)
+        .where('tenant_id', '=', tenantId)
+        .where('kind', '=', kind)
+        .where('id_key', '=', idKey(id))
+        .where('etag', '=', expectEtag)
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    }
+    const insert = this.db.insertInto('enrollments').values({
+      tenant_id: tenantId,
+      kind,
+      id_key: idKey(id),
+      created_at: doc.createdDateTimeUtc!,
+      ...values,
+    });
+    try {
+      if (expectEtag === null) await insert.execute();
+      else
+        await insert
+          .onConflict((oc) => oc.columns(['tenant_id', 'kind', 'id_key']).doUpdateSet(values))
+          .execute();
+      return true;
+    } catch (e) {
+      if (isUniqueViolation(e)) return false;
+      throw e;
+    }
+  }
+
+  async deleteEnrollment(
+    tenantId: string,
+    kind: EnrollmentKind,
+    id: string,
+    etag?: string,
+  ): Promise<boolean> {
+    let q = this.db
+      .deleteFrom('enrollments')
+      .where('tenant_id', '=', tenantId)
+      .where('kind', '=', kind)
+      .where('id_key', '=', idKey(id));
+    if (etag) q = q.where('etag', '=', etag);
+    const r = await q.executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async listEnrollments<T>(
+    tenantId: string,
+    kind: EnrollmentKind,
+    max?: number,
+    continuation?: string,
+  ): Promise<Page<T>> {
+    const { limit, offset } = pageArgs(max, continuation);
+    const rows = await this.db
+      .selectFrom('enrollments')
+      .select('doc')
+      .where('tenant_id', '=', tenantId)
+      .where('kind', '=', kind)
+      .orderBy('id_key')
+      .limit(limit + 1)
+      .offset(offset)
+      .execute();
+    return pageOf(rows, limit, offset, (r) => JSON.parse(r.doc) as T);
+  }
+
+  async findGroupsFor(tenantId: string, sha256s: string[], caNames: string[]): Promise<EnrollmentGroup[]> {
+    if (sha256s.length === 0 && caNames.length === 0) return [];
+    const keys = caNames.map(idKey);
+    const rows = await this.db
+      .selectFrom('enrollments')
+      .select('doc')
+      .where('tenant_id', '=', tenantId)
+      .where('kind', '=', 'group')
+      .where((eb) => {
+        const ors = [];
+        if (sha256s.length) ors.push(eb('signer1', 'in', sha256s), eb('signer2', 'in', sha256s));
+        if (keys.length) ors.push(eb('ca_ref1', 'in', keys), eb('ca_ref2', 'in', keys));
+        return eb.or(ors);
+      })
+      .execute();
+    return rows.map((r) => JSON.parse(r.doc) as EnrollmentGroup);
+  }
+}

@@ -1,0 +1,59 @@
+/** Persistence contract for linked hubs; implemented over Kysely for both dialects. */
+import type { Kysely } from 'kysely';
+import type { Database } from '../../store/schema.ts';
+import { idKey } from '../id-key.ts';
+import type { LinkedHub } from './types.ts';
+
+export interface HubStore {
+  /** Links a hub, or updates it when it is linked already. */
+  upsertHub(tenantId: string, hub: LinkedHub, now: string): Promise<void>;
+  listHubs(tenantId: string): Promise<LinkedHub[]>;
+  deleteHub(tenantId: string, hostName: string): Promise<boolean>;
+}
+
+/** HubStore over Kysely (SQLite or PostgreSQL). */
+export class KyselyHubStore implements HubStore {
+  private readonly db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.db = db;
+  }
+
+  async upsertHub(tenantId: string, hub: LinkedHub, now: string): Promise<void> {
+    const row = {
+      host_name: hub.hostName,
+      region: hub.region,
+      weight: hub.allocationWeight,
+      apply_allocation_policy: hub.applyAllocationPolicy ? 1 : 0,
+    };
+    await this.db
+      .insertInto('linked_hubs')
+      .values({ tenant_id: tenantId, host_key: idKey(hub.hostName), created_at: now, ...row })
+      .onConflict((oc) => oc.columns(['tenant_id', 'host_key']).doUpdateSet(row))
+      .execute();
+  }
+
+  async listHubs(tenantId: string): Promise<LinkedHub[]> {
+    const rows = await this.db
+      .selectFrom('linked_hubs')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .orderBy('host_key')
+      .execute();
+    return rows.map((r) => ({
+      hostName: r.host_name,
+      region: r.region,
+      allocationWeight: Number(r.weight),
+      applyAllocationPolicy: Number(r.apply_allocation_policy) === 1,
+    }));
+  }
+
+  async deleteHub(tenantId: string, hostName: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('linked_hubs')
+      .where('tenant_id', '=', tenantId)
+      .where('host_key', '=', idKey(hostName))
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+}

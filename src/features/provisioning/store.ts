@@ -1,0 +1,107 @@
+/** Persistence contract for registration records; implemented over Kysely for both dialects. */
+import type { Kysely } from 'kysely';
+import { type Page, pageArgs, pageOf } from '../../store/paging.ts';
+import type { Database } from '../../store/schema.ts';
+import { idKey } from '../id-key.ts';
+import type { DeviceRegistrationState, RegistrationStatus } from './types.ts';
+
+export interface StoredRegistration {
+  operationId: string;
+  status: RegistrationStatus;
+  state: DeviceRegistrationState;
+  etag: string;
+  updatedAt: string;
+}
+
+export interface RegistrationStore {
+  findRegistration(tenantId: string, registrationId: string): Promise<StoredRegistration | undefined>;
+  /** Creates or replaces the registration record of one registration ID. */
+  putRegistration(tenantId: string, operationId: string, state: DeviceRegistrationState): Promise<void>;
+  /** Registration records of the tenant, or of one enrollment group. */
+  listRegistrations(
+    tenantId: string,
+    max?: number,
+    continuation?: string,
+    groupId?: string,
+  ): Promise<Page<DeviceRegistrationState>>;
+  deleteRegistration(tenantId: string, registrationId: string, etag?: string): Promise<boolean>;
+}
+
+/** RegistrationStore over Kysely (SQLite or PostgreSQL). */
+export class KyselyRegistrationStore implements RegistrationStore {
+  private readonly db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.db = db;
+  }
+
+  async findRegistration(tenantId: string, registrationId: string): Promise<StoredRegistration | undefined> {
+    const r = await this.db
+      .selectFrom('registrations')
+      .select(['operation_id', 'status', 'doc', 'etag', 'updated_at'])
+      .where('tenant_id', '=', tenantId)
+      .where('id_key', '=', idKey(registrationId))
+      .executeTakeFirst();
+    return r
+      ? {
+          operationId: r.operation_id,
+          status: r.status as RegistrationStatus,
+          state: JSON.parse(r.doc) as DeviceRegistrationState,
+          etag: r.etag,
+          updatedAt: r.updated_at,
+        }
+      : undefined;
+  }
+
+  async putRegistration(
+    tenantId: string,
+    operationId: string,
+    state: DeviceRegistrationState,
+  ): Promise<void> {
+    const values = {
+      operation_id: operationId,
+      status: state.status,
+      group_key: state.x509?.enrollmentGroupId ? idKey(state.x509.enrollmentGroupId) : null,
+      doc: JSON.stringify(state),
+      etag: state.etag!,
+      updated_at: state.lastUpdatedDateTimeUtc!,
+    };
+    await this.db
+      .insertInto('registrations')
+      .values({
+        tenant_id: tenantId,
+        id_key: idKey(state.registrationId),
+        created_at: state.createdDateTimeUtc!,
+        ...values,
+      })
+      .onConflict((oc) => oc.columns(['tenant_id', 'id_key']).doUpdateSet(values))
+      .execute();
+  }
+
+  async listRegistrations(
+    tenantId: string,
+    max?: number,
+    continuation?: string,
+    groupId?: string,
+  ): Promise<Page<DeviceRegistrationState>> {
+    const { limit, offset } = pageArgs(max, continuation);
+    let q = this.db.selectFrom('registrations').select('doc').where('tenant_id', '=', tenantId);
+    if (groupId !== undefined) q = q.where('group_key', '=', idKey(groupId));
+    const rows = await q
+      .orderBy('id_key')
+      .limit(limit + 1)
+      .offset(offset)
+      .execute();
+    return pageOf(rows, limit, offset, (r) => JSON.parse(r.doc) as DeviceRegistrationState);
+  }
+
+  async deleteRegistration(tenantId: string, registrationId: string, etag?: string): Promise<boolean> {
+    let q = this.db
+      .deleteFrom('registrations')
+      .where('tenant_id', '=', tenantId)
+      .where('id_key', '=', idKey(registrationId));
+    if (etag) q = q.where('etag', '=', etag);
+    const r = await q.executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+}

@@ -1,0 +1,82 @@
+/** Persistence contract for registry devices; implemented over Kysely for both dialects. */
+import type { Kysely } from 'kysely';
+import { type Page, pageArgs, pageOf } from '../../store/paging.ts';
+import type { Database } from '../../store/schema.ts';
+import { idKey } from '../id-key.ts';
+import type { RegistryDevice } from './types.ts';
+
+export interface DeviceStore {
+  findDevice(tenantId: string, hub: string, deviceId: string): Promise<RegistryDevice | undefined>;
+  /** Creates or replaces a device of a hub. */
+  putDevice(tenantId: string, d: RegistryDevice): Promise<void>;
+  deleteDevice(tenantId: string, hub: string, deviceId: string): Promise<boolean>;
+  listDevices(
+    tenantId: string,
+    hub?: string,
+    max?: number,
+    continuation?: string,
+  ): Promise<Page<RegistryDevice>>;
+}
+
+/** DeviceStore over Kysely (SQLite or PostgreSQL). */
+export class KyselyDeviceStore implements DeviceStore {
+  private readonly db: Kysely<Database>;
+
+  constructor(db: Kysely<Database>) {
+    this.db = db;
+  }
+
+  async findDevice(tenantId: string, hub: string, deviceId: string): Promise<RegistryDevice | undefined> {
+    const r = await this.db
+      .selectFrom('devices')
+      .select('doc')
+      .where('tenant_id', '=', tenantId)
+      .where('hub_key', '=', idKey(hub))
+      .where('device_id', '=', deviceId)
+      .executeTakeFirst();
+    return r ? (JSON.parse(r.doc) as RegistryDevice) : undefined;
+  }
+
+  async putDevice(tenantId: string, d: RegistryDevice): Promise<void> {
+    const values = { doc: JSON.stringify(d), etag: d.etag, updated_at: d.lastUpdatedDateTimeUtc };
+    await this.db
+      .insertInto('devices')
+      .values({
+        tenant_id: tenantId,
+        hub_key: idKey(d.hub),
+        device_id: d.deviceId,
+        created_at: d.createdDateTimeUtc,
+        ...values,
+      })
+      .onConflict((oc) => oc.columns(['tenant_id', 'hub_key', 'device_id']).doUpdateSet(values))
+      .execute();
+  }
+
+  async deleteDevice(tenantId: string, hub: string, deviceId: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('devices')
+      .where('tenant_id', '=', tenantId)
+      .where('hub_key', '=', idKey(hub))
+      .where('device_id', '=', deviceId)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async listDevices(
+    tenantId: string,
+    hub?: string,
+    max?: number,
+    continuation?: string,
+  ): Promise<Page<RegistryDevice>> {
+    const { limit, offset } = pageArgs(max, continuation);
+    let q = this.db.selectFrom('devices').select('doc').where('tenant_id', '=', tenantId);
+    if (hub) q = q.where('hub_key', '=', idKey(hub));
+    const rows = await q
+      .orderBy('hub_key')
+      .orderBy('device_id')
+      .limit(limit + 1)
+      .offset(offset)
+      .execute();
+    return pageOf(rows, limit, offset, (r) => JSON.parse(r.doc) as RegistryDevice);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The services of every feature, built over one database. The composition root (server.ts)
+ * creates them once and hands them to the transports; nothing else wires features together.
+ */
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import { AccessPolicyService, type SasRules } from './features/access-policies/service.ts';
+import { KyselyAccessPolicyStore } from './features/access-policies/store.ts';
+import { CaService } from './features/cas/service.ts';
+import { KyselyCaStore } from './features/cas/store.ts';
+import { EnrollmentMatcher } from './features/enrollments/matching.ts';
+import { EnrollmentService } from './features/enrollments/service.ts';
+import { KyselyEnrollmentStore } from './features/enrollments/store.ts';
+import { EstService } from './features/est/service.ts';
+import { KyselyEstStore } from './features/est/store.ts';
+import { HubService } from './features/hubs/service.ts';
+import { KyselyHubStore } from './features/hubs/store.ts';
+import { IssuanceEngine } from './features/issuance/engine.ts';
+import { KyselyIssuanceStore } from './features/issuance/store.ts';
+import { RegistrationService } from './features/provisioning/service.ts';
+import { KyselyRegistrationStore } from './features/provisioning/store.ts';
+import { RegistryService } from './features/registry/service.ts';
+import { KyselyDeviceStore } from './features/registry/store.ts';
+import { TenantService } from './features/tenants/service.ts';
+import { KyselyTenantStore } from './features/tenants/store.ts';
+import type { Database } from './store/schema.ts';
+
+/** Every service a transport may call. */
+export interface Services {
+  tenants: TenantService;
+  cas: CaService;
+  hubs: HubService;
+  enrollments: EnrollmentService;
+  registrations: RegistrationService;
+  registry: RegistryService;
+  policies: AccessPolicyService;
+  issuance: IssuanceEngine;
+  est: EstService;
+}
+
+export interface ServiceOptions {
+  logger: Logger;
+  /** Seconds devices are told to wait between polls. */
+  retryAfterSeconds: number;
+  /** Region assumed for DPS requests that name none (geoLatency). */
+  defaultRegion?: string;
+  /** What SAS tokens of the service API must be bound to. */
+  sas: SasRules;
+  /** The issuing CAs' key passphrase. */
+  passphrase: string;
+  /** Base URL of CRL distribution points (known once the device listener is bound). */
+  crlBaseUrl: () => string;
+  fetch?: typeof fetch;
+}
+
+/** Builds every service over `db`. */
+export function createServices(db: Kysely<Database>, o: ServiceOptions): Services {
+  const tenants = new TenantService(new KyselyTenantStore(db));
+  const cas = new CaService(new KyselyCaStore(db));
+  const hubs = new HubService(new KyselyHubStore(db));
+  const enrollmentStore = new KyselyEnrollmentStore(db);
+  const registry = new RegistryService(new KyselyDeviceStore(db));
+  const issuance = new IssuanceEngine(new KyselyIssuanceStore(db), {
+    passphrase: o.passphrase,
+    crlBaseUrl: o.crlBaseUrl,
+  });
+  const registrations = new RegistrationService(
+    {
+      store: new KyselyRegistrationStore(db),
+      tenants,
+      matcher: new EnrollmentMatcher(enrollmentStore, cas),
+      hubs,
+      registry,
+    },
+    {
+      logger: o.logger.child({ feature: 'dps' }),
+      retryAfterSeconds: o.retryAfterSeconds,
+      defaultRegion: o.defaultRegion,
+      issuer: issuance,
+      fetch: o.fetch,
+    },
+  );
+  return {
+    tenants,
+    cas,
+    hubs,
+    enrollments: new EnrollmentService(enrollmentStore, hubs, cas),
+    registrations,
+    registry,
+    policies: new AccessPolicyService(new KyselyAccessPolicyStore(db), o.sas),
+    issuance,
+    est: new EstService(new KyselyEstStore(db), issuance, tenants, cas),
+  };
+}
