@@ -5,14 +5,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { ZtError } from '../../errors.ts';
-import type { Certificate } from '../../pki/certificate.ts';
 import { type ChainLimits, peerChain } from '../peer-chain.ts';
 import type { SourceGuard } from '../source-guard.ts';
 import type { Logger } from 'pino';
 import type { Services } from '../../services.ts';
 import { type DeviceTls, deviceTlsOptions } from '../device-tls.ts';
+import type { DeviceRequests } from './device-requests.ts';
 import { installErrorHandlers } from '../http-errors.ts';
 import { registerDpsDeviceRoutes } from './dps-device.ts';
 import { registerDpsServiceRoutes } from './dps-service.ts';
@@ -29,14 +29,6 @@ export interface DeviceAppOptions {
   chainLimits?: ChainLimits;
   /** The services the DPS device API, the Azure-shaped DPS service API and EST call. */
   services: Services;
-}
-
-/** What the device routes need of the listener: the caller's chain, and a way to count a failed authentication. */
-export interface DeviceRequests {
-  /** The TLS client chain of the request's connection (parsed once per connection); throws a ZtError. */
-  chainOf(req: FastifyRequest): Certificate[];
-  /** Counts a failed authentication against the request's source address. */
-  authFailed(req: FastifyRequest): void;
 }
 
 /** Builds the device fastify app over HTTPS (not listening yet). */

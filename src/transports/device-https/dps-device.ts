@@ -9,7 +9,7 @@ import { errorResponse } from '../http-errors.ts';
 import type { RegistrationService } from '../../features/provisioning/service.ts';
 import type { RegistrationOperation } from '../../features/provisioning/types.ts';
 import { dpsErrorAnswer, dpsOperationAnswer } from '../dps-wire.ts';
-import type { DeviceRequests } from './app.ts';
+import type { DeviceRequests } from './device-requests.ts';
 
 type Params = { idScope: string; registrationId: string; operationId?: string };
 type Query = { 'api-version'?: string };

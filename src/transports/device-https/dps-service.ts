@@ -11,7 +11,7 @@ import type {
   IndividualEnrollment,
 } from '../../features/enrollments/types.ts';
 import type { Services } from '../../services.ts';
-import type { DeviceRequests } from './app.ts';
+import type { DeviceRequests } from './device-requests.ts';
 import { dpsErrorHandler, sendDpsError } from './dps-device.ts';
 
 type IdParams = { id: string };

@@ -14,7 +14,7 @@ import type { TenantService } from '../../features/tenants/service.ts';
 import { base64Lines } from '../../pki/pem.ts';
 import { encodeCertsOnly } from '../../pki/pkcs7.ts';
 import { retryAfterOf } from '../http-errors.ts';
-import type { DeviceRequests } from './app.ts';
+import type { DeviceRequests } from './device-requests.ts';
 
 const CT_CACERTS = 'application/pkcs7-mime';
 const CT_CERTS_ONLY = 'application/pkcs7-mime; smime-type=certs-only';
