@@ -27,8 +27,6 @@ export interface StoreOptions {
   url: string;
   /** Where the default SQLite file goes. */
   dataDir: string;
-  /** PostgreSQL schema to use (tests isolate themselves with one). */
-  pgSchema?: string;
   /** Pool size for PostgreSQL. */
   poolSize?: number;
 }
@@ -46,7 +44,6 @@ export function openStore(opts: StoreOptions): Store {
       max: opts.poolSize ?? 10,
       // During an outage a request fails in seconds with 503 instead of waiting for a socket.
       connectionTimeoutMillis: 5000,
-      options: opts.pgSchema ? `-c search_path=${opts.pgSchema}` : undefined,
     });
     // A client that loses its connection, idle or checked out, emits 'error'; with no listener
     // that ends the process. The query in flight fails on its own and the pool drops the client.
@@ -91,7 +88,18 @@ function wrap(db: Kysely<Database>, dialect: Dialect, location: string): Store {
 
 /** Applies pending migrations; throws STORE_UNAVAILABLE with the reason when it cannot. */
 export async function migrate(store: Store): Promise<string[]> {
-  const migrator = new Migrator({ db: store.db, provider: migrationProvider });
+  // Kysely looks for its own tables in every schema it can see unless told which one: with a
+  // second zerotouch (or a test) in another schema of the database it would find theirs.
+  let migrationTableSchema: string | undefined;
+  if (store.dialect === 'postgres') {
+    try {
+      const r = await sql<{ s: string }>`select current_schema() as s`.execute(store.db);
+      migrationTableSchema = r.rows[0]?.s ?? undefined;
+    } catch {
+      // unreachable: the migration below reports it
+    }
+  }
+  const migrator = new Migrator({ db: store.db, provider: migrationProvider, migrationTableSchema });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const reason = (error as Error).message || String(error);

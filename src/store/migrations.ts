@@ -2,7 +2,7 @@
  * Versioned schema migrations, applied in name order by Kysely's Migrator. Each feature adds its
  * tables here with the next number; a migration, once released, is never edited.
  */
-import type { ColumnDefinitionBuilder, Kysely } from 'kysely';
+import { type ColumnDefinitionBuilder, type Kysely, sql } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
 import { issuerKey, loadCertificate } from '../pki/certificate.ts';
 import type { Database } from './schema.ts';
@@ -250,6 +250,35 @@ const migrations: Record<string, Migration> = {
         .execute();
       // Nothing looks certificates up by thumbprint any more; the index only cost every insert.
       await db.schema.dropIndex('issued_certificates_sha256').execute();
+    },
+  },
+  '0005_one_default_est_label': {
+    // Two labels made default at once could both stay default on PostgreSQL; the database now
+    // holds the rule. Where a race already left several, the latest written keeps it.
+    async up(db: Kysely<unknown>) {
+      const k = db as unknown as Kysely<Database>;
+      const latest = await k
+        .selectFrom('est_labels')
+        .select('label_key')
+        .where('is_default', '=', 1)
+        .orderBy('updated_at', 'desc')
+        .orderBy('label_key')
+        .executeTakeFirst();
+      if (latest) {
+        await k
+          .updateTable('est_labels')
+          .set({ is_default: 0 })
+          .where('is_default', '=', 1)
+          .where('label_key', '<>', latest.label_key)
+          .execute();
+      }
+      await db.schema
+        .createIndex('est_labels_one_default')
+        .on('est_labels')
+        .column('is_default')
+        .unique()
+        .where(sql.ref('is_default'), '=', 1)
+        .execute();
     },
   },
 };

@@ -1,6 +1,6 @@
 /**
  * Runs one contract suite against every store dialect: SQLite in a temp file, and PostgreSQL
- * (ZEROTOUCH_TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/test) in a throw-away schema.
+ * (ZEROTOUCH_TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/test) in a throw-away database.
  * Without a reachable PostgreSQL the PostgreSQL half is skipped with the reason, except under CI,
  * where that is a failure.
  */
@@ -43,20 +43,27 @@ export async function createTestStore(
       },
     };
   }
-  const schema = `zt_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  const admin = new pg.Client({ connectionString: TEST_PG_URL });
-  await admin.connect();
-  await admin.query(`create schema ${schema}`);
-  await admin.end();
-  const store = await openMigratedStore({ url: TEST_PG_URL, dataDir: '', pgSchema: schema, poolSize: 5 });
+  // A database of its own, not a schema: Kysely's migrator reads the catalogue of the whole
+  // database, which fails while another test process drops its schema.
+  const database = `zt_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = async (q: string) => {
+    const c = new pg.Client({ connectionString: TEST_PG_URL });
+    await c.connect();
+    try {
+      await c.query(q);
+    } finally {
+      await c.end();
+    }
+  };
+  await admin(`create database ${database}`);
+  const url = new URL(TEST_PG_URL);
+  url.pathname = `/${database}`;
+  const store = await openMigratedStore({ url: url.toString(), dataDir: '', poolSize: 5 });
   return {
     store,
     dispose: async () => {
       await store.close();
-      const c = new pg.Client({ connectionString: TEST_PG_URL });
-      await c.connect();
-      await c.query(`drop schema ${schema} cascade`);
-      await c.end();
+      await admin(`drop database if exists ${database} with (force)`);
     },
   };
 }

@@ -48,6 +48,7 @@ export class KyselyAccessPolicyStore implements AccessPolicyStore {
       .selectFrom('access_policies')
       .selectAll()
       .where('tenant_id', '=', tenantId)
+      .orderBy('key_name')
       .execute();
     return rows.map(toPolicy);
   }

@@ -1,6 +1,6 @@
 /** Persistence for EST labels, their users and enrollments waiting for approval. */
 import type { Kysely } from 'kysely';
-import { isUniqueViolation } from '../../store/errors.ts';
+import { isRetryableConflict, isUniqueViolation } from '../../store/errors.ts';
 import type { Database, EstPendingTable } from '../../store/schema.ts';
 import type { EstLabel, PendingEnrollment } from './types.ts';
 
@@ -16,6 +16,11 @@ function toPending(label: string, r: EstPendingTable): PendingEnrollment {
     createdDateTimeUtc: r.created_at,
     ...(r.decided_at ? { decidedDateTimeUtc: r.decided_at } : {}),
   };
+}
+
+/** A label as stored; whether it is the default comes from the column another label's write clears. */
+function toLabel(r: { doc: string; is_default: number | string }): StoredLabel {
+  return { ...(JSON.parse(r.doc) as StoredLabel), default: Number(r.is_default) === 1 };
 }
 
 export type StoredLabel = Omit<EstLabel, 'idScope' | 'users'>;
@@ -50,6 +55,18 @@ export class KyselyEstStore implements EstStore {
 
   /** Upserts a label; false when the label belongs to another tenant. */
   async putLabel(tenantId: string, l: StoredLabel): Promise<boolean> {
+    // A label made default at the same time as another trips the one-default index (or, on
+    // PostgreSQL, deadlocks with it); the retry sees the other one committed and takes over.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.writeLabel(tenantId, l);
+      } catch (e) {
+        if (!(isUniqueViolation(e) || isRetryableConflict(e)) || attempt >= 5) throw e;
+      }
+    }
+  }
+
+  private writeLabel(tenantId: string, l: StoredLabel): Promise<boolean> {
     const now = new Date().toISOString();
     return this.db.transaction().execute(async (tx) => {
       const cur = await tx
@@ -59,7 +76,12 @@ export class KyselyEstStore implements EstStore {
         .executeTakeFirst();
       if (cur && cur.tenant_id !== tenantId) return false;
       if (l.default)
-        await tx.updateTable('est_labels').set({ is_default: 0 }).where('is_default', '=', 1).execute();
+        await tx
+          .updateTable('est_labels')
+          .set({ is_default: 0 })
+          .where('is_default', '=', 1)
+          .where('label_key', '<>', labelKey(l.label))
+          .execute();
       const row = { doc: JSON.stringify(l), is_default: l.default ? 1 : 0, updated_at: now };
       if (cur)
         await tx.updateTable('est_labels').set(row).where('label_key', '=', labelKey(l.label)).execute();
@@ -75,29 +97,29 @@ export class KyselyEstStore implements EstStore {
   async findLabel(label: string): Promise<{ tenantId: string; label: StoredLabel } | undefined> {
     const r = await this.db
       .selectFrom('est_labels')
-      .select(['tenant_id', 'doc'])
+      .select(['tenant_id', 'doc', 'is_default'])
       .where('label_key', '=', labelKey(label))
       .executeTakeFirst();
-    return r ? { tenantId: r.tenant_id, label: JSON.parse(r.doc) } : undefined;
+    return r ? { tenantId: r.tenant_id, label: toLabel(r) } : undefined;
   }
 
   async findDefault(): Promise<{ tenantId: string; label: StoredLabel } | undefined> {
     const r = await this.db
       .selectFrom('est_labels')
-      .select(['tenant_id', 'doc'])
+      .select(['tenant_id', 'doc', 'is_default'])
       .where('is_default', '=', 1)
       .executeTakeFirst();
-    return r ? { tenantId: r.tenant_id, label: JSON.parse(r.doc) } : undefined;
+    return r ? { tenantId: r.tenant_id, label: toLabel(r) } : undefined;
   }
 
   async listLabels(tenantId: string): Promise<StoredLabel[]> {
     const rows = await this.db
       .selectFrom('est_labels')
-      .select('doc')
+      .select(['doc', 'is_default'])
       .where('tenant_id', '=', tenantId)
       .orderBy('label_key')
       .execute();
-    return rows.map((r) => JSON.parse(r.doc));
+    return rows.map(toLabel);
   }
 
   async deleteLabel(tenantId: string, label: string): Promise<boolean> {

@@ -199,6 +199,7 @@ export class KyselyIssuanceStore implements IssuanceStore {
       .selectFrom('cert_profiles')
       .select('doc')
       .where('tenant_id', '=', tenantId)
+      .orderBy('name_key')
       .execute();
     return rows.map((r) => JSON.parse(r.doc));
   }

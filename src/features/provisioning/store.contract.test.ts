@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { describeEachStore } from '../../store/testing.ts';
+import { newTenant } from '../../testing/store.ts';
+import { KyselyRegistrationStore } from './store.ts';
+import type { DeviceRegistrationState, RegistrationStatus } from './types.ts';
+
+function state(
+  registrationId: string,
+  status: RegistrationStatus,
+  etag: string,
+  group?: string,
+): DeviceRegistrationState {
+  const now = new Date().toISOString();
+  return {
+    registrationId,
+    status,
+    ...(group ? { x509: { enrollmentGroupId: group } } : {}),
+    createdDateTimeUtc: now,
+    lastUpdatedDateTimeUtc: now,
+    etag,
+  };
+}
+
+describeEachStore('registration record store', (getStore) => {
+  const store = () => new KyselyRegistrationStore(getStore().db);
+
+  it('keeps one record per registration ID (any case), replaced by the latest operation', async () => {
+    const t = await newTenant(getStore());
+    const s = store();
+    await s.putRegistration(t.id, 'op-1', state('Dev-1', 'failed', 'e1'));
+    await s.putRegistration(t.id, 'op-2', {
+      ...state('dev-1', 'assigned', 'e2'),
+      assignedHub: 'h.example.com',
+    });
+    const r = await s.findRegistration(t.id, 'DEV-1');
+    assert.equal(r?.operationId, 'op-2');
+    assert.equal(r?.status, 'assigned');
+    assert.equal(r?.etag, 'e2');
+    assert.equal(r?.state.assignedHub, 'h.example.com');
+    assert.equal((await s.listRegistrations(t.id)).items.length, 1);
+  });
+
+  it('lists records of a tenant or of one enrollment group, in pages', async () => {
+    const t = await newTenant(getStore());
+    const s = store();
+    for (const id of ['r1', 'r2', 'r3'])
+      await s.putRegistration(t.id, `op-${id}`, state(id, 'assigned', id, 'Line-A'));
+    await s.putRegistration(t.id, 'op-r4', state('r4', 'assigned', 'r4', 'line-b'));
+    await s.putRegistration(t.id, 'op-r5', state('r5', 'assigned', 'r5'));
+    assert.equal((await s.listRegistrations(t.id)).items.length, 5);
+    const first = await s.listRegistrations(t.id, 2, undefined, 'line-a');
+    const rest = await s.listRegistrations(t.id, 2, first.continuation, 'line-a');
+    assert.deepEqual(
+      [...first.items, ...rest.items].map((r) => r.registrationId),
+      ['r1', 'r2', 'r3'],
+    );
+    assert.equal(rest.continuation, undefined);
+    assert.deepEqual(
+      (await s.listRegistrations(t.id, 10, undefined, 'LINE-B')).items.map((r) => r.registrationId),
+      ['r4'],
+    );
+  });
+
+  it('deletes on a matching etag only, and keeps tenants apart', async () => {
+    const a = await newTenant(getStore());
+    const b = await newTenant(getStore());
+    const s = store();
+    await s.putRegistration(a.id, 'op', state('same', 'assigned', 'ea'));
+    await s.putRegistration(b.id, 'op', state('same', 'failed', 'eb'));
+    assert.equal(await s.deleteRegistration(a.id, 'same', 'eb'), false);
+    assert.equal((await s.findRegistration(b.id, 'same'))?.status, 'failed');
+    assert.equal(await s.deleteRegistration(a.id, 'SAME', 'ea'), true);
+    assert.equal(await s.deleteRegistration(a.id, 'same'), false);
+    assert.ok(await s.findRegistration(b.id, 'same'));
+    await b.remove();
+    assert.equal(await s.findRegistration(b.id, 'same'), undefined);
+  });
+});
