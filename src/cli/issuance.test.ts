@@ -103,7 +103,7 @@ describe('zerotouch issuance and EST commands (CLI)', () => {
   it('says what is wrong', async () => {
     let r = await zt('est', 'label', 'set', 'cacerts', '--scope', scope);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /not an operation name/);
+    assert.match(r.stderr, /is the name of an EST operation/);
     r = await zt('est', 'label', 'set', 'x', '--issuing-ca', 'nope', '--scope', scope);
     assert.match(r.stderr, /error \[NOT_FOUND\]: issuing CA "nope" does not exist/);
     r = await zt('cert', 'revoke', 'ABCDEF', '--scope', scope);

@@ -47,7 +47,7 @@ export function errorResponse(
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return wrap('BAD_REQUEST', `the body is not valid JSON: ${fe.message}`);
   }
-  if (fe.validation) return wrap('BAD_REQUEST', `request is not valid: ${fe.message}`);
+  if (fe.validation) return wrap('BAD_REQUEST', `the request is not valid: ${fe.message}`);
   if (fe instanceof SyntaxError) return wrap('BAD_REQUEST', `the body is not valid JSON: ${fe.message}`);
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return wrap('BAD_REQUEST', fe.message, fe.statusCode);
@@ -62,17 +62,25 @@ export function retryAfterOf(e: unknown): number | undefined {
   return e.code === 'THROTTLED' || e.code === 'STORE_UNAVAILABLE' ? 5 : undefined;
 }
 
-/** Installs the error and not-found handlers on a fastify instance (`operator`: the admin listener). */
-export function installErrorHandlers(app: FastifyInstance, bodyLimit: number, operator = false): void {
-  app.setErrorHandler((e: unknown, req: FastifyRequest, reply: FastifyReply) => {
-    const { status, body } = errorResponse(e, req.id, bodyLimit, operator);
+/** Answers any thrown value in the native error shape (`operator`: the admin listener, which sees the whole reason). */
+export function nativeErrorHandler(operator: boolean) {
+  return (e: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const { status, body } = errorResponse(e, req.id, req.routeOptions.bodyLimit, operator);
     if (status >= 500 && !isZtError(e)) req.log.error({ err: e }, 'request failed');
     else req.log.info({ code: body.code, reason: operatorText(e) }, 'request rejected');
     const retryAfter = retryAfterOf(e);
     if (retryAfter !== undefined) reply.header('Retry-After', String(retryAfter));
     if (status === 401) reply.header('WWW-Authenticate', 'Bearer realm="zerotouch"');
     reply.code(status).send(body);
-  });
+  };
+}
+
+/** The admin listener's error handler. */
+export const adminErrorHandler = nativeErrorHandler(true);
+
+/** Installs the error and not-found handlers on a fastify instance (`operator`: the admin listener). */
+export function installErrorHandlers(app: FastifyInstance, operator = false): void {
+  app.setErrorHandler(nativeErrorHandler(operator));
   app.setNotFoundHandler((req: FastifyRequest, reply: FastifyReply) => {
     reply.code(404).send({
       code: 'NOT_FOUND',

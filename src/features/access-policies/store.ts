@@ -1,13 +1,7 @@
 /** Persistence contract for shared access policies (the Azure-shaped service API's credentials). */
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/schema.ts';
-
-export interface AccessPolicy {
-  keyName: string;
-  primaryKey: string;
-  secondaryKey: string;
-  rights: string[];
-}
+import type { AccessPolicy } from './types.ts';
 
 export interface AccessPolicyStore {
   /** Creates a policy or replaces its keys and rights. */

@@ -14,7 +14,6 @@ import type { CaCertificate } from './types.ts';
 
 /** How long a verification code stays usable. */
 const CODE_LIFETIME_MS = 60 * 60 * 1000;
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 // Parsed CA certificates by PEM: CAs are read on every registration, parsed once.
 const parsedCas = new Map<string, Certificate>();
@@ -58,12 +57,6 @@ export class CaService {
     certificate: string,
     verified = false,
   ): Promise<CaCertificate> {
-    if (!NAME_RE.test(name)) {
-      throw new ZtError(
-        'BAD_REQUEST',
-        `CA name "${name}" is not valid; use letters, digits, ".", "_" or "-" (up to 128)`,
-      );
-    }
     const certs = loadCertificates(certificate);
     if (certs.length !== 1) {
       throw new ZtError(

@@ -1,6 +1,7 @@
 /**
- * Individual enrollments and enrollment groups: validation and defaults of the Azure-shaped
- * documents, certificate info, etags with If-Match.
+ * Individual enrollments and enrollment groups: defaults of the Azure-shaped documents, the
+ * checks their schemas cannot say (certificates parse, hubs are linked, policies fit together),
+ * certificate info, etags with If-Match.
  */
 import { isZtError, ZtError } from '../../errors.ts';
 import { loadCertificates } from '../../pki/certificate.ts';
@@ -11,36 +12,29 @@ import type { HubService } from '../hubs/service.ts';
 import { idKey } from '../id-key.ts';
 import { dpsErrorCode } from '../provisioning/dps-error-codes.ts';
 import { certificateInfo } from './certificate-info.ts';
-import { assertRegistrationId } from './registration-id.ts';
 import type { EnrollmentStore, GroupSigners } from './store.ts';
 import type {
-  AllocationPolicy,
-  EnrollmentBase,
+  BulkResult,
   EnrollmentGroup,
+  EnrollmentGroupInput,
   EnrollmentKind,
   IndividualEnrollment,
-  X509CertificateInfo,
+  IndividualEnrollmentInput,
   X509CertificateWithInfo,
 } from './types.ts';
 
-const POLICIES: AllocationPolicy[] = ['hashed', 'geoLatency', 'static', 'custom'];
-const GROUP_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
-
 const bad = (m: string) => new ZtError('BAD_REQUEST', m);
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+type Slot = { certificate?: string | null; info?: X509CertificateWithInfo['info'] | null } | null | undefined;
 
 /** Parses an uploaded certificate (PEM or base64 DER) into info; keeps info from a previous read. */
 function certSlot(
-  slot: unknown,
+  slot: Slot,
   where: string,
   previous?: X509CertificateWithInfo,
 ): X509CertificateWithInfo | undefined {
-  if (slot === undefined || slot === null) return undefined;
-  if (!isObject(slot)) throw bad(`${where} must be an object with "certificate"`);
-  if (typeof slot.certificate === 'string' && slot.certificate.trim()) {
+  if (!slot) return undefined;
+  if (slot.certificate?.trim()) {
     const certs = loadCertificates(slot.certificate);
     if (certs.length !== 1) {
       throw bad(
@@ -49,95 +43,48 @@ function certSlot(
     }
     return { info: certificateInfo(certs[0]) };
   }
-  const info = slot.info as X509CertificateInfo | undefined;
+  // The SDKs send back the info they read: that is the same certificate, unchanged.
+  const info = slot.info ?? undefined;
   if (info?.sha256Thumbprint && previous?.info?.sha256Thumbprint === info.sha256Thumbprint) return { info };
   throw bad(`${where}.certificate is missing; give the certificate as PEM or base64 DER`);
 }
 
-/** Validates the fields shared by both kinds and fills in DPS defaults. */
-function normalizeBase(
-  body: Record<string, unknown>,
-  hubs: Set<string>,
-): Omit<EnrollmentBase, 'attestation'> {
-  const out: Omit<EnrollmentBase, 'attestation'> = {
-    capabilities: { iotEdge: false },
-    provisioningStatus: 'enabled',
-    reprovisionPolicy: { updateHubAssignment: true, migrateDeviceData: true },
+type Shared = Omit<
+  IndividualEnrollment,
+  'registrationId' | 'deviceId' | 'optionalDeviceInformation' | 'attestation'
+>;
+
+/** Fills in DPS defaults and checks what spans fields or needs the scope's hubs. */
+function withDefaults(body: IndividualEnrollmentInput | EnrollmentGroupInput, hubs: Set<string>): Shared {
+  const out: Shared = {
+    capabilities: { iotEdge: body.capabilities?.iotEdge === true },
+    provisioningStatus: body.provisioningStatus ?? 'enabled',
+    reprovisionPolicy: {
+      updateHubAssignment: body.reprovisionPolicy?.updateHubAssignment !== false,
+      migrateDeviceData: body.reprovisionPolicy?.migrateDeviceData !== false,
+    },
   };
-  if (body.provisioningStatus !== undefined) {
-    if (body.provisioningStatus !== 'enabled' && body.provisioningStatus !== 'disabled') {
-      throw bad('provisioningStatus must be "enabled" or "disabled"');
-    }
-    out.provisioningStatus = body.provisioningStatus;
-  }
-  if (body.capabilities !== undefined) {
-    if (!isObject(body.capabilities)) throw bad('capabilities must be an object like {"iotEdge": true}');
-    out.capabilities = { iotEdge: body.capabilities.iotEdge === true };
-  }
-  if (body.reprovisionPolicy !== undefined && body.reprovisionPolicy !== null) {
-    const r = body.reprovisionPolicy;
-    if (!isObject(r))
-      throw bad('reprovisionPolicy must be {"updateHubAssignment": bool, "migrateDeviceData": bool}');
-    out.reprovisionPolicy = {
-      updateHubAssignment: r.updateHubAssignment !== false,
-      migrateDeviceData: r.migrateDeviceData !== false,
-    };
-  }
-  if (body.initialTwin !== undefined && body.initialTwin !== null) {
-    const t = body.initialTwin;
-    if (!isObject(t)) throw bad('initialTwin must be {"tags": {...}, "properties": {"desired": {...}}}');
-    if (t.tags !== undefined && t.tags !== null && !isObject(t.tags))
-      throw bad('initialTwin.tags must be an object');
-    const props = t.properties;
-    if (
-      props !== undefined &&
-      props !== null &&
-      !(isObject(props) && (props.desired === undefined || isObject(props.desired)))
-    ) {
-      throw bad('initialTwin.properties.desired must be an object');
-    }
+  if (body.initialTwin) {
     out.initialTwin = {
-      tags: (t.tags as Record<string, unknown>) ?? {},
-      properties: {
-        desired: ((props as Record<string, unknown> | undefined)?.desired as Record<string, unknown>) ?? {},
-      },
+      tags: body.initialTwin.tags ?? {},
+      properties: { desired: body.initialTwin.properties?.desired ?? {} },
     };
   }
-  const hubList = (v: unknown, name: string) => {
-    if (!Array.isArray(v) || v.some((h) => typeof h !== 'string'))
-      throw bad(`${name} must be a list of hub host names`);
-    for (const h of v as string[]) {
+  const linked = (list: string[], name: string) => {
+    for (const h of list) {
       if (!hubs.has(idKey(h))) {
         throw bad(`${name}: ${h} is not a linked hub of this scope; link it first (PUT .../hubs/${h})`);
       }
     }
-    return v as string[];
+    return list;
   };
-  if (body.iotHubs !== undefined && body.iotHubs !== null) out.iotHubs = hubList(body.iotHubs, 'iotHubs');
-  if (typeof body.iotHubHostName === 'string' && body.iotHubHostName) {
-    out.iotHubHostName = hubList([body.iotHubHostName], 'iotHubHostName')[0];
-  }
-  if (body.allocationPolicy !== undefined && body.allocationPolicy !== null) {
-    if (!POLICIES.includes(body.allocationPolicy as AllocationPolicy)) {
-      throw bad(`allocationPolicy must be one of ${POLICIES.join(', ')}`);
-    }
-    out.allocationPolicy = body.allocationPolicy as AllocationPolicy;
-  }
-  if (body.customAllocationDefinition !== undefined && body.customAllocationDefinition !== null) {
-    const c = body.customAllocationDefinition;
-    if (!isObject(c) || typeof c.webhookUrl !== 'string')
-      throw bad('customAllocationDefinition needs webhookUrl');
-    let url: URL;
-    try {
-      url = new URL(c.webhookUrl);
-    } catch {
-      throw bad(`customAllocationDefinition.webhookUrl "${c.webhookUrl}" is not a URL`);
-    }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:')
-      throw bad('customAllocationDefinition.webhookUrl must be http(s)');
+  if (body.iotHubs) out.iotHubs = linked(body.iotHubs, 'iotHubs');
+  if (body.iotHubHostName) out.iotHubHostName = linked([body.iotHubHostName], 'iotHubHostName')[0];
+  if (body.allocationPolicy) out.allocationPolicy = body.allocationPolicy;
+  if (body.customAllocationDefinition) {
     out.customAllocationDefinition = {
-      webhookUrl: c.webhookUrl,
-      apiVersion: typeof c.apiVersion === 'string' ? c.apiVersion : '2019-03-31',
+      webhookUrl: body.customAllocationDefinition.webhookUrl,
+      apiVersion: body.customAllocationDefinition.apiVersion ?? '2019-03-31',
     };
   }
   if (out.allocationPolicy === 'custom' && !out.customAllocationDefinition) {
@@ -147,44 +94,18 @@ function normalizeBase(
     const n = (out.iotHubs ?? (out.iotHubHostName ? [out.iotHubHostName] : [])).length;
     if (n !== 1) throw bad(`allocationPolicy "static" needs exactly one hub in iotHubs (got ${n})`);
   }
-  if (body.certificateIssuancePolicy !== undefined && body.certificateIssuancePolicy !== null) {
+  if (body.certificateIssuancePolicy) {
     const p = body.certificateIssuancePolicy;
-    if (!isObject(p)) throw bad('certificateIssuancePolicy must be an object like {"validityDays": 30}');
-    const days = p.validityDays;
-    if (days !== undefined && (!Number.isInteger(days) || (days as number) < 1 || (days as number) > 3650)) {
-      throw bad('certificateIssuancePolicy.validityDays must be a whole number from 1 to 3650');
-    }
-    for (const k of ['issuingCa', 'profile'] as const) {
-      if (p[k] !== undefined && (typeof p[k] !== 'string' || !p[k])) {
-        throw bad(`certificateIssuancePolicy.${k} must be a name`);
-      }
-    }
     out.certificateIssuancePolicy = {
-      ...(days !== undefined ? { validityDays: days as number } : {}),
-      ...(p.issuingCa ? { issuingCa: p.issuingCa as string } : {}),
-      ...(p.profile ? { profile: p.profile as string } : {}),
+      ...(p.validityDays !== undefined ? { validityDays: p.validityDays } : {}),
+      ...(p.issuingCa ? { issuingCa: p.issuingCa } : {}),
+      ...(p.profile ? { profile: p.profile } : {}),
     };
   }
   return out;
 }
 
-function x509Of(body: Record<string, unknown>): Record<string, unknown> {
-  const a = body.attestation;
-  if (!isObject(a)) throw bad('attestation is required, e.g. {"type": "x509", "x509": {...}}');
-  if (a.type !== 'x509') {
-    throw bad(
-      `attestation type "${String(a.type)}" is not supported; zerotouch provisions with X.509 ("type": "x509")`,
-    );
-  }
-  if (!isObject(a.x509)) throw bad('attestation.x509 is required');
-  return a.x509;
-}
-
 /** CRUD for enrollments with DPS semantics. */
-const BULK_MODES = new Set(['create', 'update', 'updateifmatchetag', 'delete']);
-/** Azure's limit per bulk operation. */
-const BULK_MAX = 10;
-
 export class EnrollmentService {
   private readonly store: EnrollmentStore;
   private readonly hubs: Pick<HubService, 'list'>;
@@ -204,19 +125,16 @@ export class EnrollmentService {
   async putIndividual(
     tenantId: string,
     id: string,
-    body: unknown,
+    body: IndividualEnrollmentInput,
     ifMatch?: string,
   ): Promise<IndividualEnrollment> {
-    if (!isObject(body)) throw bad('the body must be a JSON enrollment object');
-    assertRegistrationId(id);
-    if (body.registrationId !== undefined && idKey(String(body.registrationId)) !== idKey(id)) {
+    if (body.registrationId !== undefined && idKey(body.registrationId) !== idKey(id)) {
       throw bad(
-        `registrationId in the body (${String(body.registrationId)}) differs from the one in the path (${id})`,
+        `registrationId in the body (${body.registrationId}) differs from the one in the path (${id})`,
       );
     }
     const prev = await this.store.findEnrollment<IndividualEnrollment>(tenantId, 'individual', id);
-    const x509 = x509Of(body);
-    const cc = isObject(x509.clientCertificates) ? x509.clientCertificates : undefined;
+    const cc = body.attestation.x509.clientCertificates;
     const prevCc = prev?.doc.attestation.x509?.clientCertificates;
     const primary = certSlot(cc?.primary, 'attestation.x509.clientCertificates.primary', prevCc?.primary);
     if (!primary) {
@@ -229,18 +147,15 @@ export class EnrollmentService {
       'attestation.x509.clientCertificates.secondary',
       prevCc?.secondary,
     );
-    let deviceId: string | undefined;
-    if (typeof body.deviceId === 'string' && body.deviceId) deviceId = body.deviceId;
-    const base = normalizeBase(body, await this.hubSet(tenantId));
     const doc: IndividualEnrollment = {
       registrationId: prev?.doc.registrationId ?? id,
-      ...(deviceId ? { deviceId } : {}),
+      ...(body.deviceId ? { deviceId: body.deviceId } : {}),
       attestation: {
         type: 'x509',
         x509: { clientCertificates: { primary, ...(secondary ? { secondary } : {}) } },
       },
-      ...base,
-      ...(isObject(body.optionalDeviceInformation)
+      ...withDefaults(body, await this.hubSet(tenantId)),
+      ...(body.optionalDeviceInformation
         ? { optionalDeviceInformation: body.optionalDeviceInformation }
         : {}),
     };
@@ -253,31 +168,29 @@ export class EnrollmentService {
   }
 
   /** Creates or replaces an enrollment group; `ifMatch` makes it conditional. */
-  async putGroup(tenantId: string, id: string, body: unknown, ifMatch?: string): Promise<EnrollmentGroup> {
-    if (!isObject(body)) throw bad('the body must be a JSON enrollment group object');
-    if (!GROUP_ID_RE.test(id)) {
+  async putGroup(
+    tenantId: string,
+    id: string,
+    body: EnrollmentGroupInput,
+    ifMatch?: string,
+  ): Promise<EnrollmentGroup> {
+    if (body.enrollmentGroupId !== undefined && idKey(body.enrollmentGroupId) !== idKey(id)) {
       throw bad(
-        `enrollmentGroupId "${id}" is not valid; use letters, digits, "-", ".", "_" or ":" (up to 128)`,
-      );
-    }
-    if (body.enrollmentGroupId !== undefined && idKey(String(body.enrollmentGroupId)) !== idKey(id)) {
-      throw bad(
-        `enrollmentGroupId in the body (${String(body.enrollmentGroupId)}) differs from the one in the path (${id})`,
+        `enrollmentGroupId in the body (${body.enrollmentGroupId}) differs from the one in the path (${id})`,
       );
     }
     const prev = await this.store.findEnrollment<EnrollmentGroup>(tenantId, 'group', id);
-    const x509 = x509Of(body);
+    const x509 = body.attestation.x509;
     const prevSc = prev?.doc.attestation.x509?.signingCertificates;
-    const sc = isObject(x509.signingCertificates) ? x509.signingCertificates : undefined;
+    const sc = x509.signingCertificates;
     const primary = certSlot(sc?.primary, 'attestation.x509.signingCertificates.primary', prevSc?.primary);
     const secondary = certSlot(
       sc?.secondary,
       'attestation.x509.signingCertificates.secondary',
       prevSc?.secondary,
     );
-    const refs = isObject(x509.caReferences) ? x509.caReferences : undefined;
-    const ref1 = typeof refs?.primary === 'string' && refs.primary ? refs.primary : undefined;
-    const ref2 = typeof refs?.secondary === 'string' && refs.secondary ? refs.secondary : undefined;
+    const ref1 = x509.caReferences?.primary || undefined;
+    const ref2 = x509.caReferences?.secondary || undefined;
     if (!primary && !ref1) {
       throw bad(
         'an X.509 enrollment group needs attestation.x509.signingCertificates.primary.certificate (the root or intermediate that signs the devices) or attestation.x509.caReferences.primary (the name of an uploaded CA)',
@@ -291,7 +204,6 @@ export class EnrollmentService {
         );
       }
     }
-    const base = normalizeBase(body, await this.hubSet(tenantId));
     const doc: EnrollmentGroup = {
       enrollmentGroupId: prev?.doc.enrollmentGroupId ?? id,
       attestation: {
@@ -300,7 +212,7 @@ export class EnrollmentService {
           ? { signingCertificates: { primary, ...(secondary ? { secondary } : {}) } }
           : { caReferences: { primary: ref1, ...(ref2 ? { secondary: ref2 } : {}) } },
       },
-      ...base,
+      ...withDefaults(body, await this.hubSet(tenantId)),
     };
     return this.write(tenantId, 'group', id, doc, prev, ifMatch, {
       signer1: primary?.info?.sha256Thumbprint ?? null,
@@ -354,17 +266,25 @@ export class EnrollmentService {
   }
 
   /** The enrollment, or NOT_FOUND. */
-  async get<T extends IndividualEnrollment | EnrollmentGroup>(
+  async get(
     tenantId: string,
     kind: EnrollmentKind,
     id: string,
-  ): Promise<T> {
-    const e = await this.store.findEnrollment<T>(tenantId, kind, id);
-    if (!e)
-      throw new ZtError(
-        'NOT_FOUND',
-        `no ${kind === 'group' ? 'enrollment group' : 'individual enrollment'} "${id}" in this scope`,
-      );
+  ): Promise<IndividualEnrollment | EnrollmentGroup> {
+    return kind === 'individual' ? this.getIndividual(tenantId, id) : this.getGroup(tenantId, id);
+  }
+
+  /** The individual enrollment, or NOT_FOUND. */
+  async getIndividual(tenantId: string, id: string): Promise<IndividualEnrollment> {
+    const e = await this.store.findEnrollment<IndividualEnrollment>(tenantId, 'individual', id);
+    if (!e) throw new ZtError('NOT_FOUND', `no individual enrollment "${id}" in this scope`);
+    return e.doc;
+  }
+
+  /** The enrollment group, or NOT_FOUND. */
+  async getGroup(tenantId: string, id: string): Promise<EnrollmentGroup> {
+    const e = await this.store.findEnrollment<EnrollmentGroup>(tenantId, 'group', id);
+    if (!e) throw new ZtError('NOT_FOUND', `no enrollment group "${id}" in this scope`);
     return e.doc;
   }
 
@@ -374,35 +294,30 @@ export class EnrollmentService {
    */
   async bulk(
     tenantId: string,
-    kind: EnrollmentKind,
-    modeIn: unknown,
-    items: unknown,
-  ): Promise<{ isSuccessful: boolean; errors: Array<Record<string, unknown>> }> {
-    const mode = String(modeIn ?? '').toLowerCase();
-    if (!BULK_MODES.has(mode)) {
-      throw new ZtError('BAD_REQUEST', 'mode must be create, update, updateIfMatchETag or delete');
-    }
-    if (!Array.isArray(items) || items.length === 0 || items.length > BULK_MAX) {
-      throw new ZtError(
-        'BAD_REQUEST',
-        `a bulk operation takes 1 to ${BULK_MAX} ${kind === 'individual' ? 'enrollments' : 'enrollmentGroups'}`,
-      );
-    }
+    mode: 'create' | 'update' | 'updateIfMatchETag' | 'delete',
+    items: { individual: IndividualEnrollmentInput[] } | { group: EnrollmentGroupInput[] },
+  ): Promise<BulkResult> {
+    const kind: EnrollmentKind = 'individual' in items ? 'individual' : 'group';
     const idField = kind === 'individual' ? 'registrationId' : 'enrollmentGroupId';
-    const errors: Array<Record<string, unknown>> = [];
-    for (const item of items as Array<Record<string, unknown>>) {
-      const id = String(item?.[idField] ?? '');
+    const list: Array<IndividualEnrollmentInput | EnrollmentGroupInput> =
+      'individual' in items ? items.individual : items.group;
+    const errors: BulkResult['errors'] = [];
+    for (const item of list) {
+      const id =
+        ('registrationId' in item ? item.registrationId : (item as EnrollmentGroupInput).enrollmentGroupId) ??
+        '';
       try {
-        if (!id) throw new ZtError('BAD_REQUEST', `${idField} is required`);
-        const etag = item.etag as string | undefined;
+        if (!id) throw bad(`${idField} is required`);
+        const etag = item.etag ?? undefined;
         if (mode === 'delete') await this.delete(tenantId, kind, id, etag);
         else {
           if (mode === 'create' && (await this.store.findEnrollment(tenantId, kind, id))) {
             throw new ZtError('CONFLICT', `${id} already exists`);
           }
-          const ifMatch = mode === 'updateifmatchetag' ? etag : undefined;
-          if (kind === 'individual') await this.putIndividual(tenantId, id, item, ifMatch);
-          else await this.putGroup(tenantId, id, item, ifMatch);
+          const ifMatch = mode === 'updateIfMatchETag' ? etag : undefined;
+          if (kind === 'individual')
+            await this.putIndividual(tenantId, id, item as IndividualEnrollmentInput, ifMatch);
+          else await this.putGroup(tenantId, id, item as EnrollmentGroupInput, ifMatch);
         }
       } catch (e) {
         if (!isZtError(e)) throw e;
@@ -412,6 +327,7 @@ export class EnrollmentService {
     return { isSuccessful: errors.length === 0, errors };
   }
 
+  /** Deletes an enrollment, or NOT_FOUND; `ifMatch` makes it conditional. */
   async delete(tenantId: string, kind: EnrollmentKind, id: string, ifMatch?: string): Promise<void> {
     const e = await this.store.findEnrollment(tenantId, kind, id);
     if (!e)
@@ -428,6 +344,7 @@ export class EnrollmentService {
     await this.store.deleteEnrollment(tenantId, kind, id);
   }
 
+  /** A page of enrollments of one kind, ordered by ID. */
   list<T>(tenantId: string, kind: EnrollmentKind, max?: number, continuation?: string): Promise<Page<T>> {
     return this.store.listEnrollments<T>(tenantId, kind, max, continuation);
   }

@@ -19,7 +19,7 @@ import type { Tenant } from '../tenants/types.ts';
 import type { TenantService } from '../tenants/service.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
 import type { EstStore, StoredLabel } from './store.ts';
-import type { EstLabel, PendingEnrollment } from './types.ts';
+import type { EstLabel, LabelInput, PendingEnrollment } from './types.ts';
 
 export interface EstContext {
   /** The Authorization header, if any. */
@@ -42,7 +42,6 @@ export const APPROVAL_RETRY_SECONDS = 60;
 
 const VERIFIED_TTL_MS = 5 * 60_000;
 const VERIFIED_CACHE_SIZE = 10_000;
-const LABEL_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const EST_OPERATIONS = [
   'cacerts',
   'simpleenroll',
@@ -68,8 +67,6 @@ export class EstAuthError extends ZtError {
   }
 }
 
-const bool = (v: unknown, d: boolean) => (v === undefined ? d : v === true);
-
 /** The EST service for every label of every tenant. */
 export class EstService {
   private readonly store: EstStore;
@@ -94,24 +91,24 @@ export class EstService {
   // ---------------------------------------------------------------- management
 
   /** Creates or replaces a label of a tenant. */
-  async putLabel(tenant: Tenant, label: string, body: unknown): Promise<EstLabel> {
-    if (!LABEL_RE.test(label) || EST_OPERATIONS.includes(label.toLowerCase())) {
+  async putLabel(tenant: Tenant, label: string, input: LabelInput): Promise<EstLabel> {
+    if (EST_OPERATIONS.includes(label.toLowerCase())) {
       throw new ZtError(
         'BAD_REQUEST',
-        `EST label "${label}" is not valid; use letters, digits, ".", "_", "-", and not an operation name (${EST_OPERATIONS.join(', ')})`,
+        `EST label "${label}" is the name of an EST operation (${EST_OPERATIONS.join(', ')}); choose another`,
       );
     }
-    const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+    const b = input ?? {};
     const l: StoredLabel = {
       label,
-      ...(typeof b.issuingCa === 'string' && b.issuingCa ? { issuingCa: b.issuingCa } : {}),
-      profile: typeof b.profile === 'string' && b.profile ? b.profile : 'device',
-      basicAuth: bool(b.basicAuth, true),
-      certAuth: bool(b.certAuth, true),
-      bootstrapCas: Array.isArray(b.bootstrapCas) ? b.bootstrapCas.map(String) : [],
-      requireTlsUnique: bool(b.requireTlsUnique, false),
-      manualApproval: bool(b.manualApproval, false),
-      default: bool(b.default, false),
+      ...(b.issuingCa ? { issuingCa: b.issuingCa } : {}),
+      profile: b.profile ?? 'device',
+      basicAuth: b.basicAuth ?? true,
+      certAuth: b.certAuth ?? true,
+      bootstrapCas: b.bootstrapCas ?? [],
+      requireTlsUnique: b.requireTlsUnique ?? false,
+      manualApproval: b.manualApproval ?? false,
+      default: b.default ?? false,
     };
     // Check references now, so a typo fails here and not at a device's first enrollment.
     if (l.issuingCa) await this.engine.getCa(tenant, l.issuingCa);
@@ -174,14 +171,8 @@ export class EstService {
   }
 
   /** Sets (or replaces) the password of a label's user. */
-  async putUser(tenant: Tenant, label: string, username: string, password: unknown): Promise<void> {
+  async putUser(tenant: Tenant, label: string, username: string, password: string): Promise<void> {
     await this.own(tenant, label);
-    if (!username || username.includes(':') || username.length > 128) {
-      throw new ZtError('BAD_REQUEST', 'a user name is 1-128 characters without ":"');
-    }
-    if (typeof password !== 'string' || password.length < 8) {
-      throw new ZtError('BAD_REQUEST', 'the password must be a string of at least 8 characters');
-    }
     await this.store.putUser(label, username, await hashPassword(password));
   }
 

@@ -2,21 +2,7 @@
 import { isZtError, ZtError } from '../../errors.ts';
 import type { CaService } from '../cas/service.ts';
 import type { IssuanceEngine, TenantRef } from './engine.ts';
-import type { IssuingCa } from './types.ts';
-
-export interface AddIssuingCa {
-  name: string;
-  subject?: string;
-  keyType?: string;
-  validityDays?: number;
-  /** Import: the CA certificate followed by its issuers, with `key` or `keyUri`. */
-  certificate?: string;
-  key?: string;
-  keyPassphrase?: string;
-  keyUri?: string;
-  /** Also upload it as a verified DPS CA certificate (default true). */
-  trustForDps?: boolean;
-}
+import type { AddIssuingCa, IssuingCa } from './types.ts';
 
 /** Creates or imports an issuing CA; returns it with the name of its DPS CA certificate, if made. */
 export async function addIssuingCa(

@@ -4,17 +4,7 @@ import type { Certificate } from '../../pki/certificate.ts';
 import { formatName } from '../../pki/names.ts';
 import type { EnrollmentMatcher, RevocationCheck } from '../enrollments/matching.ts';
 import { dpsErrorCode } from './dps-error-codes.ts';
-
-export interface Diagnosis {
-  ok: boolean;
-  registrationId?: string;
-  chain: Array<{ subject: string; issuer: string; sha256: string; notAfter: string }>;
-  enrollment?: { kind: 'individual' | 'group'; id: string; provisioningStatus: string; boundTo?: string };
-  /** zerotouch error code and DPS errorCode when refused. */
-  code?: string;
-  errorCode?: number;
-  reason?: string;
-}
+import type { Diagnosis } from './types.ts';
 
 /**
  * Runs the same matching as a registration, without registering. The operator's audience gets

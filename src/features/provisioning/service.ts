@@ -17,13 +17,13 @@ import type { HubService } from '../hubs/service.ts';
 import { idKey } from '../id-key.ts';
 import type { RegistryService } from '../registry/service.ts';
 import type { TenantService } from '../tenants/service.ts';
-import { type Diagnosis, diagnose } from './diagnose.ts';
+import { diagnose } from './diagnose.ts';
 import { dpsErrorCode } from './dps-error-codes.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { readRegisterBody } from './register-body.ts';
 import type { RegistrationStore } from './store.ts';
-import type { DeviceRegistrationState, RegistrationOperation } from './types.ts';
+import type { DeviceRegistrationState, Diagnosis, RegistrationOperation } from './types.ts';
 
 export interface RegisterContext {
   /** Presented client chain, leaf first. */

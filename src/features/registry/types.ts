@@ -1,21 +1,37 @@
-/** Devices in the registries of linked hubs. */
-import type { EnrollmentKind, TwinCollection } from '../enrollments/types.ts';
+/** Devices in the registries of linked hubs, as TypeBox schemas. */
+import Type, { type Static } from 'typebox';
+import { TwinCollectionSchema } from '../enrollments/types.ts';
 
 /** A device in a hub's registry, created or updated by assignment. */
-export interface RegistryDevice {
-  deviceId: string;
-  hub: string;
-  registrationId: string;
-  status: 'enabled' | 'disabled';
-  authentication:
-    | { type: 'selfSigned'; x509Thumbprint: { primaryThumbprint: string; secondaryThumbprint?: string } }
-    | { type: 'certificateAuthority' };
-  capabilities: { iotEdge: boolean };
-  twin: { tags: TwinCollection; properties: { desired: TwinCollection; reported: TwinCollection } };
-  enrollment: { kind: EnrollmentKind; id: string };
-  /** The certificate the device last registered with. */
-  certificate?: { sha1Thumbprint: string; sha256Thumbprint: string; notAfterUtc: string };
-  etag: string;
-  createdDateTimeUtc: string;
-  lastUpdatedDateTimeUtc: string;
-}
+export const RegistryDeviceSchema = Type.Object({
+  deviceId: Type.String(),
+  hub: Type.String(),
+  registrationId: Type.String(),
+  status: Type.Enum(['enabled', 'disabled']),
+  authentication: Type.Union([
+    Type.Object({
+      type: Type.Literal('selfSigned'),
+      x509Thumbprint: Type.Object({
+        primaryThumbprint: Type.String(),
+        secondaryThumbprint: Type.Optional(Type.String()),
+      }),
+    }),
+    Type.Object({ type: Type.Literal('certificateAuthority') }),
+  ]),
+  capabilities: Type.Object({ iotEdge: Type.Boolean() }),
+  twin: Type.Object({
+    tags: TwinCollectionSchema,
+    properties: Type.Object({ desired: TwinCollectionSchema, reported: TwinCollectionSchema }),
+  }),
+  enrollment: Type.Object({ kind: Type.Enum(['individual', 'group']), id: Type.String() }),
+  certificate: Type.Optional(
+    Type.Object(
+      { sha1Thumbprint: Type.String(), sha256Thumbprint: Type.String(), notAfterUtc: Type.String() },
+      { description: 'the certificate the device last registered with' },
+    ),
+  ),
+  etag: Type.String(),
+  createdDateTimeUtc: Type.String({ format: 'date-time' }),
+  lastUpdatedDateTimeUtc: Type.String({ format: 'date-time' }),
+});
+export type RegistryDevice = Static<typeof RegistryDeviceSchema>;

@@ -32,8 +32,8 @@ export function authorize(
 
 /** The tenant a /v1/tenants/:idScope/... request addresses, once the caller may act on it. */
 export async function tenantFor(
-  tenants: TenantService,
-  req: FastifyRequest<{ Params: { idScope: string } }>,
+  tenants: Pick<TenantService, 'getTenant'>,
+  req: Pick<FastifyRequest, 'principal' | 'method'> & { params: { idScope: string } },
 ): Promise<Tenant> {
   const t = await tenants.getTenant(req.params.idScope);
   authorize(req.principal, req.method, { tenantId: t.id });

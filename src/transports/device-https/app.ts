@@ -14,8 +14,9 @@ import type { Services } from '../../services.ts';
 import { type DeviceTls, deviceTlsOptions } from '../device-tls.ts';
 import type { DeviceRequests } from './device-requests.ts';
 import { installErrorHandlers } from '../http-errors.ts';
-import { registerDpsDeviceRoutes } from './dps-device.ts';
-import { registerDpsServiceRoutes } from './dps-service.ts';
+import { installSchemaValidation } from '../schema-validation.ts';
+import { dpsDeviceRoutes } from './dps-device.ts';
+import { dpsServiceRoutes } from './dps-service.ts';
 import { registerEstRoutes } from './est.ts';
 
 export interface DeviceAppOptions {
@@ -46,7 +47,8 @@ export async function buildDeviceApp(o: DeviceAppOptions): Promise<FastifyInstan
     // Request ids double as DPS trackingIds, which are GUIDs.
     genReqId: () => randomUUID(),
   });
-  installErrorHandlers(app, o.bodyLimit);
+  installErrorHandlers(app);
+  installSchemaValidation(app);
   const guard = o.guard;
   if (guard) {
     // Before the TLS handshake: a source over its connection limit costs no handshake.
@@ -75,8 +77,8 @@ export async function buildDeviceApp(o: DeviceAppOptions): Promise<FastifyInstan
     if (await o.ready()) return { status: 'ready' };
     return reply.code(503).send({ status: 'not ready', reason: 'store is not reachable' });
   });
-  registerDpsDeviceRoutes(app, o.services.registrations, devices);
-  registerDpsServiceRoutes(app, o.services, devices);
+  await app.register(dpsDeviceRoutes(o.services.registrations, devices));
+  await app.register(dpsServiceRoutes(o.services, devices));
   registerEstRoutes(app, o.services.est, o.services.issuance, o.services.tenants, devices);
   return app;
 }

@@ -3,7 +3,7 @@
  * device SDKs and aziot-identityd: PUT register answers 202 with an operation, GET polls it,
  * POST looks up the registration. Any api-version is accepted. Errors use the DPS body shape.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { isZtError, ZtError } from '../../errors.ts';
 import { errorResponse } from '../http-errors.ts';
 import type { RegistrationService } from '../../features/provisioning/service.ts';
@@ -42,7 +42,7 @@ export function sendDpsError(
  */
 export function dpsErrorHandler(devices: DeviceRequests) {
   return (e: unknown, req: FastifyRequest, reply: FastifyReply) => {
-    const { body } = errorResponse(e, req.id, 0);
+    const { body } = errorResponse(e, req.id, req.routeOptions.bodyLimit);
     return sendDpsError(req, reply, isZtError(e) ? e : new ZtError(body.code, body.message), devices);
   };
 }
@@ -61,71 +61,49 @@ function sendOperation(
   return reply.code(status).send(body);
 }
 
-/** Mounts the DPS device routes on the device listener. */
-export function registerDpsDeviceRoutes(
-  app: FastifyInstance,
+/** The DPS device routes: one plugin whose error handler answers in the DPS shape. */
+export function dpsDeviceRoutes(
   registrations: RegistrationService,
   devices: DeviceRequests,
-): void {
-  const chainOf = devices.chainOf;
-  const fail = (req: FastifyRequest, reply: FastifyReply, e: unknown) => sendDpsError(req, reply, e, devices);
-  const opts = { errorHandler: dpsErrorHandler(devices) };
-  const base = '/:idScope/registrations/:registrationId';
-  const region = (req: FastifyRequest) => {
-    const h = req.headers['x-zerotouch-region'];
-    return typeof h === 'string' && h ? h : undefined;
-  };
+): FastifyPluginAsync {
+  return async (app) => {
+    app.setErrorHandler(dpsErrorHandler(devices));
+    const chainOf = devices.chainOf;
+    const base = '/:idScope/registrations/:registrationId';
+    const region = (req: FastifyRequest) => {
+      const h = req.headers['x-zerotouch-region'];
+      return typeof h === 'string' && h ? h : undefined;
+    };
 
-  app.put<{ Params: Params; Querystring: Query }>(`${base}/register`, opts, async (req, reply) => {
-    try {
+    app.put<{ Params: Params; Querystring: Query }>(`${base}/register`, async (req, reply) => {
       const op = await registrations.register(req.params.idScope, req.params.registrationId, req.body ?? {}, {
         chain: chainOf(req),
         apiVersion: req.query['api-version'],
         region: region(req),
       });
       return sendOperation(req, reply, op, registrations.retryAfterSeconds, true);
-    } catch (e) {
-      return fail(req, reply, e);
-    }
-  });
+    });
 
-  app.get<{ Params: Params; Querystring: Query }>(
-    `${base}/operations/:operationId`,
-    opts,
-    async (req, reply) => {
-      try {
-        const op = await registrations.operation(
-          req.params.idScope,
-          req.params.registrationId,
-          req.params.operationId!,
-          chainOf(req),
-        );
-        return sendOperation(req, reply, op, registrations.retryAfterSeconds, false);
-      } catch (e) {
-        return fail(req, reply, e);
-      }
-    },
-  );
+    app.get<{ Params: Params; Querystring: Query }>(`${base}/operations/:operationId`, async (req, reply) => {
+      const op = await registrations.operation(
+        req.params.idScope,
+        req.params.registrationId,
+        req.params.operationId!,
+        chainOf(req),
+      );
+      return sendOperation(req, reply, op, registrations.retryAfterSeconds, false);
+    });
 
-  app.post<{ Params: Params; Querystring: Query }>(base, opts, async (req, reply) => {
-    try {
+    app.post<{ Params: Params; Querystring: Query }>(base, async (req, reply) => {
       const body = (req.body ?? {}) as Record<string, unknown>;
       if (body.csr !== undefined) throw new ZtError('BAD_REQUEST', 'a status lookup must not carry a csr');
       const state = await registrations.status(req.params.idScope, req.params.registrationId, chainOf(req));
       return reply.code(200).header('x-ms-request-id', req.id).send(state);
-    } catch (e) {
-      return fail(req, reply, e);
-    }
-  });
+    });
 
-  // zerotouch extension: a device asks which enrollment its own chain matches, or why none does.
-  app.get<{ Params: Params }>(`${base}/diagnose`, opts, async (req, reply) => {
-    try {
-      return reply.send(
-        await registrations.diagnose(req.params.idScope, req.params.registrationId, chainOf(req)),
-      );
-    } catch (e) {
-      return fail(req, reply, e);
-    }
-  });
+    // zerotouch extension: a device asks which enrollment its own chain matches, or why none does.
+    app.get<{ Params: Params }>(`${base}/diagnose`, async (req, reply) =>
+      reply.send(await registrations.diagnose(req.params.idScope, req.params.registrationId, chainOf(req))),
+    );
+  };
 }

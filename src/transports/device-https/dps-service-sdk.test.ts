@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { certificatePem } from '../../pki/certificate.ts';
 import { adminClient } from '../../testing/admin.ts';
@@ -23,7 +25,39 @@ describe('Azure DPS service API with the azure-iot-provisioning-service SDK', ()
       /^HostName=localhost;SharedAccessKeyName=provisioningserviceowner;SharedAccessKey=/,
     );
     client = serviceClient(server.devicePort, ca, policy.body.connectionString);
+    key = policy.body.primaryKey;
   });
+  let key: string;
+
+  /** A raw service API call signed the way the SDK signs. */
+  const raw = (method: string, path: string, body: unknown) =>
+    new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+      const se = Math.floor(Date.now() / 1000) + 600;
+      const sig = createHmac('sha256', Buffer.from(key, 'base64'))
+        .update(`localhost\n${se}`)
+        .digest('base64');
+      const auth = `SharedAccessSignature sr=localhost&sig=${encodeURIComponent(sig)}&se=${se}&skn=provisioningserviceowner`;
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: server.devicePort,
+          method,
+          path,
+          ca,
+          servername: 'localhost',
+          headers: { authorization: auth, 'content-type': 'application/json' },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString() || '{}') }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end(JSON.stringify(body));
+    });
   after(async () => {
     await server?.dispose();
   });
@@ -126,6 +160,22 @@ describe('Azure DPS service API with the azure-iot-provisioning-service SDK', ()
     assert.equal(again.errors[0].registrationId, 'bulk-1');
     assert.match(again.errors[0].errorStatus, /already exists/);
     assert.equal((await bulk('delete')).isSuccessful, true);
+  });
+
+  it('checks requests against their schemas and answers a refusal in the DPS error shape', async () => {
+    let r = await raw('POST', '/enrollments?api-version=2021-10-01', { mode: 'upsert', enrollments: [] });
+    assert.equal(r.status, 400);
+    assert.equal(r.body.errorCode, 400001);
+    assert.match(
+      String(r.body.message),
+      /the body field mode must be one of "create", "update", "updateIfMatchETag", "delete"/,
+    );
+    r = await raw('PUT', '/enrollmentGroups/g1?api-version=2021-10-01', {
+      attestation: { type: 'x509', x509: { caReferences: { primary: 'x' } } },
+      provisioningStatus: 'paused',
+    });
+    assert.equal(r.status, 400);
+    assert.match(String(r.body.message), /provisioningStatus must be one of "enabled", "disabled" or null/);
   });
 
   it('refuses a wrong key', async () => {

@@ -1,0 +1,187 @@
+/** /v1/tenants/:idScope/enrollments and /enrollment-groups, in the Azure DPS JSON shape. */
+import Type from 'typebox';
+import {
+  EnrollmentGroupInputSchema,
+  GROUP_ID_PATTERN,
+  IndividualEnrollmentInputSchema,
+  REGISTRATION_ID_PATTERN,
+} from '../../../features/enrollments/types.ts';
+import { tenantFor } from '../authorize.ts';
+import {
+  ERRORS,
+  IfMatchHeaders,
+  NoContent,
+  Page,
+  PageQuery,
+  ref,
+  resource,
+  ScopeParams,
+  scoped,
+} from '../route-kit.ts';
+
+export const enrollmentRoutes = resource((app, { services }) => {
+  const { enrollments, tenants } = services;
+  const tags = ['enrollments'];
+
+  // Individual enrollments
+  const individuals = '/v1/tenants/:idScope/enrollments';
+  const Individual = scoped({
+    id: Type.String({ pattern: REGISTRATION_ID_PATTERN, description: 'registration ID' }),
+  });
+  app.get(
+    individuals,
+    {
+      schema: {
+        summary: 'List individual enrollments (paged)',
+        tags,
+        params: ScopeParams,
+        querystring: PageQuery,
+        response: { 200: Page(ref('individualEnrollment')), ...ERRORS },
+      },
+    },
+    async (req, reply) => {
+      const page = await enrollments.list<never>(
+        (await tenantFor(tenants, req)).id,
+        'individual',
+        req.query.max,
+        req.query.continuation,
+      );
+      if (page.continuation) reply.header('x-ms-continuation', page.continuation);
+      return page;
+    },
+  );
+  app.put(
+    `${individuals}/:id`,
+    {
+      schema: {
+        summary:
+          'Create or replace an individual enrollment (Azure DPS JSON shape); If-Match makes it conditional',
+        tags,
+        params: Individual,
+        headers: IfMatchHeaders,
+        body: IndividualEnrollmentInputSchema,
+        response: { 200: ref('individualEnrollment'), ...ERRORS },
+      },
+    },
+    async (req, reply) => {
+      const t = await tenantFor(tenants, req);
+      const doc = await enrollments.putIndividual(t.id, req.params.id, req.body, req.headers['if-match']);
+      return reply.header('etag', doc.etag).send(doc);
+    },
+  );
+  app.get(
+    `${individuals}/:id`,
+    {
+      schema: {
+        summary: 'Show an individual enrollment',
+        tags,
+        params: Individual,
+        response: { 200: ref('individualEnrollment'), ...ERRORS },
+      },
+    },
+    async (req, reply) => {
+      const doc = await enrollments.getIndividual((await tenantFor(tenants, req)).id, req.params.id);
+      return reply.header('etag', doc.etag).send(doc);
+    },
+  );
+  app.delete(
+    `${individuals}/:id`,
+    {
+      schema: {
+        summary: 'Delete an individual enrollment; If-Match makes it conditional',
+        tags,
+        params: Individual,
+        headers: IfMatchHeaders,
+        response: { 204: NoContent, ...ERRORS },
+      },
+    },
+    async (req, reply) => {
+      const t = await tenantFor(tenants, req);
+      await enrollments.delete(t.id, 'individual', req.params.id, req.headers['if-match']);
+      return reply.code(204).send();
+    },
+  );
+
+  // Enrollment groups
+  const groups = '/v1/tenants/:idScope/enrollment-groups';
+  const Group = scoped({
+    id: Type.String({ pattern: GROUP_ID_PATTERN, description: 'enrollment group ID' }),
+  });
+  app.get(
+    groups,
+    {
+      schema: {
+        summary: 'List enrollment groups (paged)',
+        tags,
+        params: ScopeParams,
+        querystring: PageQuery,
+        response: { 200: Page(ref('enrollmentGroup')), ...ERRORS },
+      },
+    },
+    async (req, reply) => {
+      const page = await enrollments.list<never>(
+        (await tenantFor(tenants, req)).id,
+        'group',
+        req.query.max,
+        req.query.continuation,
+      );
+      if (page.continuation) reply.header('x-ms-continuation', page.continuation);
+      return page;
+    },
+  );
+  app.put(
+    `${groups}/:id`,
+    {
+      schema: {
+        summary:
+          'Create or replace an enrollment group (Azure DPS JSON shape); If-Match makes it conditional',
+        tags,
+        params: Group,
+        headers: IfMatchHeaders,
+        body: EnrollmentGroupInputSchema,
+        response: { 200: ref('enrollmentGroup'), ...ERRORS },
+      },
+    },
+    async (req, reply) => {
+      const t = await tenantFor(tenants, req);
+      const doc = await enrollments.putGroup(t.id, req.params.id, req.body, req.headers['if-match']);
+      return reply.header('etag', doc.etag).send(doc);
+    },
+  );
+  app.get(
+    `${groups}/:id`,
+    {
+      schema: {
+        summary: 'Show an enrollment group',
+        tags,
+        params: Group,
+        response: { 200: ref('enrollmentGroup'), ...ERRORS },
+      },
+    },
+    async (req, reply) => {
+      const doc = await enrollments.getGroup((await tenantFor(tenants, req)).id, req.params.id);
+      return reply.header('etag', doc.etag).send(doc);
+    },
+  );
+  app.delete(
+    `${groups}/:id`,
+    {
+      schema: {
+        summary: 'Delete an enrollment group; If-Match makes it conditional',
+        tags,
+        params: Group,
+        headers: IfMatchHeaders,
+        response: { 204: NoContent, ...ERRORS },
+      },
+    },
+    async (req, reply) => {
+      await enrollments.delete(
+        (await tenantFor(tenants, req)).id,
+        'group',
+        req.params.id,
+        req.headers['if-match'],
+      );
+      return reply.code(204).send();
+    },
+  );
+});
