@@ -246,7 +246,7 @@ describe('device agent', () => {
             attestation: { method: 'x509', identity_cert: 'device.pem', identity_pk: 'file:///k' },
           },
         },
-        /provisioning.attestation.identity_cert: "device.pem" must be a file URI/,
+        /provisioning.attestation.identity_cert: must be a file URI like "file:\/\/\/var\/secrets\/device-id.pem", or a table with method = "est" \(got "device.pem"\)/,
       ],
       [
         {

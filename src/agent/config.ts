@@ -1,13 +1,16 @@
 /**
  * The agent's configuration: the aziot super-config (`/etc/aziot/config.toml`) for the parts the
- * agent implements, plus `config.d/*.toml` drop-ins merged in name order. Unknown keys are kept
- * and reported, not fatal; every error names the key path and says what to write instead.
+ * agent implements, plus `config.d/*.toml` drop-ins merged in name order, checked against its
+ * schema (config-schema.ts) and then the rules across keys. Unknown top-level keys are kept and
+ * reported, not fatal; every error names the key path and says what to write instead.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkConfig } from '../config/schema-check.ts';
 import { parseTomlText } from '../config/toml.ts';
 import { ZtError } from '../errors.ts';
+import { type AgentConfigFile, AgentConfigFileSchema, type AutoRenewTable } from './config-schema.ts';
 import { parsePolicy, type RenewPolicy } from './renew-policy.ts';
 
 export interface AutoRenew {
@@ -111,126 +114,62 @@ export function readConfigFiles(file: string, dropInDir?: string): { doc: Table;
   return { doc, files };
 }
 
-/** A file:// URI or an absolute path, as a path. */
-function fileUri(path: string, v: unknown): string {
-  if (typeof v !== 'string' || !v) bad(path, 'must be a "file:///absolute/path" URI');
-  if (v.startsWith('file://')) {
-    try {
-      return fileURLToPath(v);
-    } catch {
-      bad(path, `"${v}" is not a valid file URI; write file:///absolute/path`);
-    }
+/** A file:// URI or an absolute path (the schema checked its shape), as a path. */
+function fileUri(path: string, v: string): string {
+  if (!v.startsWith('file://')) return v;
+  try {
+    return fileURLToPath(v);
+  } catch {
+    return bad(path, `"${v}" is not a valid file URI; write file:///absolute/path`);
   }
-  if (v.startsWith('/')) return v;
-  return bad(path, `"${v}" must be a file URI like "file:///var/secrets/device-id.pem"`);
 }
 
-function keyRef(path: string, v: unknown): KeyRef {
-  if (typeof v === 'string' && v.startsWith('pkcs11:')) return { kind: 'pkcs11', uri: v };
+function keyRef(path: string, v: string): KeyRef {
+  if (v.startsWith('pkcs11:')) return { kind: 'pkcs11', uri: v };
   return { kind: 'file', path: fileUri(path, v) };
 }
 
-function str(path: string, v: unknown, required: true): string;
-function str(path: string, v: unknown, required?: false): string | undefined;
-function str(path: string, v: unknown, required = false): string | undefined {
-  if (v === undefined) return required ? bad(path, 'is required') : undefined;
-  if (typeof v !== 'string' || v === '') bad(path, 'must be a non-empty string');
-  return v;
-}
-
-function autoRenew(path: string, v: unknown): AutoRenew {
-  const t =
-    v === undefined ? {} : isTable(v) ? v : bad(path, 'must be a table with rotate_key, threshold, retry');
-  for (const k of Object.keys(t))
-    if (!['rotate_key', 'threshold', 'retry'].includes(k))
-      bad(`${path}.${k}`, 'is not a key of auto_renew (rotate_key, threshold, retry)');
-  if (t.rotate_key !== undefined && typeof t.rotate_key !== 'boolean')
-    bad(`${path}.rotate_key`, 'must be true or false');
+function autoRenew(path: string, t: AutoRenewTable = {}): AutoRenew {
   return {
-    rotateKey: t.rotate_key === undefined ? true : (t.rotate_key as boolean),
+    rotateKey: t.rotate_key ?? true,
     threshold: parsePolicy(`${path}.threshold`, t.threshold ?? '80%'),
     retry: parsePolicy(`${path}.retry`, t.retry ?? '4%'),
   };
 }
 
-function url(path: string, v: unknown): string {
-  const s = str(path, v, true);
+const trimUrl = (u: string) => u.replace(/\/+$/, '');
+
+/** The keys the agent implements at the top level; the rest is reported, not refused. */
+const KNOWN = new Set(Object.keys(AgentConfigFileSchema.properties));
+
+/** The proxy URL (from the file or the environment) if it is one the agent can use. */
+function checkedProxy(proxy: string | undefined): string | undefined {
+  if (!proxy) return undefined;
   let u: URL;
   try {
-    u = new URL(s);
+    u = new URL(proxy);
   } catch {
-    return bad(path, `"${s}" is not a URL; write e.g. "https://dps.example.com"`);
+    return bad('https_proxy', 'is not a URL; write http://[user:password@]host:port');
   }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') bad(path, `"${s}" must be an https:// URL`);
-  return s.replace(/\/+$/, '');
+  if (u.protocol !== 'http:')
+    bad('https_proxy', `the proxy URL must be http://[user:password@]host:port (got ${u.protocol})`);
+  return proxy;
 }
 
-const KNOWN: Record<string, true> = {
-  hostname: true,
-  https_proxy: true,
-  no_proxy: true,
-  trust_bundle_cert: true,
-  auto_reprovisioning_mode: true,
-  cloud_timeout_sec: true,
-  provisioning: true,
-  cert_issuance: true,
-  agent_state: true,
-  zerotouch: true,
-  aziot_keys: true,
-};
-
-/** Validates the merged document into the agent's configuration. */
+/** Validates the merged document (against its schema, then the rules across keys) into the agent's configuration. */
 export function parseAgentConfig(
   doc: Table,
   files: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): AgentConfig {
-  const unknownKeys: string[] = [];
-  for (const k of Object.keys(doc)) if (!KNOWN[k]) unknownKeys.push(k);
+  const f = checkConfig<AgentConfigFile>(AgentConfigFileSchema, doc, '');
+  const unknownKeys = Object.keys(doc).filter((k) => !KNOWN.has(k));
+  const prov = f.provisioning;
+  const att = prov.attestation;
 
-  const prov = isTable(doc.provisioning)
-    ? doc.provisioning
-    : bad('provisioning', 'is required: a [provisioning] table with source = "dps"');
-  if (prov.source !== 'dps') {
-    bad(
-      'provisioning.source',
-      `the agent provisions through DPS; set source = "dps" (got ${JSON.stringify(prov.source)})`,
-    );
-  }
-  const att = isTable(prov.attestation)
-    ? prov.attestation
-    : bad('provisioning.attestation', 'is required: a table with method = "x509"');
-  if (att.method !== 'x509') {
-    bad(
-      'provisioning.attestation.method',
-      `only "x509" is supported (got ${JSON.stringify(att.method)}); symmetric_key and tpm are not`,
-    );
-  }
   let identityCert: IdentityCert;
   const ic = att.identity_cert;
-  if (isTable(ic)) {
-    if (ic.method !== 'est') {
-      bad(
-        'provisioning.attestation.identity_cert.method',
-        `only "est" issues certificates here (got ${JSON.stringify(ic.method)})`,
-      );
-    }
-    const cn = ic.common_name ?? (isTable(ic.subject) ? ic.subject.CN : undefined) ?? att.registration_id;
-    identityCert = {
-      kind: 'est',
-      commonName: str('provisioning.attestation.identity_cert.common_name', cn, true),
-      url: ic.url === undefined ? undefined : url('provisioning.attestation.identity_cert.url', ic.url),
-      autoRenew:
-        ic.auto_renew === undefined
-          ? undefined
-          : autoRenew('provisioning.attestation.identity_cert.auto_renew', ic.auto_renew),
-    };
-  } else {
-    if (ic === undefined)
-      bad(
-        'provisioning.attestation.identity_cert',
-        'is required: a file URI, or a table with method = "est"',
-      );
+  if (typeof ic === 'string') {
     identityCert = { kind: 'file', path: fileUri('provisioning.attestation.identity_cert', ic) };
     if (isTable(att.auto_renew)) {
       bad(
@@ -238,6 +177,17 @@ export function parseAgentConfig(
         'a preloaded file certificate cannot be renewed; use method = "est" to renew',
       );
     }
+  } else {
+    const cn = ic.common_name ?? ic.subject?.CN ?? att.registration_id;
+    identityCert = {
+      kind: 'est',
+      commonName: cn ?? bad('provisioning.attestation.identity_cert.common_name', 'is required'),
+      url: ic.url === undefined ? undefined : trimUrl(ic.url),
+      autoRenew:
+        ic.auto_renew === undefined
+          ? undefined
+          : autoRenew('provisioning.attestation.identity_cert.auto_renew', ic.auto_renew),
+    };
   }
   const identityPk =
     identityCert.kind === 'est' && att.identity_pk === undefined
@@ -248,62 +198,44 @@ export function parseAgentConfig(
             bad('provisioning.attestation.identity_pk', 'is required: a file URI or a pkcs11: URI'),
         );
 
-  let payloadFile: string | undefined;
-  if (prov.payload !== undefined) {
-    const p = isTable(prov.payload)
-      ? prov.payload.uri
-      : bad('provisioning.payload', 'must be { uri = "file:///path/to/payload.json" }');
-    payloadFile = fileUri('provisioning.payload.uri', p);
-  }
-
   let est: EstSettings | undefined;
-  const ci = doc.cert_issuance;
-  if (isTable(ci)) {
-    for (const k of Object.keys(ci)) if (k !== 'est') unknownKeys.push(`cert_issuance.${k}`);
-    if (isTable(ci.est)) {
-      const e = ci.est;
-      const auth = isTable(e.auth) ? e.auth : {};
-      const tc = e.trusted_certs ?? [];
-      if (!Array.isArray(tc)) bad('cert_issuance.est.trusted_certs', 'must be a list of file URIs');
-      est = {
-        trustedCerts: tc.map((c, i) => fileUri(`cert_issuance.est.trusted_certs[${i}]`, c)),
-        username: str('cert_issuance.est.auth.username', auth.username),
-        password: str('cert_issuance.est.auth.password', auth.password),
-        identityCert:
-          auth.identity_cert === undefined
-            ? undefined
-            : fileUri('cert_issuance.est.auth.identity_cert', auth.identity_cert),
-        identityPk:
-          auth.identity_pk === undefined
-            ? undefined
-            : keyRef('cert_issuance.est.auth.identity_pk', auth.identity_pk),
-        bootstrapCert:
-          auth.bootstrap_identity_cert === undefined
-            ? undefined
-            : fileUri('cert_issuance.est.auth.bootstrap_identity_cert', auth.bootstrap_identity_cert),
-        bootstrapPk:
-          auth.bootstrap_identity_pk === undefined
-            ? undefined
-            : keyRef('cert_issuance.est.auth.bootstrap_identity_pk', auth.bootstrap_identity_pk),
-        defaultUrl:
-          isTable(e.urls) && e.urls.default !== undefined
-            ? url('cert_issuance.est.urls.default', e.urls.default)
-            : undefined,
-        identityAutoRenew: autoRenew('cert_issuance.est.identity_auto_renew', e.identity_auto_renew),
-      };
-      if (!!est.username !== !!est.password)
-        bad('cert_issuance.est.auth', 'username and password go together');
-      if (!!est.bootstrapCert !== !!est.bootstrapPk) {
-        bad('cert_issuance.est.auth', 'bootstrap_identity_cert and bootstrap_identity_pk go together');
-      }
-      if (!est.username && !est.bootstrapCert && !est.identityCert) {
-        bad(
-          'cert_issuance.est.auth',
-          'needs username and password, or bootstrap_identity_cert and bootstrap_identity_pk, or identity_cert and identity_pk',
-        );
-      }
+  for (const k of Object.keys(doc.cert_issuance ?? {}))
+    if (k !== 'est') unknownKeys.push(`cert_issuance.${k}`);
+  const e = f.cert_issuance?.est;
+  if (e) {
+    const auth = e.auth ?? {};
+    const at = (k: string) => `cert_issuance.est.auth.${k}`;
+    est = {
+      trustedCerts: (e.trusted_certs ?? []).map((c, i) =>
+        fileUri(`cert_issuance.est.trusted_certs[${i}]`, c),
+      ),
+      username: auth.username,
+      password: auth.password,
+      identityCert:
+        auth.identity_cert === undefined ? undefined : fileUri(at('identity_cert'), auth.identity_cert),
+      identityPk: auth.identity_pk === undefined ? undefined : keyRef(at('identity_pk'), auth.identity_pk),
+      bootstrapCert:
+        auth.bootstrap_identity_cert === undefined
+          ? undefined
+          : fileUri(at('bootstrap_identity_cert'), auth.bootstrap_identity_cert),
+      bootstrapPk:
+        auth.bootstrap_identity_pk === undefined
+          ? undefined
+          : keyRef(at('bootstrap_identity_pk'), auth.bootstrap_identity_pk),
+      defaultUrl: e.urls?.default === undefined ? undefined : trimUrl(e.urls.default),
+      identityAutoRenew: autoRenew('cert_issuance.est.identity_auto_renew', e.identity_auto_renew),
+    };
+    if (!!est.username !== !!est.password) bad('cert_issuance.est.auth', 'username and password go together');
+    if (!!est.bootstrapCert !== !!est.bootstrapPk) {
+      bad('cert_issuance.est.auth', 'bootstrap_identity_cert and bootstrap_identity_pk go together');
     }
-  } else if (ci !== undefined) bad('cert_issuance', 'must be a table');
+    if (!est.username && !est.bootstrapCert && !est.identityCert) {
+      bad(
+        'cert_issuance.est.auth',
+        'needs username and password, or bootstrap_identity_cert and bootstrap_identity_pk, or identity_cert and identity_pk',
+      );
+    }
+  }
   if (identityCert.kind === 'est') {
     if (!est)
       bad(
@@ -317,57 +249,13 @@ export function parseAgentConfig(
       );
   }
 
-  const mode = doc.auto_reprovisioning_mode ?? 'Dynamic';
-  if (mode !== 'Dynamic' && mode !== 'AlwaysOnStartup' && mode !== 'OnErrorOnly') {
-    bad(
-      'auto_reprovisioning_mode',
-      `must be Dynamic, AlwaysOnStartup or OnErrorOnly (got ${JSON.stringify(mode)})`,
-    );
-  }
-  const timeout = doc.cloud_timeout_sec ?? 70;
-  if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1)
-    bad('cloud_timeout_sec', 'must be a whole number of seconds');
-
-  const proxy = str('https_proxy', doc.https_proxy) ?? env.HTTPS_PROXY ?? env.https_proxy;
-  if (proxy) {
-    try {
-      const u = new URL(proxy);
-      if (u.protocol !== 'http:')
-        bad('https_proxy', `the proxy URL must be http://[user:password@]host:port (got ${u.protocol})`);
-    } catch (e) {
-      if (e instanceof ZtError) throw e;
-      bad('https_proxy', 'is not a URL; write http://[user:password@]host:port');
-    }
-  }
-  const noProxyRaw = doc.no_proxy ?? env.NO_PROXY ?? env.no_proxy ?? '';
-  const noProxy = (Array.isArray(noProxyRaw) ? noProxyRaw.map(String) : String(noProxyRaw).split(','))
+  const proxy = checkedProxy(f.https_proxy ?? env.HTTPS_PROXY ?? env.https_proxy);
+  const noProxyRaw = f.no_proxy ?? env.NO_PROXY ?? env.no_proxy ?? '';
+  const noProxy = (Array.isArray(noProxyRaw) ? noProxyRaw : noProxyRaw.split(','))
     .map((s) => s.trim().toLowerCase())
     .filter(Boolean);
 
-  const stateTable = isTable(doc.agent_state) ? doc.agent_state : {};
-  const stateDir = str('agent_state.dir', stateTable.dir) ?? '/var/lib/zerotouch-agent';
-
-  // [zerotouch] holds the agent's own keys; [agent] belongs to IoT Edge (edgeAgent) and is kept.
-  const zt =
-    doc.zerotouch === undefined
-      ? {}
-      : isTable(doc.zerotouch)
-        ? doc.zerotouch
-        : bad('zerotouch', 'must be a table');
-  for (const k of Object.keys(zt))
-    if (k !== 'dps_transport' && k !== 'dps_mqtt_port')
-      bad(`zerotouch.${k}`, 'is not a key of [zerotouch] (dps_transport, dps_mqtt_port)');
-  const dpsTransport = zt.dps_transport ?? 'https';
-  if (dpsTransport !== 'https' && dpsTransport !== 'mqtt')
-    bad('zerotouch.dps_transport', `must be "https" or "mqtt" (got ${JSON.stringify(dpsTransport)})`);
-  const dpsMqttPort = zt.dps_mqtt_port ?? 8883;
-  if (
-    typeof dpsMqttPort !== 'number' ||
-    !Number.isInteger(dpsMqttPort) ||
-    dpsMqttPort < 1 ||
-    dpsMqttPort > 65535
-  )
-    bad('zerotouch.dps_mqtt_port', 'must be a port number from 1 to 65535');
+  const dpsTransport = f.zerotouch?.dps_transport ?? 'https';
   if (dpsTransport === 'mqtt' && identityPk.kind === 'pkcs11')
     bad(
       'zerotouch.dps_transport',
@@ -376,28 +264,26 @@ export function parseAgentConfig(
 
   return {
     files,
-    hostname: str('hostname', doc.hostname),
+    hostname: f.hostname,
     dps: {
-      globalEndpoint: url('provisioning.global_endpoint', prov.global_endpoint),
-      idScope: str('provisioning.id_scope', prov.id_scope, true),
-      payloadFile,
-      registrationId: str('provisioning.attestation.registration_id', att.registration_id),
+      globalEndpoint: trimUrl(prov.global_endpoint),
+      idScope: prov.id_scope,
+      payloadFile: prov.payload ? fileUri('provisioning.payload.uri', prov.payload.uri) : undefined,
+      registrationId: att.registration_id,
       identityCert,
       identityPk,
     },
     est,
-    autoReprovisioningMode: mode,
+    autoReprovisioningMode: f.auto_reprovisioning_mode ?? 'Dynamic',
     httpsProxy: proxy,
     noProxy,
     trustBundleCert:
-      doc.trust_bundle_cert === undefined ? undefined : fileUri('trust_bundle_cert', doc.trust_bundle_cert),
-    cloudTimeoutSec: timeout,
-    pkcs11LibPath: isTable(doc.aziot_keys)
-      ? str('aziot_keys.pkcs11_lib_path', doc.aziot_keys.pkcs11_lib_path)
-      : undefined,
-    stateDir,
+      f.trust_bundle_cert === undefined ? undefined : fileUri('trust_bundle_cert', f.trust_bundle_cert),
+    cloudTimeoutSec: f.cloud_timeout_sec ?? 70,
+    pkcs11LibPath: f.aziot_keys?.pkcs11_lib_path,
+    stateDir: f.agent_state?.dir ?? '/var/lib/zerotouch-agent',
     dpsTransport,
-    dpsMqttPort,
+    dpsMqttPort: f.zerotouch?.dps_mqtt_port ?? 8883,
     unknownKeys,
   };
 }

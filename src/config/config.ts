@@ -5,8 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseTomlText } from './toml.ts';
+import Type, { type TSchema } from 'typebox';
 import { ZtError } from '../errors.ts';
+import { checkConfig } from './schema-check.ts';
+import { parseTomlText } from './toml.ts';
 
 export interface ServerConfig {
   dataDir: string;
@@ -31,7 +33,18 @@ export interface ServerConfig {
   issuance: { crlBaseUrl: string; keyPassphraseFile: string };
 }
 
-type Kind = 'string' | 'port' | 'bytes' | 'count' | 'list' | 'level';
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+/** The kinds of value a key takes, each a schema its values are checked against. */
+const KIND = {
+  string: Type.String(),
+  level: Type.Enum([...LEVELS]),
+  port: Type.Integer({ minimum: 0, maximum: 65535 }),
+  count: Type.Integer({ minimum: 0, maximum: 2 ** 31 }),
+  bytes: Type.Integer({ minimum: 0, maximum: 2 ** 31 }),
+  list: Type.Array(Type.String()),
+} satisfies Record<string, TSchema>;
+type Kind = keyof typeof KIND;
 
 /** One configuration key: where it sits in TOML, its env variable, its flag, default and meaning. */
 export interface ConfigKey {
@@ -39,13 +52,13 @@ export interface ConfigKey {
   env: string;
   flag: string;
   kind: Kind;
+  /** What its values must be. */
+  schema: TSchema;
   default: string | number | string[];
   doc: string;
   get: (c: ServerConfig) => unknown;
   set: (c: ServerConfig, v: never) => void;
 }
-
-const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 
 function key<V>(
   toml: string,
@@ -57,7 +70,7 @@ function key<V>(
 ): ConfigKey {
   const env = 'ZEROTOUCH_' + toml.replace(/\./g, '_').toUpperCase();
   const flag = '--' + toml.replace(/[._]/g, '-');
-  return { toml, env, flag, kind, default: def, doc, get, set: set as ConfigKey['set'] };
+  return { toml, env, flag, kind, schema: KIND[kind], default: def, doc, get, set: set as ConfigKey['set'] };
 }
 
 /** Every configuration key. The config reference in docs/configuration.md lists exactly these. */
@@ -296,42 +309,20 @@ function defaults(): ServerConfig {
   return c;
 }
 
-function invalid(source: string, path: string, message: string): never {
-  throw new ZtError('CONFIG_INVALID', `${source}: ${path}: ${message}`);
-}
-
-/** Checks and converts one value; `fromText` is true for env and flags, whose values are always strings. */
+/** Checks one value against its key's schema; `fromText` is true for env and flags, whose values are text. */
 function coerce(k: ConfigKey, raw: unknown, source: string, fromText = false): unknown {
-  switch (k.kind) {
-    case 'string':
-      if (typeof raw !== 'string') invalid(source, k.toml, `expected a string, got ${JSON.stringify(raw)}`);
-      return raw;
-    case 'level':
-      if (typeof raw !== 'string' || !LEVELS.includes(raw))
-        invalid(source, k.toml, `expected one of ${LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
-      return raw;
-    case 'port':
-    case 'count':
-    case 'bytes': {
-      const n = fromText ? (String(raw).trim() === '' ? Number.NaN : Number(raw)) : raw;
-      const max = k.kind === 'port' ? 65535 : 2 ** 31;
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > max) {
-        invalid(source, k.toml, `expected a whole number from 0 to ${max}, got ${JSON.stringify(raw)}`);
-      }
-      return n;
-    }
-    case 'list': {
-      const list = fromText
-        ? (raw as string)
-            .split(',')
-            .map((s) => s.trim())
-            .filter(Boolean)
-        : raw;
-      if (!Array.isArray(list) || list.some((x) => typeof x !== 'string'))
-        invalid(source, k.toml, 'expected a list of strings');
-      return list;
-    }
+  let v = raw;
+  if (fromText && typeof raw === 'string') {
+    if (k.kind === 'port' || k.kind === 'count' || k.kind === 'bytes')
+      v = raw.trim() === '' ? raw : Number(raw);
+    if (k.kind === 'list')
+      v = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+    if (Number.isNaN(v)) v = raw;
   }
+  return checkConfig(k.schema, v, source, k.toml);
 }
 
 function flatten(obj: Record<string, unknown>, prefix = ''): Map<string, unknown> {
