@@ -349,4 +349,20 @@ write(
   `[provisioning]\nsource = "dps"\nglobal_endpoint = "https://dps.example.com"\nid_scope = "0ne00A1B2C3"\n\n[provisioning.attestation]\nmethod = "x509"\nregistration_id = "edge-device-01"\nidentity_cert = "file:///var/secrets/edge-device-01-full-chain.cert.pem"\nidentity_pk = "file:///var/secrets/edge-device-01.key.pem"\n`,
 );
 write('agent-toml', 'refuse--CONFIG_INVALID--not-toml.toml', '[provisioning\nsource = \n');
+// provisioning templates
+write(
+  'jitp-template',
+  'accept--dg-jitp-template.json',
+  readFileSync(new URL('../src/features/templates/testdata/dg-jitp-template.json', import.meta.url), 'utf8'),
+);
+write(
+  'jitp-template',
+  'refuse--TEMPLATE_INVALID--undeclared-ref.json',
+  '{"Resources":{"c":{"Type":"AWS::IoT::Certificate","Properties":{"CertificateId":{"Ref":"Id"}}}}}',
+);
+write(
+  'jitp-template',
+  'refuse--PROVISIONING_FAILED--select-past-end.json',
+  '{"Parameters":{"AWS::IoT::Certificate::Id":{"Type":"String"}},"Resources":{"c":{"Type":"AWS::IoT::Certificate","Properties":{"CertificateId":{"Ref":"AWS::IoT::Certificate::Id"}}},"t":{"Type":"AWS::IoT::Thing","Properties":{"ThingName":{"Fn::Select":["5",{"Fn::Split":["-",{"Ref":"AWS::IoT::Certificate::Id"}]}]}}}}}',
+);
 process.stdout.write(`corpus written to ${root}\n`);

@@ -53,6 +53,11 @@ export const ERROR_CATALOGUE = {
   CONFLICT: { status: 409, title: 'conflict' },
   PRECONDITION_FAILED: { status: 412, title: 'precondition failed' },
   CONFIG_INVALID: { status: 400, title: 'configuration is not valid' },
+  TEMPLATE_INVALID: { status: 400, title: 'provisioning template is not valid' },
+  PROVISIONING_FAILED: {
+    status: 400,
+    title: 'the provisioning template could not provision this certificate',
+  },
   STORE_UNAVAILABLE: { status: 503, title: 'store is not reachable' },
   NOT_CONFIGURED: { status: 503, title: 'not available until an operator fixes the configuration' },
   SERVER_UNREACHABLE: { status: 503, title: 'the zerotouch server cannot be reached' },

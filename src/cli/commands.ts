@@ -17,6 +17,7 @@ export const COMMANDS = {
   profile: 'certificate profiles of a tenant',
   cert: "certificates issued by the tenant's issuing CAs",
   est: 'EST labels, users and approvals',
+  template: 'provisioning templates (AWS JITP shape): try one on a certificate offline',
   agent: 'device agent: provisions this device through DPS with a file or EST identity',
 } as const;
 

@@ -22,6 +22,7 @@ const GROUPS: Array<{ commands: CommandName[]; load: () => Promise<Register> }> 
     commands: ['issuing-ca', 'profile', 'cert', 'est'],
     load: async () => (await import('./issuance.ts')).registerIssuance,
   },
+  { commands: ['template'], load: async () => (await import('./template.ts')).registerTemplate },
   { commands: ['agent'], load: async () => (await import('./agent.ts')).registerAgent },
 ];
 

@@ -5,7 +5,7 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { TSchema } from 'typebox';
-import { ZtError } from '../errors.ts';
+import { type ErrorCode, ZtError } from '../errors.ts';
 
 const ajv = new Ajv({
   allErrors: true,
@@ -86,38 +86,55 @@ function pick(errors: ErrorObject[]): ErrorObject {
   return wrong[0] ?? errors[0];
 }
 
-/** The message for a failed check. */
-function describe(errors: ErrorObject[], prefix: string): string {
+/** The message for a failed check, and the JSON pointer it is about. */
+function describe(errors: ErrorObject[], prefix: string): { message: string; pointer: string } {
   const e = pick(errors);
   const parent = (e.parentSchema ?? {}) as Node;
   const p = e.params as Record<string, unknown>;
   if (e.keyword === 'required') {
     const missing = String(p.missingProperty);
     const hint = parent.properties?.[missing]?.['x-required'];
-    return `${keyPath(prefix, `${e.instancePath}/${missing}`)}: is required${hint ? `: ${hint}` : ''}`;
+    const pointer = `${e.instancePath}/${missing}`;
+    return { message: `${keyPath(prefix, pointer)}: is required${hint ? `: ${hint}` : ''}`, pointer };
   }
   if (e.keyword === 'additionalProperties') {
     const where = keyPath(prefix, e.instancePath);
     const known = Object.keys(parent.properties ?? {}).join(', ');
-    return `${keyPath(prefix, `${e.instancePath}/${String(p.additionalProperty)}`)}: is not a key of ${where ? `[${where}]` : 'this file'} (${known})`;
+    const pointer = `${e.instancePath}/${String(p.additionalProperty)}`;
+    return {
+      message: `${keyPath(prefix, pointer)}: is not a key of ${where ? `[${where}]` : 'this file'} (${known})`,
+      pointer,
+    };
   }
   const what = parent['x-message'] ?? `must be ${expectation(parent)}`;
-  return `${keyPath(prefix, e.instancePath)}: ${what} (got ${JSON.stringify(e.data)})`;
+  return {
+    message: `${keyPath(prefix, e.instancePath)}: ${what} (got ${JSON.stringify(e.data)})`,
+    pointer: e.instancePath,
+  };
 }
 
 /**
- * Checks `value` against `schema`; throws CONFIG_INVALID "<source>: <key path>: <what to write>".
- * `prefix` is the key path of `value` itself ("" for a whole file).
+ * Checks `value` against `schema`; throws `code` with "<source>: <key path>: <what to write>"
+ * and the JSON pointer in `detail.path`. `prefix` is the key path of `value` itself.
  */
-export function checkConfig<T>(schema: TSchema, value: unknown, source: string, prefix = ''): T {
+export function checkSchema<T>(
+  schema: TSchema,
+  value: unknown,
+  o: { code: ErrorCode; source?: string; prefix?: string },
+): T {
   let validate = compiled.get(schema);
   if (!validate) {
     validate = ajv.compile(schema);
     compiled.set(schema, validate);
   }
   if (!validate(value)) {
-    const message = describe(validate.errors ?? [], prefix);
-    throw new ZtError('CONFIG_INVALID', source ? `${source}: ${message}` : message);
+    const { message, pointer } = describe(validate.errors ?? [], o.prefix ?? '');
+    throw new ZtError(o.code, o.source ? `${o.source}: ${message}` : message, { path: pointer });
   }
   return value as T;
+}
+
+/** Checks a configuration value (CONFIG_INVALID); `prefix` is its key path ("" for a whole file). */
+export function checkConfig<T>(schema: TSchema, value: unknown, source: string, prefix = ''): T {
+  return checkSchema<T>(schema, value, { code: 'CONFIG_INVALID', source, prefix });
 }
