@@ -148,6 +148,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       port: config.device.mqttPort,
       guard,
       chainLimits,
+      gateway: services.iot.gateway,
     });
     listeners.push(mqtt);
     await admin.listen({ host: config.admin.host, port: config.admin.port });
@@ -201,7 +202,7 @@ export function startupBanner(s: RunningServer): string {
     `  data directory:  ${s.config.dataDir}`,
     `  store:           ${s.store.dialect} ${s.store.location}`,
     `  device API:      ${s.deviceUrl}  (DPS device API and EST, mutual TLS, TLS 1.2/1.3)`,
-    `  device MQTT:     mqtts://${new URL(s.deviceUrl).hostname}:${s.mqttPort}  (DPS over MQTT, mutual TLS)`,
+    `  device MQTT:     mqtts://${new URL(s.deviceUrl).hostname}:${s.mqttPort}  (DPS over MQTT and the IoT device gateway, mutual TLS)`,
     `  admin API:       ${s.adminUrl}  (OpenAPI at ${s.adminUrl}/v1/openapi.json; /healthz, /readyz)`,
     `  development CA:  ${p.root.cert}  (${state(p.root.created)}; trust this on devices)`,
     `  issuing CA:      ${p.issuing.fullChain}  (${state(p.issuing.created)})`,

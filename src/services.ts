@@ -21,6 +21,11 @@ import { RegistrationService } from './features/provisioning/service.ts';
 import { KyselyRegistrationStore } from './features/provisioning/store.ts';
 import { RegistryService } from './features/registry/service.ts';
 import { KyselyDeviceStore } from './features/registry/store.ts';
+import { CaRegistrations } from './features/iot/ca-registration.ts';
+import { DeviceGateway } from './features/iot/gateway.ts';
+import { ProvisioningTemplates } from './features/iot/provisioning-templates.ts';
+import { IotRegistry } from './features/iot/registry.ts';
+import { IotStore } from './features/iot/store.ts';
 import { TenantService } from './features/tenants/service.ts';
 import { KyselyTenantStore } from './features/tenants/store.ts';
 import type { Database } from './store/schema.ts';
@@ -36,6 +41,13 @@ export interface Services {
   policies: AccessPolicyService;
   issuance: IssuanceEngine;
   est: EstService;
+  /** The AWS IoT-shaped registry, CA registrations for JITP/JITR, templates, the device gateway. */
+  iot: {
+    registry: IotRegistry;
+    templates: ProvisioningTemplates;
+    cas: CaRegistrations;
+    gateway: DeviceGateway;
+  };
 }
 
 export interface ServiceOptions {
@@ -80,7 +92,19 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
       fetch: o.fetch,
     },
   );
+  const iotStore = new IotStore(db);
+  const iotRegistry = new IotRegistry(iotStore);
+  const templates = new ProvisioningTemplates(iotStore, iotRegistry);
+  const caRegistrations = new CaRegistrations(cas, iotRegistry, templates);
+  const gateway = new DeviceGateway({
+    registry: iotRegistry,
+    cas,
+    registrations: caRegistrations,
+    logger: o.logger.child({ feature: 'iot' }),
+    fetch: o.fetch,
+  });
   return {
+    iot: { registry: iotRegistry, templates, cas: caRegistrations, gateway },
     tenants,
     cas,
     hubs,

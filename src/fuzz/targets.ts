@@ -9,6 +9,8 @@ import { applyToml, defaultConfig } from '../config/config.ts';
 import { parseTomlText } from '../config/toml.ts';
 import { parseSas } from '../features/access-policies/service.ts';
 import { readRegisterBody } from '../features/provisioning/register-body.ts';
+import { evaluateTemplate } from '../features/templates/evaluate.ts';
+import { parseTemplate } from '../features/templates/template.ts';
 import { type Certificate, parseCertificate } from '../pki/certificate.ts';
 import { validateChain } from '../pki/chain.ts';
 import { parseCsr, verifyCsr } from '../pki/csr.ts';
@@ -108,6 +110,22 @@ export const TARGETS: FuzzTarget[] = [
     about: "the agent's aziot-style config.toml",
     run: (b) =>
       parseAgentConfig(parseTomlText(b.toString('utf8'), 'config.toml') as never, ['config.toml'], {}),
+  },
+  {
+    name: 'jitp-template',
+    about:
+      'a JITP provisioning template (JSON), checked and evaluated for a certificate with every subject field',
+    run: (b) =>
+      evaluateTemplate(parseTemplate(b.toString('utf8')), {
+        'AWS::IoT::Certificate::Country': 'US',
+        'AWS::IoT::Certificate::Organization': 'Acme',
+        'AWS::IoT::Certificate::OrganizationalUnit': 'Line-1',
+        'AWS::IoT::Certificate::DistinguishedNameQualifier': 'q',
+        'AWS::IoT::Certificate::StateName': 'WA',
+        'AWS::IoT::Certificate::CommonName': 'bulb-0001',
+        'AWS::IoT::Certificate::SerialNumber': 'SN-0001',
+        'AWS::IoT::Certificate::Id': 'ab'.repeat(32),
+      }),
   },
 ];
 

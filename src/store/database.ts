@@ -87,7 +87,7 @@ function wrap(db: Kysely<Database>, dialect: Dialect, location: string): Store {
 }
 
 /** Applies pending migrations; throws STORE_UNAVAILABLE with the reason when it cannot. */
-export async function migrate(store: Store): Promise<string[]> {
+export async function migrate(store: Store, o: { allowUnordered?: boolean } = {}): Promise<string[]> {
   // Kysely looks for its own tables in every schema it can see unless told which one: with a
   // second zerotouch (or a test) in another schema of the database it would find theirs.
   let migrationTableSchema: string | undefined;
@@ -99,7 +99,12 @@ export async function migrate(store: Store): Promise<string[]> {
       // unreachable: the migration below reports it
     }
   }
-  const migrator = new Migrator({ db: store.db, provider: migrationProvider, migrationTableSchema });
+  const migrator = new Migrator({
+    db: store.db,
+    provider: migrationProvider,
+    migrationTableSchema,
+    allowUnorderedMigrations: o.allowUnordered ?? false,
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const reason = (error as Error).message || String(error);

@@ -281,6 +281,124 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0006_iot_registry': {
+    // The AWS IoT-shaped registry (things, certificates, policies), CA registrations for
+    // JITP/JITR on the existing CA records, and the webhook outbox.
+    async up(db: Kysely<unknown>) {
+      const tenantFk = (c: ColumnDefinitionBuilder) =>
+        c.notNull().references('tenants.id').onDelete('cascade');
+      await db.schema.alterTable('ca_certificates').addColumn('aws_doc', 'text').execute();
+      await db.schema.alterTable('ca_certificates').addColumn('aws_default_key', 'text').execute();
+      await db.schema.alterTable('ca_certificates').addColumn('aws_subject_key', 'text').execute();
+      // A CA is registered in DEFAULT mode in one scope only (as in one AWS account per region).
+      await db.schema
+        .createIndex('ca_certificates_aws_default')
+        .on('ca_certificates')
+        .column('aws_default_key')
+        .unique()
+        .execute();
+      await db.schema
+        .createIndex('ca_certificates_aws_subject')
+        .on('ca_certificates')
+        .column('aws_subject_key')
+        .execute();
+      await db.schema
+        .createTable('iot_settings')
+        .addColumn('tenant_id', 'text', (c) => tenantFk(c).primaryKey())
+        .addColumn('endpoint_key', 'text', (c) => c.unique())
+        .addColumn('registration_code', 'text', (c) => c.notNull())
+        .addColumn('doc', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('iot_things')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('thing_type', 'text')
+        .addColumn('doc', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('iot_things_pk', ['tenant_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('iot_named')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('doc', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('iot_named_pk', ['tenant_id', 'kind', 'name'])
+        .execute();
+      await db.schema
+        .createTable('iot_certificates')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('tbs_sha256', 'text', (c) => c.notNull())
+        .addColumn('ca_name', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('doc', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('iot_certificates_pk', ['tenant_id', 'id'])
+        .execute();
+      await db.schema
+        .createIndex('iot_certificates_tbs')
+        .on('iot_certificates')
+        .columns(['tenant_id', 'tbs_sha256'])
+        .execute();
+      await db.schema
+        .createTable('iot_policies')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('doc', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('iot_policies_pk', ['tenant_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('iot_policy_targets')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('policy_name', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('iot_policy_targets_pk', ['tenant_id', 'policy_name', 'target'])
+        .execute();
+      await db.schema
+        .createIndex('iot_policy_targets_target')
+        .on('iot_policy_targets')
+        .columns(['tenant_id', 'target'])
+        .execute();
+      await db.schema
+        .createTable('iot_thing_principals')
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('thing_name', 'text', (c) => c.notNull())
+        .addColumn('principal', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('iot_thing_principals_pk', ['tenant_id', 'thing_name', 'principal'])
+        .execute();
+      await db.schema
+        .createIndex('iot_thing_principals_principal')
+        .on('iot_thing_principals')
+        .columns(['tenant_id', 'principal'])
+        .execute();
+      await db.schema
+        .createTable('outbox')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', tenantFk)
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'text', (c) => c.notNull())
+        .addColumn('delivered_at', 'text')
+        .addColumn('last_error', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('outbox_due')
+        .on('outbox')
+        .columns(['delivered_at', 'next_attempt_at'])
+        .execute();
+    },
+  },
 };
 
 /** The migrations, for Kysely's Migrator. */

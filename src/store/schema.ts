@@ -33,6 +33,12 @@ export interface CaCertificatesTable {
   verified: number;
   verification_code: string | null;
   code_expires_at: string | null;
+  /** The CA's JITP/JITR registration (JSON), when it has one. */
+  aws_doc: string | null;
+  /** The CA's SHA-256 while it is registered in DEFAULT mode: unique across scopes. */
+  aws_default_key: string | null;
+  /** Hash of the CA's subject while registered: finds the CA of a leaf-only chain. */
+  aws_subject_key: string | null;
   etag: string;
   created_at: string;
   updated_at: string;
@@ -179,6 +185,82 @@ export interface EstPendingTable {
   decided_at: string | null;
 }
 
+/** A scope's IoT settings (region, account, endpoint, gateway rules) and its registration code. */
+export interface IotSettingsTable {
+  tenant_id: string;
+  endpoint_key: string | null;
+  registration_code: string;
+  doc: string;
+  updated_at: string;
+}
+
+/** Things of the IoT registry; names are case-sensitive, as in AWS. */
+export interface IotThingsTable {
+  tenant_id: string;
+  name: string;
+  thing_type: string | null;
+  doc: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Thing types, thing groups, billing groups and provisioning templates, by kind and name. */
+export interface IotNamedTable {
+  tenant_id: string;
+  kind: string;
+  name: string;
+  doc: string;
+  created_at: string;
+}
+
+/** Device certificates: ID = SHA-256 of the DER; looked up for trust by the signed part's hash. */
+export interface IotCertificatesTable {
+  tenant_id: string;
+  id: string;
+  tbs_sha256: string;
+  ca_name: string | null;
+  status: string;
+  doc: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface IotPoliciesTable {
+  tenant_id: string;
+  name: string;
+  doc: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Policy attachments: target is a certificate ID. */
+export interface IotPolicyTargetsTable {
+  tenant_id: string;
+  policy_name: string;
+  target: string;
+}
+
+/** Thing-principal attachments: principal is a certificate ID. */
+export interface IotThingPrincipalsTable {
+  tenant_id: string;
+  thing_name: string;
+  principal: string;
+}
+
+/** Messages to deliver to webhooks, kept until delivered (retried with backoff across restarts). */
+export interface OutboxTable {
+  id: string;
+  tenant_id: string;
+  kind: string;
+  target: string;
+  payload: string;
+  attempts: number;
+  next_attempt_at: string;
+  delivered_at: string | null;
+  last_error: string | null;
+  created_at: string;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_tokens: ApiTokensTable;
@@ -195,4 +277,12 @@ export interface Database {
   est_labels: EstLabelsTable;
   est_users: EstUsersTable;
   est_pending: EstPendingTable;
+  iot_settings: IotSettingsTable;
+  iot_things: IotThingsTable;
+  iot_named: IotNamedTable;
+  iot_certificates: IotCertificatesTable;
+  iot_policies: IotPoliciesTable;
+  iot_policy_targets: IotPolicyTargetsTable;
+  iot_thing_principals: IotThingPrincipalsTable;
+  outbox: OutboxTable;
 }

@@ -10,6 +10,7 @@ import { verifySignature } from '../../pki/algorithms.ts';
 import { publicKeyFromSpki } from '../../pki/keys.ts';
 import { newEtag } from '../etag.ts';
 import { type CaStore, certificateDetails } from './store.ts';
+import type { CaRegistration } from '../iot/types.ts';
 import type { CaCertificate } from './types.ts';
 
 /** How long a verification code stays usable. */
@@ -25,6 +26,33 @@ function parsed(pem: string): Certificate {
     parsedCas.set(pem, c);
   }
   return c;
+}
+
+/**
+ * Proof of possession: `certificate` has CN = `code`, the CA's key signed it, and it is valid
+ * now; CA_VERIFICATION_FAILED saying which, and how to make a good one.
+ */
+function checkPossession(ca: CaCertificate, certificate: string, code: string, howTo: string): void {
+  const fail = (why: string) => new ZtError('CA_VERIFICATION_FAILED', why);
+  const proof = loadCertificates(certificate)[0]!;
+  if (proof.commonName !== code) {
+    throw fail(
+      `the verification certificate's CN is "${proof.commonName ?? ''}" but must be the code ${code}; make it with: ${howTo}`,
+    );
+  }
+  const caCert = parsed(ca.certificate);
+  const signedByCa =
+    proof.issuer.der.equals(caCert.subject.der) &&
+    verifySignature(proof.signatureAlgorithm, proof.tbs, proof.signature, publicKeyFromSpki(caCert.spki));
+  if (!signedByCa) {
+    throw fail(
+      `the verification certificate was not signed by the private key of "${ca.name}"; sign it with that CA's key`,
+    );
+  }
+  const now = Date.now();
+  if (proof.notBefore.getTime() > now || proof.notAfter.getTime() < now) {
+    throw fail('the verification certificate is not valid now; check its validity dates and the clock');
+  }
 }
 
 /** Manages the CA certificates of tenants. */
@@ -91,6 +119,26 @@ export class CaService {
     return ca;
   }
 
+  /** Sets or clears the CA's JITP/JITR registration. */
+  setRegistration(tenantId: string, name: string, registration: CaRegistration | undefined): Promise<void> {
+    return this.store.setRegistration(tenantId, name, registration);
+  }
+
+  /** CAs registered for JITP/JITR, in any scope, whose subject is `subject` (hash), with their certificates. */
+  async registeredBySubject(
+    subjectKey: string,
+  ): Promise<Array<{ tenantId: string; ca: CaCertificate; cert: Certificate }>> {
+    return (await this.store.registeredBySubject(subjectKey)).map((r) => ({
+      ...r,
+      cert: parsed(r.ca.certificate),
+    }));
+  }
+
+  /** The parsed certificate of a CA record (parsed once per PEM). */
+  certificateOf(ca: CaCertificate): Certificate {
+    return parsed(ca.certificate);
+  }
+
   /** The named CA, or undefined. */
   find(tenantId: string, name: string): Promise<CaCertificate | undefined> {
     return this.store.findCa(tenantId, name);
@@ -125,6 +173,32 @@ export class CaService {
     return ca;
   }
 
+  /**
+   * Marks a CA verified by a certificate whose CN is the scope's JITP registration code and
+   * which the CA signed (AWS's RegisterCACertificate proof). Returns the CA.
+   */
+  async verifyWithRegistrationCode(
+    tenantId: string,
+    name: string,
+    certificate: string,
+    code: string,
+  ): Promise<CaCertificate> {
+    const ca = await this.get(tenantId, name);
+    checkPossession(
+      ca,
+      certificate,
+      code,
+      `zerotouch pki verification-cert --code ${code} --ca <ca cert> --ca-key <ca key> (the code is the scope's registration code: zerotouch iot registration-code)`,
+    );
+    if (!ca.isVerified) {
+      ca.isVerified = true;
+      ca.etag = newEtag();
+      ca.lastUpdatedDateTimeUtc = new Date().toISOString();
+      await this.store.updateCa(tenantId, ca);
+    }
+    return ca;
+  }
+
   /** Verifies proof of possession: `certificate` must have CN = the current code and be signed by the CA. */
   async verify(tenantId: string, name: string, certificate: string): Promise<CaCertificate> {
     const ca = await this.get(tenantId, name);
@@ -137,25 +211,13 @@ export class CaService {
         'the verification code has expired; request a new one and sign a new verification certificate',
       );
     }
-    const [proof] = loadCertificates(certificate);
-    if (proof.commonName !== ca.verificationCode) {
-      throw fail(
-        `the verification certificate's CN is "${proof.commonName ?? ''}" but must be the code ${ca.verificationCode}; make it with: zerotouch pki verification-cert --code ${ca.verificationCode} --ca <ca cert> --ca-key <ca key>`,
-      );
-    }
-    const caCert = loadCertificates(ca.certificate)[0];
-    const signedByCa =
-      proof.issuer.der.equals(caCert.subject.der) &&
-      verifySignature(proof.signatureAlgorithm, proof.tbs, proof.signature, publicKeyFromSpki(caCert.spki));
-    if (!signedByCa) {
-      throw fail(
-        `the verification certificate was not signed by the private key of "${name}"; sign it with that CA's key`,
-      );
-    }
+    checkPossession(
+      ca,
+      certificate,
+      ca.verificationCode,
+      `zerotouch pki verification-cert --code ${ca.verificationCode} --ca <ca cert> --ca-key <ca key>`,
+    );
     const now = Date.now();
-    if (proof.notBefore.getTime() > now || proof.notAfter.getTime() < now) {
-      throw fail('the verification certificate is not valid now; check its validity dates and the clock');
-    }
     ca.isVerified = true;
     ca.verificationCode = undefined;
     ca.verificationCodeExpiresUtc = undefined;

@@ -6,6 +6,8 @@ import { formatName } from '../../pki/names.ts';
 import { isUniqueViolation } from '../../store/errors.ts';
 import type { CaCertificatesTable, Database } from '../../store/schema.ts';
 import { idKey } from '../id-key.ts';
+import { nameHash } from '../../pki/certificate.ts';
+import type { CaRegistration } from '../iot/types.ts';
 import type { CaCertificate } from './types.ts';
 
 export interface CaStore {
@@ -15,6 +17,13 @@ export interface CaStore {
   findCa(tenantId: string, name: string): Promise<CaCertificate | undefined>;
   listCas(tenantId: string): Promise<CaCertificate[]>;
   deleteCa(tenantId: string, name: string): Promise<boolean>;
+  /**
+   * Sets or clears the CA's JITP/JITR registration; CONFLICT when DEFAULT mode is asked for a
+   * CA another scope already registered in DEFAULT mode.
+   */
+  setRegistration(tenantId: string, name: string, registration: CaRegistration | undefined): Promise<void>;
+  /** Registered CAs, across scopes, whose subject hashes to `subjectKey` (leaf-only chains). */
+  registeredBySubject(subjectKey: string): Promise<Array<{ tenantId: string; ca: CaCertificate }>>;
 }
 
 /** Columns a CaCertificate is read from. */
@@ -24,6 +33,7 @@ const CA_COLUMNS = [
   'verified',
   'verification_code',
   'code_expires_at',
+  'aws_doc',
   'etag',
   'created_at',
   'updated_at',
@@ -42,7 +52,9 @@ export function certificateDetails(c: Certificate) {
   };
 }
 
-function caRow(ca: CaCertificate): Omit<CaCertificatesTable, 'tenant_id'> {
+function caRow(
+  ca: CaCertificate,
+): Omit<CaCertificatesTable, 'tenant_id' | 'aws_doc' | 'aws_default_key' | 'aws_subject_key'> {
   return {
     name: ca.name,
     name_key: idKey(ca.name),
@@ -66,6 +78,7 @@ function fromCaRow(r: CaRow): CaCertificate {
     isVerified: Number(r.verified) === 1,
     verificationCode: r.verification_code ?? undefined,
     verificationCodeExpiresUtc: r.code_expires_at ?? undefined,
+    ...(r.aws_doc ? { awsRegistration: JSON.parse(r.aws_doc) as CaRegistration } : {}),
     etag: r.etag,
     createdDateTimeUtc: r.created_at,
     lastUpdatedDateTimeUtc: r.updated_at,
@@ -133,5 +146,48 @@ export class KyselyCaStore implements CaStore {
       .where('name_key', '=', idKey(name))
       .executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  async setRegistration(
+    tenantId: string,
+    name: string,
+    registration: CaRegistration | undefined,
+  ): Promise<void> {
+    const ca = await this.findCa(tenantId, name);
+    if (!ca) throw new ZtError('NOT_FOUND', `no CA named "${name}" in this scope`);
+    const cert = loadCertificates(ca.certificate)[0]!;
+    try {
+      await this.db
+        .updateTable('ca_certificates')
+        .set({
+          aws_doc: registration ? JSON.stringify(registration) : null,
+          aws_default_key:
+            registration?.certificateMode === 'DEFAULT' ? ca.sha256Thumbprint.toLowerCase() : null,
+          aws_subject_key: registration ? nameHash(cert.subject) : null,
+        })
+        .where('tenant_id', '=', tenantId)
+        .where('name_key', '=', idKey(name))
+        .execute();
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        throw new ZtError(
+          'CONFLICT',
+          `this CA is registered in DEFAULT mode in another scope; a CA can be in DEFAULT mode in one scope only. Register it here with certificateMode SNI_ONLY, or deregister it there`,
+        );
+      }
+      throw e;
+    }
+  }
+
+  async registeredBySubject(subjectKey: string): Promise<Array<{ tenantId: string; ca: CaCertificate }>> {
+    const rows = await this.db
+      .selectFrom('ca_certificates')
+      .select(['tenant_id', ...CA_COLUMNS])
+      .where('aws_subject_key', '=', subjectKey)
+      .orderBy('tenant_id')
+      .orderBy('name_key')
+      .limit(50)
+      .execute();
+    return rows.map((r) => ({ tenantId: r.tenant_id, ca: fromCaRow(r) }));
   }
 }

@@ -1,5 +1,6 @@
 /** CA certificates of a tenant: the trust anchors of DPS groups, EST bootstrap and (soon) JITP. */
 import Type, { type Static } from 'typebox';
+import { CaRegistrationSchema } from '../iot/types.ts';
 
 /** Names of CAs, issuing CAs and profiles: what a path segment and a reference can carry. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
@@ -18,6 +19,7 @@ export const CaCertificateSchema = Type.Object(
       Type.String({ description: 'set after a code was requested, until it is used or expires' }),
     ),
     verificationCodeExpiresUtc: Type.Optional(Type.String({ format: 'date-time' })),
+    awsRegistration: Type.Optional(CaRegistrationSchema),
     etag: Type.String(),
     createdDateTimeUtc: Type.String({ format: 'date-time' }),
     lastUpdatedDateTimeUtc: Type.String({ format: 'date-time' }),

@@ -216,8 +216,11 @@ describe('DPS over MQTT (port device.mqtt_port)', () => {
     const dev = makeDevice(fx.intermediate, 'mqtt-sensor-id');
     await assert.rejects(rawClient(undefined), /Not authorized/i);
     await assert.rejects(rawClient(dev, { clientId: 'someone-else' }), /Identifier rejected/i);
-    await assert.rejects(rawClient(dev, { username: 'just-a-name' }), /Bad username or password/i);
+    // A user name that is not a DPS path makes the client a device of the gateway, where a
+    // certificate no JITP-registered CA signed is not authorised.
+    await assert.rejects(rawClient(dev, { username: 'just-a-name' }), /Not authorized/i);
     assert.ok(server.logs.some((l) => l.includes('the client id must be the registration id')));
+    assert.ok(server.logs.some((l) => l.includes('is not signed by a CA registered for JITP/JITR')));
   });
 
   it('closes a connection that sends a packet above device.max_body_bytes before buffering it, and keeps serving', async () => {
@@ -295,7 +298,7 @@ describe('DPS over MQTT (port device.mqtt_port)', () => {
           key: exportPrivateKeyPem(key),
           reconnectPeriod: 0,
         }),
-        /Bad username or password/i,
+        /Not authorized/i,
       );
     }
     assert.ok(

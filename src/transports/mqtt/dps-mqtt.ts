@@ -56,9 +56,8 @@ export function dpsMqttHooks(o: {
   blockedFor?: (client: Client) => number;
   /** Counts a failed authentication against the client's source. */
   authFailed?: (client: Client) => void;
-}): Pick<
-  AedesOptions,
-  'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'published'
+}): Required<
+  Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'published'>
 > {
   const sessions = new WeakMap<Client, DpsSession>();
   /** Why a CONNECT is refused, found before authentication (preConnect sees the packet). */

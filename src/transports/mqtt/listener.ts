@@ -1,8 +1,11 @@
 /**
- * The device-facing MQTT-over-TLS listener (default port 8883): an aedes broker behind the same
- * TLS settings as the HTTPS device listener, with packet sizes capped before buffering and the
- * per-source limits shared with HTTPS. It carries DPS over MQTT; the certificate chain comes
- * from each connection's TLS handshake.
+ * The device-facing MQTT-over-TLS listener (default port 8883), behind the same TLS settings as
+ * the HTTPS device listener, with packet sizes capped before buffering and the per-source limits
+ * shared with HTTPS. Clients whose user name is a DPS registration path get DPS over MQTT; every
+ * other client is a device of the data plane (the IoT gateway). Each scope has its own aedes
+ * broker, so topics and client ids of one scope never meet another's; the scope is found from
+ * the TLS handshake (SNI, or the registered CA that signed the client certificate) before MQTT
+ * starts. Connections that belong to no scope go to a broker that serves DPS and refuses the rest.
  */
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { Duplex } from 'node:stream';
@@ -14,7 +17,9 @@ import type { RegistrationService } from '../../features/provisioning/service.ts
 import { type DeviceTls, deviceTlsOptions } from '../device-tls.ts';
 import { type ChainLimits, peerChain } from '../peer-chain.ts';
 import type { SourceGuard } from '../source-guard.ts';
-import { dpsMqttHooks } from './dps-mqtt.ts';
+import type { DeviceGateway, Resolution } from '../../features/iot/gateway.ts';
+import { dpsMqttHooks, parseDpsUsername } from './dps-mqtt.ts';
+import { type ConnectionFacts, gatewayHooks } from './gateway-hooks.ts';
 import { MqttFrameLimit } from './frame-limit.ts';
 
 export interface MqttListener {
@@ -32,33 +37,132 @@ export async function startMqttListener(o: {
   port: number;
   guard?: SourceGuard;
   chainLimits?: ChainLimits;
+  /** The data plane; without it every client must be a DPS client. */
+  gateway?: DeviceGateway;
 }): Promise<MqttListener> {
   const tlsOf = new WeakMap<Duplex, TLSSocket>();
+  const factsOfConn = new WeakMap<Duplex, ConnectionFacts>();
   const socketOf = (client: Client) => tlsOf.get(client.conn as Duplex);
   const chainOf = (client: Client): Certificate[] => {
     const socket = socketOf(client);
     return socket ? peerChain(socket, o.chainLimits) : [];
   };
   const addressOf = (client: Client) => socketOf(client)?.remoteAddress;
-  const broker = await Aedes.createBroker({
-    // Registration ids may be up to 128 characters.
-    maxClientsIdLength: 128,
-    // DPS devices publish QoS 1, one request at a time; nothing needs a deep inbound window.
-    maxInflightInbound: 16,
-    ...dpsMqttHooks({
-      registrations: o.registrations,
-      logger: o.logger,
-      chainOf,
-      blockedFor: (client) => o.guard?.blockedFor(addressOf(client)) ?? 0,
-      authFailed: (client) => o.guard?.failed(addressOf(client)),
-    }),
+  const blockedFor = (client: Client) => o.guard?.blockedFor(addressOf(client)) ?? 0;
+  const authFailed = (client: Client) => o.guard?.failed(addressOf(client));
+  const dps = dpsMqttHooks({
+    registrations: o.registrations,
+    logger: o.logger,
+    chainOf,
+    blockedFor,
+    authFailed,
   });
-  broker.on('clientError', (client, err) =>
-    o.logger.debug({ clientId: client.id, err: err.message }, 'MQTT client error'),
-  );
-  broker.on('connectionError', (_client, err) =>
-    o.logger.debug({ err: err.message }, 'MQTT connection error'),
-  );
+  const gw = o.gateway
+    ? gatewayHooks({
+        gateway: o.gateway,
+        logger: o.logger,
+        factsOf: (client) => factsOfConn.get(client.conn as Duplex),
+        authFailed,
+      })
+    : undefined;
+  const isDps = new WeakSet<Client>();
+  const early = new WeakMap<Client, string>();
+  const refuse = (code: 3 | 5, message: string) =>
+    Object.assign(new Error(message), { returnCode: code }) as import('aedes').AuthenticateError;
+
+  const newBroker = async (tenantId?: string) => {
+    const broker = await Aedes.createBroker({
+      // Registration ids may be up to 128 characters.
+      maxClientsIdLength: 128,
+      // DPS devices publish QoS 1, one request at a time; devices get a modest window.
+      maxInflightInbound: 16,
+      preConnect(client, packet, done) {
+        const dpsUser = packet.username !== undefined && parseDpsUsername(packet.username) !== undefined;
+        if (dpsUser || !gw) {
+          isDps.add(client);
+          return dps.preConnect(client, packet, done);
+        }
+        const wait = blockedFor(client);
+        if (wait > 0)
+          early.set(client, `too many failed authentications from this address; retry after ${wait} s`);
+        else if (packet.will)
+          early.set(client, 'will messages are not supported by the gateway yet; connect without one');
+        else if (!packet.clean)
+          early.set(
+            client,
+            'persistent sessions are not supported by the gateway yet; connect with a clean session',
+          );
+        done(null, true);
+      },
+      authenticate(client, username, password, done) {
+        if (isDps.has(client) || !gw) return dps.authenticate(client, username, password, done);
+        const why = early.get(client);
+        if (why) {
+          o.logger.info({ clientId: client.id }, `MQTT connect refused: ${why}`);
+          return done(refuse(why.startsWith('too many') ? 3 : 5, why), false);
+        }
+        gw.authenticate(client, username, password, done);
+      },
+      authorizePublish(client, packet, done) {
+        if (!client || isDps.has(client) || !gw) return dps.authorizePublish(client, packet, done);
+        gw.authorizePublish(client, packet, done);
+      },
+      authorizeSubscribe(client, sub, done) {
+        if (!client || isDps.has(client) || !gw) return dps.authorizeSubscribe(client, sub, done);
+        gw.authorizeSubscribe(client, sub, done);
+      },
+      authorizeForward(client, packet) {
+        // DPS answers go to the asking client only; nothing else reaches a DPS client.
+        if (isDps.has(client) || !gw)
+          return packet.topic.startsWith('$dps/registrations/res/') ? packet : null;
+        return gw.authorizeForward(client, packet);
+      },
+      published(packet, client, done) {
+        if (client && isDps.has(client)) return dps.published(packet, client, done);
+        done(null);
+      },
+    });
+    broker.on('clientError', (client, err) =>
+      o.logger.debug({ clientId: client.id, err: err.message }, 'MQTT client error'),
+    );
+    broker.on('connectionError', (_client, err) =>
+      o.logger.debug({ err: err.message }, 'MQTT connection error'),
+    );
+    broker.on('clientDisconnect', (client) => {
+      const s = gw?.sessionOf(client);
+      if (s) o.gateway?.disconnected(s, true, 'CLIENT_INITIATED_DISCONNECT');
+    });
+    o.logger.debug({ tenantId }, 'MQTT broker started');
+    return broker;
+  };
+  const defaultBroker = await newBroker();
+  // One broker per scope, made on the first connection of that scope.
+  const brokers = new Map<string, Promise<Aedes>>();
+  const brokerOf = (tenantId: string) => {
+    let b = brokers.get(tenantId);
+    if (!b) {
+      b = newBroker(tenantId);
+      brokers.set(tenantId, b);
+    }
+    return b;
+  };
+  o.gateway?.addSink({
+    publish(tenantId, topic, payload) {
+      void brokerOf(tenantId).then((b) =>
+        b.publish(
+          {
+            cmd: 'publish',
+            topic,
+            payload: Buffer.from(JSON.stringify(payload)),
+            qos: 0,
+            retain: false,
+            dup: false,
+          },
+          () => undefined,
+        ),
+      );
+    },
+  });
 
   const sockets = new Set<TLSSocket>();
   const server: Server = createServer(deviceTlsOptions(o.tls), (socket) => {
@@ -73,12 +177,39 @@ export async function startMqttListener(o: {
     socket.pipe(limit);
     const conn = Duplex.from({ readable: limit, writable: socket });
     tlsOf.set(conn, socket);
+    const facts: ConnectionFacts = {
+      chain: () => peerChain(socket, o.chainLimits),
+      sni: typeof socket.servername === 'string' && socket.servername ? socket.servername : undefined,
+      sourceIp: socket.remoteAddress,
+    };
+    factsOfConn.set(conn, facts);
+    const handle = (broker: Aedes) => {
+      if (socket.destroyed) return;
+      try {
+        broker.handle(conn);
+      } catch (e) {
+        o.logger.error({ err: e }, 'MQTT connection could not be handled');
+        socket.destroy();
+      }
+    };
+    if (!o.gateway) return handle(defaultBroker);
+    // The scope decides the broker; what the client sent meanwhile waits in the stream.
+    let chain: Certificate[] = [];
     try {
-      broker.handle(conn);
-    } catch (e) {
-      o.logger.error({ err: e }, 'MQTT connection could not be handled');
-      socket.destroy();
+      chain = facts.chain();
+    } catch {
+      return handle(defaultBroker);
     }
+    o.gateway
+      .resolve({ chain, sni: facts.sni, sourceIp: facts.sourceIp })
+      .then(async (r: Resolution) => {
+        facts.resolution = r;
+        handle('tenantId' in r ? await brokerOf(r.tenantId) : defaultBroker);
+      })
+      .catch((e: unknown) => {
+        o.logger.error({ err: e }, 'MQTT connection could not be placed');
+        socket.destroy();
+      });
   });
   if (o.guard) {
     const guard = o.guard;
@@ -100,7 +231,9 @@ export async function startMqttListener(o: {
     async close() {
       const closed = new Promise<void>((r) => server.close(() => r()));
       for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => broker.close(() => r()));
+      for (const b of [defaultBroker, ...(await Promise.all(brokers.values()))]) {
+        await new Promise<void>((r) => b.close(() => r()));
+      }
       await closed;
     },
   };

@@ -1,0 +1,164 @@
+/**
+ * Registering a scope's CA for JITP and JITR (AWS RegisterCACertificate / UpdateCACertificate)
+ * on the CA record DPS and EST already use: proof of possession with the scope's registration
+ * code, DEFAULT or SNI_ONLY mode, status, auto-registration, and a registration config whose
+ * template is checked before it is saved.
+ */
+import { ZtError } from '../../errors.ts';
+import { loadCertificates } from '../../pki/certificate.ts';
+import type { CaService } from '../cas/service.ts';
+import type { CaCertificate } from '../cas/types.ts';
+import { parseTemplate } from '../templates/template.ts';
+import type { CheckedTemplate } from '../templates/template.ts';
+import type { ProvisioningTemplates } from './provisioning-templates.ts';
+import type { IotRegistry } from './registry.ts';
+import type { CaRegistration, CaRegistrationInput, CaRegistrationUpdate } from './types.ts';
+
+type RegistrationConfig = NonNullable<CaRegistration['registrationConfig']>;
+
+/** Registers CAs for JITP/JITR and reads their templates. */
+export class CaRegistrations {
+  private readonly cas: CaService;
+  private readonly registry: IotRegistry;
+  private readonly templates: ProvisioningTemplates;
+  /** Checked templates by body: a template is parsed once, not per device. */
+  private readonly checked = new Map<string, CheckedTemplate>();
+
+  constructor(cas: CaService, registry: IotRegistry, templates: ProvisioningTemplates) {
+    this.cas = cas;
+    this.registry = registry;
+    this.templates = templates;
+  }
+
+  /** Checks a registration config: a template body that parses as JITP, or a JITP template's name. */
+  private async checkConfig(tenantId: string, c: RegistrationConfig): Promise<RegistrationConfig> {
+    if (c.templateBody !== undefined && c.templateName !== undefined)
+      throw new ZtError('BAD_REQUEST', 'give templateBody or templateName in registrationConfig, not both');
+    if (c.templateBody !== undefined) parseTemplate(c.templateBody, 'JITP');
+    if (c.templateName !== undefined) {
+      const t = await this.templates.get(tenantId, c.templateName);
+      if (t.type !== 'JITP')
+        throw new ZtError(
+          'BAD_REQUEST',
+          `the template "${c.templateName}" is of type ${t.type}; a CA's registration config needs a template of type JITP`,
+        );
+    }
+    return c;
+  }
+
+  /** Registers the named CA of the scope for JITP/JITR. */
+  async register(tenantId: string, caName: string, input: CaRegistrationInput): Promise<CaCertificate> {
+    let ca = await this.cas.get(tenantId, caName);
+    const mode = input.certificateMode ?? 'DEFAULT';
+    if (mode === 'SNI_ONLY') {
+      if (input.verificationCertificate)
+        throw new ZtError(
+          'BAD_REQUEST',
+          'a CA registered in SNI_ONLY mode takes no verification certificate; leave it out',
+        );
+      const settings = await this.registry.settings(tenantId);
+      if (!settings.endpoint)
+        throw new ZtError(
+          'BAD_REQUEST',
+          'SNI_ONLY mode needs the scope to have an endpoint host name devices send as SNI; set one first (zerotouch iot settings --endpoint <host>)',
+        );
+    } else if (input.verificationCertificate) {
+      ca = await this.cas.verifyWithRegistrationCode(
+        tenantId,
+        caName,
+        input.verificationCertificate,
+        await this.registry.registrationCode(tenantId),
+      );
+    } else if (!ca.isVerified) {
+      throw new ZtError(
+        'CA_VERIFICATION_FAILED',
+        `the CA "${caName}" is not verified; send a verification certificate whose CN is the scope's registration code (zerotouch iot registration-code), signed by the CA`,
+      );
+    }
+    const config = input.registrationConfig
+      ? await this.checkConfig(tenantId, input.registrationConfig)
+      : undefined;
+    const now = new Date().toISOString();
+    const certificateId = ca.sha256Thumbprint.toLowerCase();
+    const registration: CaRegistration = {
+      certificateId,
+      certificateArn: await this.registry.arn(tenantId, `cacert/${certificateId}`),
+      status: input.setAsActive === false ? 'INACTIVE' : 'ACTIVE',
+      certificateMode: mode,
+      autoRegistration: input.allowAutoRegistration ? 'ENABLE' : 'DISABLE',
+      ...(config ? { registrationConfig: config } : {}),
+      firstConnection: input.firstConnection ?? 'accept',
+      ...(input.preProvisioningHook ? { preProvisioningHook: input.preProvisioningHook } : {}),
+      registeredAt: ca.awsRegistration?.registeredAt ?? now,
+      updatedAt: now,
+    };
+    this.checkExpiry(ca);
+    await this.cas.setRegistration(tenantId, caName, registration);
+    return { ...ca, awsRegistration: registration };
+  }
+
+  private checkExpiry(ca: CaCertificate): void {
+    const cert = loadCertificates(ca.certificate)[0]!;
+    if (cert.notAfter.getTime() < Date.now())
+      throw new ZtError(
+        'CERT_EXPIRED',
+        `the CA certificate expired on ${cert.notAfter.toISOString()}; upload a current one`,
+      );
+  }
+
+  /** Changes status, auto-registration, registration config, first-connection mode or hook. */
+  async update(tenantId: string, caName: string, u: CaRegistrationUpdate): Promise<CaCertificate> {
+    const ca = await this.cas.get(tenantId, caName);
+    const r = ca.awsRegistration;
+    if (!r)
+      throw new ZtError(
+        'NOT_FOUND',
+        `the CA "${caName}" is not registered for JITP/JITR; register it first (zerotouch iot ca register)`,
+      );
+    if (u.newStatus) r.status = u.newStatus;
+    if (u.newAutoRegistrationStatus) r.autoRegistration = u.newAutoRegistrationStatus;
+    if (u.registrationConfig === null) delete r.registrationConfig;
+    else if (u.registrationConfig)
+      r.registrationConfig = await this.checkConfig(tenantId, u.registrationConfig);
+    if (u.firstConnection) r.firstConnection = u.firstConnection;
+    if (u.preProvisioningHook === null) delete r.preProvisioningHook;
+    else if (u.preProvisioningHook) r.preProvisioningHook = u.preProvisioningHook;
+    r.updatedAt = new Date().toISOString();
+    await this.cas.setRegistration(tenantId, caName, r);
+    return ca;
+  }
+
+  /** Ends the CA's JITP/JITR registration; the CA record stays for DPS and EST. */
+  async deregister(tenantId: string, caName: string): Promise<void> {
+    const ca = await this.cas.get(tenantId, caName);
+    if (!ca.awsRegistration)
+      throw new ZtError('NOT_FOUND', `the CA "${caName}" is not registered for JITP/JITR`);
+    await this.cas.setRegistration(tenantId, caName, undefined);
+  }
+
+  /** The checked JITP template of a registration, if it has one; TEMPLATE_INVALID or NOT_FOUND when it cannot be used. */
+  async templateOf(
+    tenantId: string,
+    r: CaRegistration,
+  ): Promise<{ template: CheckedTemplate; name?: string } | undefined> {
+    const c = r.registrationConfig;
+    let body = c?.templateBody;
+    if (c?.templateName) {
+      const t = await this.templates.get(tenantId, c.templateName);
+      if (!t.enabled)
+        throw new ZtError(
+          'NOT_CONFIGURED',
+          `the provisioning template "${t.templateName}" is disabled; enable it`,
+        );
+      body = t.templateBody;
+    }
+    if (body === undefined) return undefined;
+    let template = this.checked.get(body);
+    if (!template) {
+      if (this.checked.size > 1000) this.checked.clear();
+      template = parseTemplate(body, 'JITP');
+      this.checked.set(body, template);
+    }
+    return { template, ...(c?.templateName ? { name: c.templateName } : {}) };
+  }
+}
