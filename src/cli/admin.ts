@@ -386,12 +386,20 @@ function registerPolicy(program: Command): void {
 
 function registerDiagnose(program: Command): void {
   sub(program, 'diagnose', COMMANDS.diagnose)
-    .requiredOption(
+    .option(
       '--chain <file>',
-      'device certificate chain, leaf first (e.g. certs/dev-01-full-chain.cert.pem)',
+      'DPS: device certificate chain, leaf first (e.g. certs/dev-01-full-chain.cert.pem)',
     )
+    .option('--cert <file>', 'IoT gateway: the device certificate (leaf first; a CA after it is allowed)')
+    .option('--client-id <id>', 'IoT gateway: the MQTT client id to check iot:Connect for')
     .action(
       action(async (o: Opts) => {
+        if (!o.chain === !o.cert)
+          throw new ZtError(
+            'BAD_REQUEST',
+            'give --chain <file> (DPS) or --cert <file> (IoT gateway), one of them',
+          );
+        if (o.cert) return diagnoseCertificate(o);
         const d = await adminApi(o)('POST', `${t(o)}/diagnose`, { chain: readFileSync(o.chain, 'utf8') });
         if (!d.ok) process.exitCode = 1;
         if (o.json) return json(d);
@@ -409,6 +417,37 @@ function registerDiagnose(program: Command): void {
         out(lines.join('\n'));
       }),
     );
+}
+
+const OUTCOMES: Record<string, string> = {
+  connects: 'connects',
+  provisions: 'would be provisioned by JITP on its first connection',
+  'registers-pending': 'would be registered PENDING_ACTIVATION (JITR) and refused until activated',
+  refused: 'would be refused',
+};
+
+/** `diagnose --cert`: what the IoT gateway would do with a certificate. */
+async function diagnoseCertificate(o: Opts): Promise<void> {
+  const d = await adminApi(o)('POST', `${t(o)}/iot/diagnose`, {
+    certificate: readFileSync(o.cert, 'utf8'),
+    ...(o.clientId ? { clientId: o.clientId } : {}),
+  });
+  if (!d.ok) process.exitCode = 1;
+  if (o.json) return json(d);
+  const lines = [`certificate ${d.certificateId}: ${OUTCOMES[d.outcome] ?? d.outcome}`];
+  if (d.ca)
+    lines.push(
+      `CA: ${d.ca.name} (${d.ca.status}, ${d.ca.certificateMode}, auto-registration ${d.ca.autoRegistration}, first connection ${d.ca.firstConnection})`,
+    );
+  if (d.certificate) {
+    lines.push(`registered: ${d.certificate.status}`);
+    const e = d.certificate.lastEvent;
+    if (e) lines.push(`last: ${e.outcome} at ${e.at}${e.reason ? `: ${e.reason}` : ''}`);
+  } else lines.push('registered: no');
+  if (d.policies) lines.push(`policies: ${d.policies.join(', ') || '(none)'}`);
+  if (d.plan?.thing) lines.push(`JITP would make thing ${d.plan.thing.name}`);
+  for (const r of d.reasons) lines.push(`- ${r}`);
+  out(lines.join('\n'));
 }
 
 /** Registers every management command. */

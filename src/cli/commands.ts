@@ -12,12 +12,14 @@ export const COMMANDS = {
   registration: 'registration records (the service view of devices)',
   device: 'devices in the registries of the linked hubs',
   policy: 'shared access policies: connection strings for the Azure DPS service SDK',
-  diagnose: 'say which enrollment a device chain would match, or exactly why none does',
+  diagnose:
+    'say which enrollment a device chain would match (--chain), or whether a certificate would connect to the IoT gateway (--cert), and exactly why not',
   'issuing-ca': 'issuing CAs of a tenant (EST, DPS csr, API issuance)',
   profile: 'certificate profiles of a tenant',
   cert: "certificates issued by the tenant's issuing CAs",
   est: 'EST labels, users and approvals',
-  template: 'provisioning templates (AWS JITP shape): try one on a certificate offline',
+  template: 'provisioning templates (AWS JITP shape): try one on a certificate offline, save them in a scope',
+  iot: 'the IoT registry of a scope (AWS IoT shape): settings, JITP/JITR CAs, certificates, things, policies',
   agent: 'device agent: provisions this device through DPS with a file or EST identity',
 } as const;
 

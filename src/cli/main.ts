@@ -23,6 +23,7 @@ const GROUPS: Array<{ commands: CommandName[]; load: () => Promise<Register> }> 
     load: async () => (await import('./issuance.ts')).registerIssuance,
   },
   { commands: ['template'], load: async () => (await import('./template.ts')).registerTemplate },
+  { commands: ['iot'], load: async () => (await import('./iot.ts')).registerIot },
   { commands: ['agent'], load: async () => (await import('./agent.ts')).registerAgent },
 ];
 

@@ -7,6 +7,7 @@ import { evaluateTemplate } from '../features/templates/evaluate.ts';
 import { parseTemplate } from '../features/templates/template.ts';
 import type { ProvisioningPlan, TemplateKind } from '../features/templates/types.ts';
 import { loadCertificates } from '../pki/certificate.ts';
+import { adminApi, json, type Opts, out, seg, sub, t, table } from './admin-client.ts';
 import { COMMANDS } from './commands.ts';
 import { action } from './run.ts';
 
@@ -86,4 +87,55 @@ export function registerTemplate(program: Command): void {
         process.stdout.write(o.json ? JSON.stringify(plan, null, 2) + '\n' : describePlan(plan));
       }),
     );
+  const path = (o: Opts, name?: string) => `${t(o)}/iot/templates${name ? `/${seg(name)}` : ''}`;
+  sub(template, 'list', 'list the provisioning templates of a scope').action(
+    action(async (o: Opts) =>
+      table(o, await adminApi(o)('GET', path(o)), ['templateName', 'type', 'enabled', 'description']),
+    ),
+  );
+  sub(
+    template,
+    'create <name>',
+    'save a provisioning template in a scope (checked; errors name the JSON path)',
+  )
+    .requiredOption('--template <file>', 'the template body (JSON), or {"templateBody": "..."}')
+    .option('--type <type>', 'JITP (for a CA registration config) or FLEET_PROVISIONING', 'JITP')
+    .option('--description <text>', 'what it is for')
+    .option('--disabled', 'save it disabled')
+    .action(
+      action(async (name: string, o: Opts) => {
+        const r = await adminApi(o)('POST', path(o, name), {
+          templateBody: readTemplate(o.template),
+          type: String(o.type).toUpperCase(),
+          ...(o.description ? { description: o.description } : {}),
+          enabled: !o.disabled,
+        });
+        if (o.json) return json(r);
+        out(`saved template ${name} (${r.type}, ${r.enabled ? 'enabled' : 'disabled'})`);
+      }),
+    );
+  sub(template, 'update <name>', 'replace the body, description or enabled flag of a saved template')
+    .option('--template <file>', 'the new template body')
+    .option('--description <text>', 'what it is for')
+    .option('--enabled <bool>', 'true or false')
+    .action(
+      action(async (name: string, o: Opts) =>
+        json(
+          await adminApi(o)('PATCH', path(o, name), {
+            ...(o.template ? { templateBody: readTemplate(o.template) } : {}),
+            ...(o.description ? { description: o.description } : {}),
+            ...(o.enabled !== undefined ? { enabled: o.enabled === 'true' } : {}),
+          }),
+        ),
+      ),
+    );
+  sub(template, 'show <name>', 'show a saved template').action(
+    action(async (name: string, o: Opts) => json(await adminApi(o)('GET', path(o, name)))),
+  );
+  sub(template, 'delete <name>', 'delete a saved template').action(
+    action(async (name: string, o: Opts) => {
+      await adminApi(o)('DELETE', path(o, name));
+      out(`deleted template ${name}`);
+    }),
+  );
 }

@@ -6,13 +6,15 @@
  */
 import { ZtError } from '../../errors.ts';
 import { loadCertificates } from '../../pki/certificate.ts';
+import { validateChain } from '../../pki/chain.ts';
+import { OID } from '../../pki/oids.ts';
 import type { CaService } from '../cas/service.ts';
 import type { CaCertificate } from '../cas/types.ts';
 import { parseTemplate } from '../templates/template.ts';
 import type { CheckedTemplate } from '../templates/template.ts';
 import type { ProvisioningTemplates } from './provisioning-templates.ts';
 import type { IotRegistry } from './registry.ts';
-import type { CaRegistration, CaRegistrationInput, CaRegistrationUpdate } from './types.ts';
+import type { CaRegistration, CaRegistrationInput, CaRegistrationUpdate, IotCertificate } from './types.ts';
 
 type RegistrationConfig = NonNullable<CaRegistration['registrationConfig']>;
 
@@ -134,6 +136,58 @@ export class CaRegistrations {
     if (!ca.awsRegistration)
       throw new ZtError('NOT_FOUND', `the CA "${caName}" is not registered for JITP/JITR`);
     await this.cas.setRegistration(tenantId, caName, undefined);
+  }
+
+  /**
+   * Registers a device certificate by an operator (AWS RegisterCertificate and
+   * RegisterCertificateWithoutCA): with `caName`, the CA must be registered here and must have
+   * signed it; without, it is registered in SNI_ONLY mode. Status defaults to INACTIVE, as in AWS.
+   */
+  async registerCertificate(
+    tenantId: string,
+    o: { certificatePem: string; caName?: string; status?: 'ACTIVE' | 'INACTIVE'; by: string },
+  ): Promise<IotCertificate> {
+    const certs = loadCertificates(o.certificatePem);
+    const leaf = certs[0]!;
+    if (leaf.basicConstraints?.ca)
+      throw new ZtError(
+        'BAD_REQUEST',
+        'this is a CA certificate; register CAs with zerotouch iot ca register',
+      );
+    let caCertificateId: string | undefined;
+    let mode: 'DEFAULT' | 'SNI_ONLY' = 'SNI_ONLY';
+    if (o.caName) {
+      const ca = await this.cas.get(tenantId, o.caName);
+      if (!ca.awsRegistration)
+        throw new ZtError(
+          'BAD_REQUEST',
+          `the CA "${o.caName}" is not registered for JITP/JITR; register it first (zerotouch iot ca register)`,
+        );
+      validateChain(leaf, certs.slice(1), [this.cas.certificateOf(ca)], { requiredEku: OID.clientAuth });
+      caCertificateId = ca.awsRegistration.certificateId;
+      mode = ca.awsRegistration.certificateMode;
+    } else {
+      const now = Date.now();
+      if (leaf.notAfter.getTime() < now)
+        throw new ZtError(
+          'CERT_EXPIRED',
+          `the certificate expired on ${leaf.notAfter.toISOString()}; register a current one`,
+        );
+    }
+    const record = await this.registry.newCertificate(tenantId, leaf, {
+      status: o.status ?? 'INACTIVE',
+      mode,
+      ...(o.caName ? { caName: o.caName } : {}),
+      ...(caCertificateId ? { caCertificateId } : {}),
+      by: o.by,
+    });
+    const { certificate, created } = await this.registry.insertCertificate(tenantId, record, leaf);
+    if (!created)
+      throw new ZtError(
+        'CONFLICT',
+        `the certificate ${certificate.certificateId} is already registered in this scope`,
+      );
+    return certificate;
   }
 
   /** The checked JITP template of a registration, if it has one; TEMPLATE_INVALID or NOT_FOUND when it cannot be used. */

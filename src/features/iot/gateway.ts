@@ -15,6 +15,8 @@ import type { CaService } from '../cas/service.ts';
 import type { CaCertificate } from '../cas/types.ts';
 import { KeyedLock } from '../provisioning/keyed-lock.ts';
 import { certificateParameters } from '../templates/certificate-parameters.ts';
+import { evaluateTemplate } from '../templates/evaluate.ts';
+import type { ProvisioningPlan } from '../templates/types.ts';
 import type { CaRegistrations } from './ca-registration.ts';
 import {
   certificateRegistered,
@@ -32,7 +34,7 @@ import {
 } from './policy-engine.ts';
 import { provisionCertificate } from './provision.ts';
 import type { IotRegistry } from './registry.ts';
-import type { CaRegistration, IotCertificate } from './types.ts';
+import type { CaRegistration, IotCertificate, NamedKind } from './types.ts';
 
 /** How a connection attempt ended, for metrics named after AWS's. */
 export type GatewayOutcome =
@@ -77,6 +79,25 @@ export class GatewayRefusal extends Error {
 export interface Resolved {
   tenantId: string;
   ca?: { record: CaCertificate; registration: CaRegistration; cert: Certificate };
+}
+
+/** What `diagnose` finds about a certificate in a scope. */
+export interface GatewayDiagnosis {
+  ok: boolean;
+  outcome: 'connects' | 'provisions' | 'registers-pending' | 'refused';
+  certificateId: string;
+  ca?: {
+    name: string;
+    certificateId: string;
+    status: string;
+    certificateMode: string;
+    autoRegistration: string;
+    firstConnection: string;
+  };
+  certificate?: { status: string; lastEvent?: IotCertificate['lastEvent'] };
+  policies?: string[];
+  plan?: ProvisioningPlan;
+  reasons: string[];
 }
 
 /** Where a chain belongs, or why it belongs nowhere. */
@@ -166,9 +187,9 @@ export class DeviceGateway {
   }
 
   /** The scope and registered CA of a chain: SNI picks the scope; without it, a DEFAULT-mode CA does. */
-  private async resolveChain(a: Omit<ConnectAttempt, 'clientId'>): Promise<Resolved> {
+  private async resolveChain(a: Omit<ConnectAttempt, 'clientId'>, onlyTenant?: string): Promise<Resolved> {
     const leaf = a.chain[0]!;
-    const sniTenant = a.sni ? await this.registry.tenantByEndpoint(a.sni) : undefined;
+    const sniTenant = onlyTenant ?? (a.sni ? await this.registry.tenantByEndpoint(a.sni) : undefined);
     const tried: string[] = [];
     // The signing CA is registered (as AWS asks); a chain may also carry intermediates up to it.
     for (const c of a.chain) {
@@ -527,6 +548,136 @@ export class DeviceGateway {
       }),
     );
     return s;
+  }
+
+  /**
+   * Explains, creating nothing, what would happen if this chain connected to the scope: which
+   * registered CA signed it, the certificate's status, what JITP would make (and what it lacks),
+   * and whether its policies let it connect.
+   */
+  async diagnose(tenantId: string, chain: Certificate[], clientId = 'diagnose'): Promise<GatewayDiagnosis> {
+    const leaf = chain[0];
+    if (!leaf)
+      return { ok: false, outcome: 'refused', certificateId: '', reasons: ['no certificate was given'] };
+    const certificateId = leaf.sha256.toLowerCase();
+    const d: GatewayDiagnosis = { ok: false, outcome: 'refused', certificateId, reasons: [] };
+    let resolved: Resolved;
+    try {
+      resolved = await this.resolveChain({ chain }, tenantId);
+    } catch (e) {
+      d.reasons.push(operatorText(e));
+      return d;
+    }
+    const record = await this.registry.findCertificateOf(tenantId, leaf);
+    const ca = resolved.ca;
+    if (ca) {
+      d.ca = {
+        name: ca.record.name,
+        certificateId: ca.registration.certificateId,
+        status: ca.registration.status,
+        certificateMode: ca.registration.certificateMode,
+        autoRegistration: ca.registration.autoRegistration,
+        firstConnection: ca.registration.firstConnection,
+      };
+      if (ca.registration.certificateMode === 'SNI_ONLY')
+        d.reasons.push(
+          'the CA is registered in SNI_ONLY mode: the device must send the scope endpoint as SNI',
+        );
+    } else {
+      d.reasons.push('no CA registered for JITP/JITR in this scope signed the certificate');
+    }
+    if (record)
+      d.certificate = { status: record.status, ...(record.lastEvent ? { lastEvent: record.lastEvent } : {}) };
+    if (record?.status === 'ACTIVE') {
+      const docs = await this.registry.documentsFor(tenantId, record.certificateId);
+      const settings = await this.registry.settings(tenantId);
+      d.policies = docs.map((x) => x.name);
+      const compiled = compilePolicies(
+        docs.map((x) => x.document),
+        { 'iot:ClientId': clientId },
+      );
+      const arn = `arn:aws:iot:${settings.region}:${settings.accountId}:client/${clientId}`;
+      const mustAsk = settings.requireConnectPolicy || compiled.mentions('iot:Connect');
+      if (mustAsk && !compiled.allows('iot:Connect', arn)) {
+        d.reasons.push(`no attached policy allows iot:Connect on ${arn}`);
+        return d;
+      }
+      if (docs.length === 0)
+        d.reasons.push('no policy is attached: it connects but may not publish or subscribe');
+      d.ok = true;
+      d.outcome = 'connects';
+      return d;
+    }
+    if (record && record.status !== 'PENDING_ACTIVATION') {
+      d.reasons.push(`the certificate is ${record.status}; only ACTIVE certificates connect`);
+      return d;
+    }
+    if (!ca) {
+      if (!record) d.reasons.push('the certificate is not registered in this scope');
+      else d.reasons.push('the certificate is PENDING_ACTIVATION; activate it');
+      return d;
+    }
+    if (ca.registration.status !== 'ACTIVE' && !record) {
+      d.reasons.push(`the CA "${ca.record.name}" is INACTIVE: new certificates it signed are not registered`);
+      return d;
+    }
+    if (ca.registration.autoRegistration !== 'ENABLE') {
+      d.reasons.push(
+        `the CA "${ca.record.name}" does not auto-register certificates; register this one, or enable auto-registration`,
+      );
+      return d;
+    }
+    let template: Awaited<ReturnType<CaRegistrations['templateOf']>>;
+    try {
+      template = await this.registrations.templateOf(tenantId, ca.registration);
+    } catch (e) {
+      d.reasons.push(`the CA's registration config cannot be used: ${operatorText(e)}`);
+      return d;
+    }
+    if (!template) {
+      d.outcome = 'registers-pending';
+      d.reasons.push(
+        'the CA has no template: JITR registers the certificate as PENDING_ACTIVATION, publishes $aws/events/certificates/registered/' +
+          ca.registration.certificateId +
+          ', and refuses the connection until an operator activates it',
+      );
+      return d;
+    }
+    try {
+      const plan = evaluateTemplate(template.template, certificateParameters(leaf));
+      d.plan = plan;
+      const settings = await this.registry.settings(tenantId);
+      const missing: string[] = [];
+      if (!settings.createMissingTypesAndGroups && plan.thing) {
+        const names: Array<[NamedKind, string | undefined]> = [
+          ['thing-type', plan.thing.thingType],
+          ['billing-group', plan.thing.billingGroup],
+          ...plan.thing.groups.map((g): [NamedKind, string] => ['thing-group', g]),
+        ];
+        for (const [kind, name] of names) {
+          if (name && !(await this.registry.listNamed(tenantId, kind)).some((n) => n.name === name))
+            missing.push(`${kind} ${name}`);
+        }
+      }
+      for (const p of plan.policies) {
+        if (!p.document && !(await this.registry.findPolicy(tenantId, p.name)))
+          missing.push(`policy ${p.name}`);
+      }
+      if (missing.length) {
+        d.reasons.push(`JITP would fail: these do not exist in the scope: ${missing.join(', ')}`);
+        return d;
+      }
+    } catch (e) {
+      d.reasons.push(`JITP would fail: ${operatorText(e)}`);
+      return d;
+    }
+    d.ok = true;
+    d.outcome = 'provisions';
+    if (ca.registration.firstConnection === 'aws-compatible')
+      d.reasons.push(
+        'the CA is in aws-compatible mode: the first connection is closed after provisioning; the next one connects',
+      );
+    return d;
   }
 
   /** The ARN a data-plane action is checked against. */

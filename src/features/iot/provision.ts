@@ -91,7 +91,7 @@ export async function provisionCertificate(
     throw new ZtError(
       'PROVISIONING_FAILED',
       `the template's CertificateId evaluates to ${plan.certificate.id}, not this certificate's ID ${id}; use {"Ref": "AWS::IoT::Certificate::Id"}`,
-      { path: `/Resources/${plan.certificate.logicalName}/Properties/CertificateId` },
+      { path: `Resources.${plan.certificate.logicalName}.Properties.CertificateId` },
     );
   const settings = await registry.settings(tenantId);
   const createMissing = settings.createMissingTypesAndGroups;
@@ -127,7 +127,7 @@ export async function provisionCertificate(
       throw new ZtError(
         'NOT_FOUND',
         `the template names the policy "${p.name}", which does not exist in this scope; create it (zerotouch policy create ${p.name} --document policy.json) or give a PolicyDocument`,
-        { missing: 'policy', name: p.name, path: `/Resources/${p.logicalName}/Properties/PolicyName` },
+        { missing: 'policy', name: p.name, path: `Resources.${p.logicalName}.Properties.PolicyName` },
       );
     }
     await registry.attachPolicy(tenantId, p.name, id);

@@ -278,3 +278,32 @@ export const ProvisioningTemplateSchema = Type.Object(
   { description: 'A named provisioning template.' },
 );
 export type ProvisioningTemplate = Static<typeof ProvisioningTemplateSchema>;
+
+export const IotDiagnosisSchema = Type.Object(
+  {
+    ok: Type.Boolean(),
+    outcome: Type.Enum(['connects', 'provisions', 'registers-pending', 'refused']),
+    certificateId: Type.String(),
+    ca: Type.Optional(
+      Type.Object({
+        name: Type.String(),
+        certificateId: Type.String(),
+        status: Type.String(),
+        certificateMode: Type.String(),
+        autoRegistration: Type.String(),
+        firstConnection: Type.String(),
+      }),
+    ),
+    certificate: Type.Optional(
+      Type.Object({ status: Type.String(), lastEvent: Type.Optional(CertificateEventSchema) }),
+    ),
+    policies: Type.Optional(Type.Array(Type.String())),
+    plan: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: 'what JITP would make (a provisioning plan)',
+      }),
+    ),
+    reasons: Type.Array(Type.String()),
+  },
+  { description: 'What would happen if a certificate connected to the gateway of a scope.' },
+);

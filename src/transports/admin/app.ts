@@ -18,6 +18,9 @@ import { deviceRoutes } from './routes/devices.ts';
 import { enrollmentRoutes } from './routes/enrollments.ts';
 import { estLabelRoutes } from './routes/est-labels.ts';
 import { hubRoutes } from './routes/hubs.ts';
+import { iotRoutes } from './routes/iot.ts';
+import { iotPolicyRoutes } from './routes/iot-policies.ts';
+import { iotThingRoutes } from './routes/iot-things.ts';
 import { issuingCaRoutes } from './routes/issuing-cas.ts';
 import { profileRoutes } from './routes/profiles.ts';
 import { registrationRoutes } from './routes/registrations.ts';
@@ -50,6 +53,9 @@ const RESOURCES = [
   profileRoutes,
   certificateRoutes,
   estLabelRoutes,
+  iotRoutes,
+  iotThingRoutes,
+  iotPolicyRoutes,
 ];
 
 /** Builds the admin fastify app (not listening yet). */

@@ -26,6 +26,14 @@ import {
 import { DeviceRegistrationStateSchema, DiagnosisSchema } from '../../features/provisioning/types.ts';
 import { RegistryDeviceSchema } from '../../features/registry/types.ts';
 import { ApiTokenSchema, TenantSchema } from '../../features/tenants/types.ts';
+import {
+  IotCertificateSchema,
+  IotPolicySchema,
+  IotSettingsSchema,
+  NamedResourceSchema,
+  ProvisioningTemplateSchema,
+  ThingSchema,
+} from '../../features/iot/types.ts';
 import type { Services } from '../../services.ts';
 import { adminErrorHandler } from '../http-errors.ts';
 
@@ -60,6 +68,12 @@ export const COMPONENTS = {
   issuedCertificate: IssuedCertificateSchema,
   estLabel: EstLabelSchema,
   pendingEnrollment: PendingEnrollmentSchema,
+  iotSettings: IotSettingsSchema,
+  iotCertificate: IotCertificateSchema,
+  thing: ThingSchema,
+  namedIotResource: NamedResourceSchema,
+  iotPolicy: IotPolicySchema,
+  provisioningTemplate: ProvisioningTemplateSchema,
 } as const;
 type Components = typeof COMPONENTS;
 
