@@ -43,8 +43,26 @@ export async function createTestStore(
       },
     };
   }
-  // A database of its own, not a schema: Kysely's migrator reads the catalogue of the whole
-  // database, which fails while another test process drops its schema.
+  const db = await createTestDatabase();
+  const store = await openMigratedStore({ url: db.url, dataDir: '', poolSize: 5 });
+  return {
+    store,
+    dispose: async () => {
+      await store.close();
+      await db.dispose();
+    },
+  };
+}
+
+/** True when the PostgreSQL of the tests can be reached (and why not, otherwise). */
+export const postgresProblem = (): string | null => pgProblem;
+
+/**
+ * A throw-away PostgreSQL database: its URL and a function that drops it. A database of its
+ * own, not a schema: Kysely's migrator reads the catalogue of the whole database, which fails
+ * while another test process drops its schema.
+ */
+export async function createTestDatabase(): Promise<{ url: string; dispose: () => Promise<void> }> {
   const database = `zt_test_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = async (q: string) => {
     const c = new pg.Client({ connectionString: TEST_PG_URL });
@@ -58,14 +76,7 @@ export async function createTestStore(
   await admin(`create database ${database}`);
   const url = new URL(TEST_PG_URL);
   url.pathname = `/${database}`;
-  const store = await openMigratedStore({ url: url.toString(), dataDir: '', poolSize: 5 });
-  return {
-    store,
-    dispose: async () => {
-      await store.close();
-      await admin(`drop database if exists ${database} with (force)`);
-    },
-  };
+  return { url: url.toString(), dispose: () => admin(`drop database if exists ${database} with (force)`) };
 }
 
 /** Declares `suite` once per dialect; `getStore()` returns that dialect's fresh store. */
