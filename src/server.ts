@@ -19,6 +19,7 @@ import { openMigratedStore, type Store } from './store/database.ts';
 import { buildAdminApp } from './transports/admin/app.ts';
 import { buildDeviceApp } from './transports/device-https/app.ts';
 import type { DeviceTls } from './transports/device-tls.ts';
+import { createMetrics } from './metrics.ts';
 import { type MqttListener, startMqttListener } from './transports/mqtt/listener.ts';
 import { SourceGuard } from './transports/source-guard.ts';
 import { createServices, type Services } from './services.ts';
@@ -93,7 +94,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const store = await openMigratedStore({ url: config.store.url, dataDir: config.dataDir });
   // The default CRL URL names the device port, which port 0 only settles at listen.
   let crlBase = config.issuance.crlBaseUrl;
+  const metrics = createMetrics();
   const services = createServices(store.db, {
+    gatewayMetrics: metrics.gateway,
     logger,
     retryAfterSeconds: config.dps.retryAfterSeconds,
     defaultRegion: config.device.region || undefined,
@@ -136,6 +139,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       ready,
       bodyLimit: config.admin.maxBodyBytes,
       version: VERSION,
+      metrics: metrics.registry,
     });
     apps.push(admin);
     await device.listen({ host: config.device.host, port: config.device.port });

@@ -22,7 +22,7 @@ import { KyselyRegistrationStore } from './features/provisioning/store.ts';
 import { RegistryService } from './features/registry/service.ts';
 import { KyselyDeviceStore } from './features/registry/store.ts';
 import { CaRegistrations } from './features/iot/ca-registration.ts';
-import { DeviceGateway } from './features/iot/gateway.ts';
+import { DeviceGateway, type GatewayMetrics } from './features/iot/gateway.ts';
 import { ProvisioningTemplates } from './features/iot/provisioning-templates.ts';
 import { IotRegistry } from './features/iot/registry.ts';
 import { IotStore } from './features/iot/store.ts';
@@ -63,6 +63,8 @@ export interface ServiceOptions {
   /** Base URL of CRL distribution points (known once the device listener is bound). */
   crlBaseUrl: () => string;
   fetch?: typeof fetch;
+  /** Where the device gateway counts what happens. */
+  gatewayMetrics?: GatewayMetrics;
 }
 
 /** Builds every service over `db`. */
@@ -102,6 +104,7 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
     registrations: caRegistrations,
     logger: o.logger.child({ feature: 'iot' }),
     fetch: o.fetch,
+    metrics: o.gatewayMetrics,
   });
   return {
     iot: { registry: iotRegistry, templates, cas: caRegistrations, gateway },

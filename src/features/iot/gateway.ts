@@ -36,13 +36,17 @@ import { provisionCertificate } from './provision.ts';
 import type { IotRegistry } from './registry.ts';
 import type { CaRegistration, IotCertificate, NamedKind } from './types.ts';
 
-/** How a connection attempt ended, for metrics named after AWS's. */
-export type GatewayOutcome =
-  | 'connected'
-  | 'ProvisionThing.Success'
-  | 'ProvisionThing.ClientError'
-  | 'ProvisionThing.ServerError'
-  | 'refused';
+/** Where the gateway counts what happens (Prometheus in the server; nothing in tests that do not ask). */
+export interface GatewayMetrics {
+  /** A JITP provisioning ended: AWS's ProvisionThing.Success, .ClientError or .ServerError. */
+  provisioned(result: 'Success' | 'ClientError' | 'ServerError'): void;
+  /** A connection attempt ended; refusals say why in a few words (e.g. "certificate INACTIVE"). */
+  connection(outcome: 'connected' | 'refused', reason?: string): void;
+  /** A publish, subscription or delivery was not allowed. */
+  denied(action: 'iot:Publish' | 'iot:Subscribe' | 'iot:Receive'): void;
+}
+
+const NO_METRICS: GatewayMetrics = { provisioned() {}, connection() {}, denied() {} };
 
 /** A connected data-plane client: its scope, certificate, thing, and compiled policies. */
 export interface GatewaySession {
@@ -134,8 +138,7 @@ export class DeviceGateway {
   private readonly fetchFn: typeof fetch;
   private readonly lock = new KeyedLock();
   private sinks: EventSink[] = [];
-  /** Counts by outcome, for /metrics. */
-  readonly counters = new Map<string, number>();
+  readonly metrics: GatewayMetrics;
 
   constructor(o: {
     registry: IotRegistry;
@@ -143,7 +146,9 @@ export class DeviceGateway {
     registrations: CaRegistrations;
     logger: Logger;
     fetch?: typeof fetch;
+    metrics?: GatewayMetrics;
   }) {
+    this.metrics = o.metrics ?? NO_METRICS;
     this.registry = o.registry;
     this.cas = o.cas;
     this.registrations = o.registrations;
@@ -156,8 +161,8 @@ export class DeviceGateway {
     this.sinks.push(sink);
   }
 
-  private count(name: string): void {
-    this.counters.set(name, (this.counters.get(name) ?? 0) + 1);
+  private refused(reason: string): void {
+    this.metrics.connection('refused', reason);
   }
 
   private emit(tenantId: string, e: IotEvent): void {
@@ -221,7 +226,7 @@ export class DeviceGateway {
   async connect(a: ConnectAttempt, resolution?: Resolution): Promise<GatewaySession> {
     const resolved = resolution ?? (await this.resolve(a));
     if (resolved instanceof GatewayRefusal) {
-      this.count('refused');
+      this.refused(resolved.returnCode === 4 ? 'no client certificate' : 'no registered CA or certificate');
       throw resolved;
     }
     const leaf = a.chain[0]!;
@@ -275,14 +280,17 @@ export class DeviceGateway {
       if (reg.status !== 'ACTIVE')
         throw this.refusal(
           `the CA "${ca.record.name}" is INACTIVE, so new certificates it signed are not registered; activate it (zerotouch iot ca update ${ca.record.name} --status ACTIVE)`,
+          'CA INACTIVE',
         );
       if (reg.autoRegistration !== 'ENABLE')
         throw this.refusal(
           `certificate ${leaf.sha256.toLowerCase()} is not registered and the CA "${ca.record.name}" does not auto-register certificates; register it, or enable auto-registration on the CA`,
+          'certificate not registered',
         );
       const template = await this.registrations.templateOf(tenantId, reg).catch((e: unknown) => {
         throw this.refusal(
           `the CA "${ca.record.name}" has a registration config that cannot be used: ${operatorText(e)}`,
+          'registration config unusable',
         );
       });
       const fresh = await this.registry.newCertificate(tenantId, leaf, {
@@ -317,7 +325,7 @@ export class DeviceGateway {
         outcome: 'registered',
         reason: 'registered as PENDING_ACTIVATION (JITR); waiting for an operator to activate it',
       });
-      this.count('refused');
+      this.refused('certificate PENDING_ACTIVATION (JITR)');
       throw new GatewayRefusal(
         'certificate pending activation',
         `certificate ${record.certificateId} is PENDING_ACTIVATION (JITR): $aws/events/certificates/registered/${reg.certificateId} was published; activate it and attach a policy, then the device's next connection succeeds`,
@@ -325,7 +333,7 @@ export class DeviceGateway {
     }
     const provisioned = await this.provision(tenantId, ca, template.template, record, leaf, a);
     if (reg.firstConnection === 'aws-compatible') {
-      this.count('refused');
+      this.refused('provisioned; aws-compatible first connection closed');
       throw new GatewayRefusal(
         'certificate provisioned; reconnect',
         `certificate ${provisioned.certificateId} was provisioned; the CA is in aws-compatible mode, so this first connection is closed and the next one connects`,
@@ -335,8 +343,8 @@ export class DeviceGateway {
     return provisioned;
   }
 
-  private refusal(operatorReason: string): GatewayRefusal {
-    this.count('refused');
+  private refusal(operatorReason: string, category: string): GatewayRefusal {
+    this.refused(category);
     return new GatewayRefusal('certificate not accepted', operatorReason);
   }
 
@@ -346,7 +354,7 @@ export class DeviceGateway {
     device: string,
     operator: string,
   ): Promise<never> {
-    this.count('refused');
+    this.refused(device === 'certificate not active' ? `certificate ${record.status}` : device);
     await this.registry.recordCertificateEvent(tenantId, record.certificateId, {
       at: new Date().toISOString(),
       outcome: 'refused',
@@ -433,7 +441,7 @@ export class DeviceGateway {
         record,
         by: `jitp:${ca.record.name}`,
       });
-      this.count('ProvisionThing.Success');
+      this.metrics.provisioned('Success');
       await this.registry.recordCertificateEvent(tenantId, record.certificateId, {
         at: new Date().toISOString(),
         outcome: 'provisioned',
@@ -459,7 +467,8 @@ export class DeviceGateway {
     } catch (e) {
       if (e instanceof GatewayRefusal) throw e;
       const client = isZtError(e) && e.status < 500;
-      this.count(client ? 'ProvisionThing.ClientError' : 'ProvisionThing.ServerError');
+      this.metrics.provisioned(client ? 'ClientError' : 'ServerError');
+      this.refused(client ? 'provisioning failed' : 'provisioning unavailable');
       const reason = operatorText(e);
       const detail = isZtError(e) ? e.detail : undefined;
       await this.registry
@@ -536,7 +545,7 @@ export class DeviceGateway {
         `no policy attached to certificate ${record.certificateId} allows iot:Connect on ${clientArn}${settings.requireConnectPolicy ? ' (the scope requires iot:Connect)' : ''}`,
       );
     }
-    this.count('connected');
+    this.metrics.connection('connected');
     this.emit(
       tenantId,
       connected({

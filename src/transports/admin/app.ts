@@ -18,6 +18,7 @@ import { deviceRoutes } from './routes/devices.ts';
 import { enrollmentRoutes } from './routes/enrollments.ts';
 import { estLabelRoutes } from './routes/est-labels.ts';
 import { hubRoutes } from './routes/hubs.ts';
+import type { Registry } from 'prom-client';
 import { iotRoutes } from './routes/iot.ts';
 import { iotPolicyRoutes } from './routes/iot-policies.ts';
 import { iotThingRoutes } from './routes/iot-things.ts';
@@ -35,6 +36,8 @@ export interface AdminAppOptions {
   ready: () => Promise<boolean>;
   bodyLimit: number;
   version: string;
+  /** Prometheus metrics served at /metrics (to a caller with a token). */
+  metrics?: Registry;
 }
 
 const PUBLIC = new Set(['/healthz', '/readyz', '/v1/openapi.json']);
@@ -102,6 +105,13 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
     return reply.code(503).send({ status: 'not ready', reason: 'store is not reachable' });
   });
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  const registry = o.metrics;
+  if (registry) {
+    // Any valid token may read the counters (Prometheus: authorization.credentials_file).
+    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
+      reply.type(registry.contentType).send(await registry.metrics()),
+    );
+  }
 
   const opts: ResourceOptions = { services: o.services, serviceHost: o.serviceHost };
   for (const r of RESOURCES) await app.register(r, opts);

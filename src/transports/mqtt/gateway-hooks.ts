@@ -96,6 +96,7 @@ export function gatewayHooks(o: {
       o.gateway.allows(s, 'iot:Publish', topic).then(
         (ok) => {
           if (ok) return done(null);
+          o.gateway.metrics.denied('iot:Publish');
           log.info(
             { clientId: client.id, certificateId: s.certificateId, topic },
             `MQTT publish refused: no policy attached to the certificate allows iot:Publish on ${o.gateway.resourceArn(s, 'topic', topic)}; the client is disconnected`,
@@ -114,6 +115,7 @@ export function gatewayHooks(o: {
       o.gateway.allows(s, 'iot:Subscribe', sub.topic).then(
         (ok) => {
           if (ok) return done(null, { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 });
+          o.gateway.metrics.denied('iot:Subscribe');
           log.info(
             { clientId: client.id, certificateId: s.certificateId, topic: sub.topic },
             `MQTT subscription refused: no policy allows iot:Subscribe on ${o.gateway.resourceArn(s, 'topicfilter', sub.topic)}`,
@@ -130,6 +132,7 @@ export function gatewayHooks(o: {
       const s = sessions.get(client);
       if (!s) return null;
       if (o.gateway.allowsNow(s, 'iot:Receive', packet.topic)) return packet;
+      o.gateway.metrics.denied('iot:Receive');
       log.debug(
         { clientId: client.id, topic: packet.topic },
         'MQTT delivery withheld: no policy allows iot:Receive',

@@ -295,4 +295,38 @@ describe('JITP and JITR on the MQTT device gateway', () => {
     );
     await client.endAsync();
   });
+
+  it('refuses an INACTIVE or REVOKED certificate, with the reason in its record and the log', async () => {
+    const reg = server.services.iot.registry;
+    const id = createHash('sha256')
+      .update(execFileSync('openssl', ['x509', '-in', p('bulb1.crt'), '-outform', 'DER']))
+      .digest('hex');
+    for (const status of ['INACTIVE', 'REVOKED'] as const) {
+      await reg.setCertificateStatus(tenantId, id, status);
+      const r = await pub(p('bulb1.crt'), p('bulb1.key'), 'foo/bar');
+      assert.notEqual(r.code, 0);
+      const c = await reg.getCertificate(tenantId, id);
+      assert.equal(c.lastEvent?.outcome, 'refused');
+      assert.match(c.lastEvent!.reason!, new RegExp(`is ${status}; only ACTIVE certificates connect`));
+    }
+    await assert.rejects(reg.setCertificateStatus(tenantId, id, 'ACTIVE'), /REVOKED/);
+  });
+
+  it("counts provisionings with AWS's metric names and refusals by reason on /metrics", async () => {
+    const res = await fetch(`${server.adminUrl}/metrics`, {
+      headers: { authorization: `Bearer ${server.adminToken}` },
+    });
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? 'NaN');
+    assert.ok(value(/zerotouch_ProvisionThing_total\{result="Success"\} (\d+)/) >= 3, text);
+    assert.ok(value(/zerotouch_ProvisionThing_total\{result="ClientError"\} (\d+)/) >= 1);
+    assert.ok(
+      value(
+        /zerotouch_gateway_connections_total\{outcome="refused",reason="certificate PENDING_ACTIVATION \(JITR\)"\} (\d+)/,
+      ) >= 1,
+    );
+    assert.ok(value(/zerotouch_gateway_denied_total\{action="iot:Publish"\} (\d+)/) >= 1);
+    assert.equal((await fetch(`${server.adminUrl}/metrics`)).status, 401);
+  });
 });
