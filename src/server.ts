@@ -159,6 +159,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     const d = urlOf(device, 'https', config.device.host);
     const a = urlOf(admin, 'http', config.admin.host);
     if (!crlBase) crlBase = `https://${config.device.tlsNames[0] ?? 'localhost'}:${d.port}/crl`;
+    services.outbox.start();
     let closed = false;
     return {
       config,
@@ -177,6 +178,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         closed = true;
         await Promise.allSettled([...apps.map((app) => app.close()), ...listeners.map((l) => l.close())]);
         await registrations.drain();
+        await services.outbox.stop();
         await store.close();
       },
     };

@@ -26,6 +26,7 @@ import { DeviceGateway, type GatewayMetrics } from './features/iot/gateway.ts';
 import { ProvisioningTemplates } from './features/iot/provisioning-templates.ts';
 import { IotRegistry } from './features/iot/registry.ts';
 import { IotStore } from './features/iot/store.ts';
+import { Outbox } from './features/outbox/outbox.ts';
 import { TenantService } from './features/tenants/service.ts';
 import { KyselyTenantStore } from './features/tenants/store.ts';
 import type { Database } from './store/schema.ts';
@@ -48,6 +49,8 @@ export interface Services {
     cas: CaRegistrations;
     gateway: DeviceGateway;
   };
+  /** Webhook messages, stored first and delivered with retries. */
+  outbox: Outbox;
 }
 
 export interface ServiceOptions {
@@ -106,7 +109,20 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
     fetch: o.fetch,
     metrics: o.gatewayMetrics,
   });
+  const outbox = new Outbox(db, { logger: o.logger.child({ feature: 'outbox' }), fetch: o.fetch });
+  // Gateway events also go to the scope's webhooks, through the outbox.
+  gateway.addSink({
+    publish(tenantId, topic, payload) {
+      void iotRegistry
+        .settings(tenantId)
+        .then((s) => outbox.enqueue(tenantId, topic, payload, s.eventWebhooks))
+        .catch((e: unknown) =>
+          o.logger.error({ err: e, topic }, 'an event could not be stored for its webhooks'),
+        );
+    },
+  });
   return {
+    outbox,
     iot: { registry: iotRegistry, templates, cas: caRegistrations, gateway },
     tenants,
     cas,

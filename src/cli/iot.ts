@@ -109,6 +109,27 @@ function registerSettings(g: Command): void {
   );
 }
 
+function registerDeliveries(g: Command): void {
+  sub(g, 'deliveries', 'webhook messages of the scope (newest first) and whether they were delivered')
+    .option('--max <n>', 'how many', '100')
+    .action(
+      action(async (o: Opts) =>
+        table(
+          o,
+          (await adminApi(o)('GET', `${t(o)}/iot/webhook-deliveries?max=${Number(o.max)}`)).map(
+            (m: Record<string, unknown>) => ({
+              ...m,
+              state: m.deliveredAt
+                ? `delivered ${String(m.deliveredAt)}`
+                : `next attempt ${String(m.nextAttemptAt)}`,
+            }),
+          ),
+          ['createdAt', 'kind', 'target', 'attempts', 'state', 'lastError'],
+        ),
+      ),
+    );
+}
+
 function registerCas(g: Command): void {
   const ca = g.command('ca').description('register uploaded CAs for JITP/JITR');
   const configOptions = (c: Command) =>
@@ -466,4 +487,5 @@ export function registerIot(program: Command): void {
   registerCerts(g);
   registerThings(g);
   registerPolicies(g);
+  registerDeliveries(g);
 }

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -263,6 +265,20 @@ describe('JITP and JITR on the MQTT device gateway', () => {
     const events: Array<{ topic: string; body: any }> = [];
     client.on('message', (topic, payload) => events.push({ topic, body: JSON.parse(payload.toString()) }));
     await client.subscribeAsync('$aws/events/#', { qos: 1 });
+    // A webhook is told too, from the outbox.
+    const hooked: Array<{ event: string; body: any }> = [];
+    const hookServer = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8').on('data', (d: string) => (body += d));
+      req.on('end', () => {
+        hooked.push({ event: String(req.headers['x-zerotouch-event']), body: JSON.parse(body) });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => hookServer.listen(0, '127.0.0.1', r));
+    await reg.updateSettings(tenantId, {
+      eventWebhooks: [{ url: `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/iot-events` }],
+    });
     const dev = opensslSigned(dir, 'jitr1', '/CN=jitr-1', root);
     const first = await pub(dev.pem, dev.key, 'foo/bar');
     assert.notEqual(first.code, 0);
@@ -275,6 +291,10 @@ describe('JITP and JITR on the MQTT device gateway', () => {
     assert.equal(ev.body.awsAccountId, '123456789012');
     assert.equal(typeof ev.body.timestamp, 'number');
     const id = ev.body.certificateId as string;
+    for (let i = 0; i < 50 && !hooked.some((h) => h.event === ev.topic); i++) await sleep(100);
+    assert.deepEqual(hooked.find((h) => h.event === ev.topic)?.body.certificateId, id);
+    hookServer.close();
+    await reg.updateSettings(tenantId, { eventWebhooks: [] });
     assert.equal((await reg.getCertificate(tenantId, id)).status, 'PENDING_ACTIVATION');
     // The operator activates it and attaches a policy; the device's retry connects.
     await reg.setCertificateStatus(tenantId, id, 'ACTIVE');

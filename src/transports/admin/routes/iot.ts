@@ -11,6 +11,7 @@ import {
   IotDiagnosisSchema,
   IotSettingsPatchSchema,
 } from '../../../features/iot/types.ts';
+import { OutboxMessageSchema } from '../../../features/outbox/outbox.ts';
 import { loadCertificates } from '../../../pki/certificate.ts';
 import { tenantFor } from '../authorize.ts';
 import { ERRORS, NoContent, Page, PageQuery, ref, resource, ScopeParams, scoped } from '../route-kit.ts';
@@ -224,6 +225,19 @@ export const iotRoutes = resource((app, { services }) => {
     },
   );
 
+  app.get(
+    `${base}/webhook-deliveries`,
+    {
+      schema: {
+        summary: 'Webhook messages of the scope (newest first) and their delivery state',
+        tags,
+        params: ScopeParams,
+        querystring: Type.Object({ max: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) }),
+        response: { 200: Type.Array(OutboxMessageSchema), ...ERRORS },
+      },
+    },
+    async (req) => services.outbox.list((await tenantFor(tenants, req)).id, req.query.max ?? 100),
+  );
   app.post(
     `${base}/diagnose`,
     {
