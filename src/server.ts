@@ -153,6 +153,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       guard,
       chainLimits,
       gateway: services.iot.gateway,
+      redisUrl: config.device.mqttRedisUrl || undefined,
     });
     listeners.push(mqtt);
     await admin.listen({ host: config.admin.host, port: config.admin.port });

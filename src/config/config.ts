@@ -18,6 +18,7 @@ export interface ServerConfig {
     host: string;
     port: number;
     mqttPort: number;
+    mqttRedisUrl: string;
     tlsNames: string[];
     tlsCert: string;
     tlsKey: string;
@@ -169,10 +170,20 @@ export const CONFIG_KEYS: ConfigKey[] = [
     'device.mqtt_port',
     'port',
     8883,
-    'Port of the device-facing MQTT-over-TLS listener (DPS over MQTT), with the same TLS certificate and client-certificate rules as device.port; 0 picks a free port.',
+    'Port of the device-facing MQTT-over-TLS listener (DPS over MQTT and the IoT device gateway), with the same TLS certificate and client-certificate rules as device.port; 0 picks a free port.',
     (c) => c.device.mqttPort,
     (c, v: number) => {
       c.device.mqttPort = v;
+    },
+  ),
+  key(
+    'device.mqtt_redis_url',
+    'string',
+    '',
+    'Empty: the MQTT gateway keeps its message routing in memory (one node). "redis://host:6379": gateway nodes share messages and broker state through this Redis (aedes mqemitter-redis and aedes-persistence-redis), so a device on one node reaches subscribers on every node.',
+    (c) => c.device.mqttRedisUrl,
+    (c, v: string) => {
+      c.device.mqttRedisUrl = v;
     },
   ),
   key(

@@ -21,6 +21,7 @@ import type { DeviceGateway, Resolution } from '../../features/iot/gateway.ts';
 import { dpsMqttHooks, parseDpsUsername } from './dps-mqtt.ts';
 import { type ConnectionFacts, gatewayHooks } from './gateway-hooks.ts';
 import { MqttFrameLimit } from './frame-limit.ts';
+import { SharedBrokerState } from './shared-broker-state.ts';
 
 export interface MqttListener {
   port: number;
@@ -39,7 +40,10 @@ export async function startMqttListener(o: {
   chainLimits?: ChainLimits;
   /** The data plane; without it every client must be a DPS client. */
   gateway?: DeviceGateway;
+  /** Redis shared with other gateway nodes (device.mqtt_redis_url); without it, memory. */
+  redisUrl?: string;
 }): Promise<MqttListener> {
+  const shared = o.redisUrl ? new SharedBrokerState(o.redisUrl) : undefined;
   const tlsOf = new WeakMap<Duplex, TLSSocket>();
   const factsOfConn = new WeakMap<Duplex, ConnectionFacts>();
   const socketOf = (client: Client) => tlsOf.get(client.conn as Duplex);
@@ -76,6 +80,7 @@ export async function startMqttListener(o: {
       maxClientsIdLength: 128,
       // DPS devices publish QoS 1, one request at a time; devices get a modest window.
       maxInflightInbound: 16,
+      ...shared?.brokerOptions(tenantId ?? ''),
       preConnect(client, packet, done) {
         const dpsUser = packet.username !== undefined && parseDpsUsername(packet.username) !== undefined;
         if (dpsUser || !gw) {
@@ -234,6 +239,7 @@ export async function startMqttListener(o: {
       for (const b of [defaultBroker, ...(await Promise.all(brokers.values()))]) {
         await new Promise<void>((r) => b.close(() => r()));
       }
+      await shared?.close();
       await closed;
     },
   };

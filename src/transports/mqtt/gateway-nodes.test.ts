@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import mqtt from 'mqtt';
+import { certificatePem } from '../../pki/certificate.ts';
+import { exportPrivateKeyPem } from '../../pki/keys.ts';
+import { createTestDatabase, postgresProblem } from '../../store/testing.ts';
+import { makeLeaf, makeRoot, type TestCa } from '../../testing/pki.ts';
+import { startTestServer, type TestServer } from '../../testing/server.ts';
+
+const REDIS_URL = process.env.ZEROTOUCH_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+async function redisProblem(): Promise<string | null> {
+  const { Redis } = await import('ioredis');
+  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await r.connect();
+    await r.ping();
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  } finally {
+    r.disconnect();
+  }
+}
+const problem = postgresProblem() ?? (await redisProblem());
+
+// Two gateway nodes on one PostgreSQL and one Redis (device.mqtt_redis_url).
+describe(
+  'two gateway nodes sharing Redis',
+  { skip: problem && !process.env.CI ? `needs PostgreSQL and Redis: ${problem}` : false },
+  () => {
+    const nodes: TestServer[] = [];
+    let disposeDb: () => Promise<void>;
+    let root: TestCa;
+    const scopes: Record<string, string> = {};
+
+    before(async () => {
+      const db = await createTestDatabase();
+      disposeDb = db.dispose;
+      for (let i = 0; i < 2; i++)
+        nodes.push(
+          await startTestServer({ flags: { 'store.url': db.url, 'device.mqtt_redis_url': REDIS_URL } }),
+        );
+      const a = nodes[0]!.services;
+      root = makeRoot('Nodes Root');
+      for (const name of ['nodes-one', 'nodes-two']) {
+        const t = await a.tenants.createTenant({ name, idScope: name.replace('-', '') });
+        scopes[name] = t.id;
+        await a.cas.upload(t.id, 'root', certificatePem(root.cert), true);
+        await a.iot.registry.updateSettings(t.id, { endpoint: `${name}.iot.example.test` });
+        await a.iot.cas.register(t.id, 'root', { certificateMode: 'SNI_ONLY', allowAutoRegistration: false });
+        await a.iot.registry.createPolicy(
+          t.id,
+          'telemetry',
+          { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iot:*', Resource: '*' }] },
+          'test',
+        );
+      }
+    });
+    after(async () => {
+      for (const n of nodes) await n.dispose();
+      await disposeDb?.();
+    });
+
+    /** An ACTIVE certificate in `scope` with the telemetry policy, connected to `node`. */
+    async function device(scope: string, node: TestServer, cn: string) {
+      const reg = nodes[0]!.services.iot;
+      const leaf = makeLeaf(root, cn);
+      const c = await reg.cas.registerCertificate(scopes[scope]!, {
+        certificatePem: certificatePem(leaf.cert),
+        caName: 'root',
+        status: 'ACTIVE',
+        by: 'test',
+      });
+      await reg.registry.attachPolicy(scopes[scope]!, 'telemetry', c.certificateId);
+      return mqtt.connectAsync(`mqtts://127.0.0.1:${node.mqttPort}`, {
+        clientId: cn,
+        ca: certificatePem(node.devPki.root.certificate),
+        cert: certificatePem(leaf.cert),
+        key: exportPrivateKeyPem(leaf.key),
+        reconnectPeriod: 0,
+        servername: `${scope}.iot.example.test`,
+        ...({ checkServerIdentity: () => undefined } as object),
+      });
+    }
+
+    it('delivers a message published on one node to a subscriber on the other, and only within its scope', async () => {
+      const sub = await device('nodes-one', nodes[1]!, 'sub-on-b');
+      const stranger = await device('nodes-two', nodes[1]!, 'stranger-on-b');
+      const got: string[] = [];
+      const strangerGot: string[] = [];
+      sub.on('message', (topic, payload) => got.push(`${topic}:${payload}`));
+      stranger.on('message', (topic, payload) => strangerGot.push(`${topic}:${payload}`));
+      await sub.subscribeAsync('telemetry/#', { qos: 1 });
+      await stranger.subscribeAsync('telemetry/#', { qos: 1 });
+      const pub = await device('nodes-one', nodes[0]!, 'pub-on-a');
+      await sleep(300);
+      await pub.publishAsync('telemetry/line-1', 'across nodes', { qos: 1 });
+      for (let i = 0; i < 50 && got.length === 0; i++) await sleep(100);
+      assert.deepEqual(got, ['telemetry/line-1:across nodes']);
+      await sleep(300);
+      assert.deepEqual(strangerGot, []);
+      await Promise.all([sub.endAsync(), stranger.endAsync(), pub.endAsync()]);
+    });
+  },
+);
