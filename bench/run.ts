@@ -8,10 +8,22 @@ import { formatResults, type Result, runScenario } from './harness.ts';
 import { abuse, abuseNoLimits } from './abuse.ts';
 import { est } from './est.ts';
 import { issuance } from './issuance.ts';
+import { jitpP256, jitpRsa, policyPublish } from './jitp.ts';
 import { mtls } from './mtls.ts';
 import { registration, registrationMqtt } from './registration.ts';
 
-const scenarios = [issuance, mtls, registration, registrationMqtt, est, abuse, abuseNoLimits];
+const scenarios = [
+  issuance,
+  mtls,
+  registration,
+  registrationMqtt,
+  est,
+  abuse,
+  abuseNoLimits,
+  jitpRsa,
+  jitpP256,
+  policyPublish,
+];
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);

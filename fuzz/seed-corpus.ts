@@ -365,4 +365,15 @@ write(
   'refuse--PROVISIONING_FAILED--select-past-end.json',
   '{"Parameters":{"AWS::IoT::Certificate::Id":{"Type":"String"}},"Resources":{"c":{"Type":"AWS::IoT::Certificate","Properties":{"CertificateId":{"Ref":"AWS::IoT::Certificate::Id"}}},"t":{"Type":"AWS::IoT::Thing","Properties":{"ThingName":{"Fn::Select":["5",{"Fn::Split":["-",{"Ref":"AWS::IoT::Certificate::Id"}]}]}}}}}',
 );
+write(
+  'iot-policy',
+  'accept--thing-scoped.json',
+  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":"arn:aws:iot:us-east-1:123456789012:topic/things/${iot:Connection.Thing.ThingName}/*"},{"Effect":"Deny","Action":"iot:*","Resource":"arn:aws:iot:*:*:topic/$aws/*"}]}',
+);
+write(
+  'iot-policy',
+  'refuse--BAD_REQUEST--policy-document--condition.json',
+  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}}]}',
+);
+write('iot-policy', 'refuse--BAD_REQUEST--policy-document--not-json.json', '{"Statement": ');
 process.stdout.write(`corpus written to ${root}\n`);

@@ -11,6 +11,8 @@ import { parseSas } from '../features/access-policies/service.ts';
 import { readRegisterBody } from '../features/provisioning/register-body.ts';
 import { evaluateTemplate } from '../features/templates/evaluate.ts';
 import { parseTemplate } from '../features/templates/template.ts';
+import { parsePolicyDocument } from '../features/iot/policy-document.ts';
+import { compilePolicies } from '../features/iot/policy-engine.ts';
 import { type Certificate, parseCertificate } from '../pki/certificate.ts';
 import { validateChain } from '../pki/chain.ts';
 import { parseCsr, verifyCsr } from '../pki/csr.ts';
@@ -126,6 +128,18 @@ export const TARGETS: FuzzTarget[] = [
         'AWS::IoT::Certificate::SerialNumber': 'SN-0001',
         'AWS::IoT::Certificate::Id': 'ab'.repeat(32),
       }),
+  },
+  {
+    name: 'iot-policy',
+    about:
+      'an IoT policy document (JSON), parsed and compiled with policy variables, then asked about a publish',
+    run: (b) => {
+      const { document } = parsePolicyDocument(b.toString('utf8'));
+      compilePolicies([document], {
+        'iot:ClientId': 'dev-1',
+        'iot:Connection.Thing.ThingName': 'dev-1',
+      }).allows('iot:Publish', 'arn:aws:iot:us-east-1:123456789012:topic/a/b');
+    },
   },
 ];
 

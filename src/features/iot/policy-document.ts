@@ -18,7 +18,7 @@ export interface PolicyDocument {
 /** AWS's policy document quota: 2048 characters, whitespace not counted. */
 export const MAX_POLICY_CHARS = 2048;
 
-const ACTION = /^(\*|[a-z0-9-]+:[A-Za-z0-9*?]+)$/;
+const ACTION = /^(\*|[A-Za-z0-9-]+:[A-Za-z0-9*?]+)$/;
 const VARIABLE = /\$\{([^}]*)\}/g;
 
 function malformed(message: string, path?: string): ZtError {

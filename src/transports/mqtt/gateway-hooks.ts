@@ -15,6 +15,9 @@ import {
   type Resolution,
 } from '../../features/iot/gateway.ts';
 
+/** AWS IoT's limit on a topic name or filter, in bytes of UTF-8. */
+const MAX_TOPIC_BYTES = 256;
+
 function refuse(code: 2 | 3 | 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError;
 }
@@ -89,6 +92,13 @@ export function gatewayHooks(o: {
         log.info({ clientId: client.id, topic }, 'MQTT publish refused: topics starting with $ are reserved');
         return done(new Error('reserved topic'));
       }
+      if (Buffer.byteLength(topic) > MAX_TOPIC_BYTES) {
+        log.info(
+          { clientId: client.id },
+          `MQTT publish refused: the topic is longer than ${MAX_TOPIC_BYTES} bytes`,
+        );
+        return done(new Error('topic too long'));
+      }
       if (packet.retain) {
         log.info({ clientId: client.id, topic }, 'MQTT publish refused: retained messages are not supported');
         return done(new Error('retained messages are not supported'));
@@ -112,6 +122,13 @@ export function gatewayHooks(o: {
     authorizeSubscribe(client, sub, done) {
       const s = client ? sessions.get(client) : undefined;
       if (!client || !s) return done(new Error('not authenticated'), null);
+      if (Buffer.byteLength(sub.topic) > MAX_TOPIC_BYTES) {
+        log.info(
+          { clientId: client.id },
+          `MQTT subscription refused: the filter is longer than ${MAX_TOPIC_BYTES} bytes`,
+        );
+        return done(null, null);
+      }
       o.gateway.allows(s, 'iot:Subscribe', sub.topic).then(
         (ok) => {
           if (ok) return done(null, { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 });
