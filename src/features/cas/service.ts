@@ -13,6 +13,8 @@ import { type CaStore, certificateDetails } from './store.ts';
 import type { CaRegistration } from '../iot/types.ts';
 import type { CaCertificate } from './types.ts';
 
+/** How long a node keeps the JITP/JITR-registered CAs of a subject before reading them again. */
+const REGISTERED_TTL_MS = 5000;
 /** How long a verification code stays usable. */
 const CODE_LIFETIME_MS = 60 * 60 * 1000;
 
@@ -58,6 +60,10 @@ function checkPossession(ca: CaCertificate, certificate: string, code: string, h
 /** Manages the CA certificates of tenants. */
 export class CaService {
   private readonly store: CaStore;
+  private readonly registered = new Map<
+    string,
+    { at: number; cas: Array<{ tenantId: string; ca: CaCertificate; cert: Certificate }> }
+  >();
 
   constructor(store: CaStore) {
     this.store = store;
@@ -120,18 +126,29 @@ export class CaService {
   }
 
   /** Sets or clears the CA's JITP/JITR registration. */
-  setRegistration(tenantId: string, name: string, registration: CaRegistration | undefined): Promise<void> {
-    return this.store.setRegistration(tenantId, name, registration);
+  async setRegistration(
+    tenantId: string,
+    name: string,
+    registration: CaRegistration | undefined,
+  ): Promise<void> {
+    await this.store.setRegistration(tenantId, name, registration);
+    this.registered.clear();
   }
 
   /** CAs registered for JITP/JITR, in any scope, whose subject is `subject` (hash), with their certificates. */
   async registeredBySubject(
     subjectKey: string,
   ): Promise<Array<{ tenantId: string; ca: CaCertificate; cert: Certificate }>> {
-    return (await this.store.registeredBySubject(subjectKey)).map((r) => ({
+    // Read on every gateway connection: kept a few seconds (another node's change shows within that).
+    const hit = this.registered.get(subjectKey);
+    if (hit && Date.now() - hit.at < REGISTERED_TTL_MS) return hit.cas;
+    const cas = (await this.store.registeredBySubject(subjectKey)).map((r) => ({
       ...r,
       cert: parsed(r.ca.certificate),
     }));
+    if (this.registered.size > 10_000) this.registered.clear();
+    this.registered.set(subjectKey, { at: Date.now(), cas });
+    return cas;
   }
 
   /** The parsed certificate of a CA record (parsed once per PEM). */
@@ -157,6 +174,7 @@ export class CaService {
   }
 
   async delete(tenantId: string, name: string): Promise<void> {
+    this.registered.clear();
     if (!(await this.store.deleteCa(tenantId, name))) {
       throw new ZtError('NOT_FOUND', `no CA named "${name}" in this scope`);
     }

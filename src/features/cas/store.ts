@@ -69,12 +69,24 @@ function caRow(
   };
 }
 
+// Details by PEM: CA rows are read on every device connection; each PEM is parsed once.
+const details = new Map<string, ReturnType<typeof certificateDetails>>();
+function detailsOf(pem: string): ReturnType<typeof certificateDetails> {
+  let d = details.get(pem);
+  if (!d) {
+    if (details.size > 1000) details.clear();
+    d = certificateDetails(loadCertificates(pem)[0]!);
+    details.set(pem, d);
+  }
+  return d;
+}
+
 /** Rebuilds the CA view, re-deriving the certificate details from the stored PEM. */
 function fromCaRow(r: CaRow): CaCertificate {
   return {
     name: r.name,
     certificate: r.certificate,
-    ...certificateDetails(loadCertificates(r.certificate)[0]!),
+    ...detailsOf(r.certificate),
     isVerified: Number(r.verified) === 1,
     verificationCode: r.verification_code ?? undefined,
     verificationCodeExpiresUtc: r.code_expires_at ?? undefined,

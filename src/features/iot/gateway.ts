@@ -442,11 +442,6 @@ export class DeviceGateway {
         by: `jitp:${ca.record.name}`,
       });
       this.metrics.provisioned('Success');
-      await this.registry.recordCertificateEvent(tenantId, record.certificateId, {
-        at: new Date().toISOString(),
-        outcome: 'provisioned',
-        reason: `provisioned by the template of CA "${ca.record.name}"${result.plan.thing ? `: thing ${result.plan.thing.name}` : ''}${result.plan.policies.length ? `, policies ${result.plan.policies.map((p) => p.name).join(', ')}` : ''}`,
-      });
       this.log.info(
         {
           tenantId,
@@ -692,6 +687,22 @@ export class DeviceGateway {
   /** The ARN a data-plane action is checked against. */
   resourceArn(s: GatewaySession, kind: 'client' | 'topic' | 'topicfilter', name: string): string {
     return `arn:aws:iot:${s.region}:${s.accountId}:${kind}/${name}`;
+  }
+
+  /**
+   * The answer without a promise when the session's policies are current (the per-message path);
+   * undefined when they must be recompiled first (use `allows`).
+   */
+  allowsCurrent(
+    s: GatewaySession,
+    action: Exclude<IotAction, 'iot:Connect'>,
+    topic: string,
+  ): boolean | undefined {
+    if (s.generation !== this.registry.generation) return undefined;
+    return s.policies.allows(
+      action,
+      this.resourceArn(s, action === 'iot:Subscribe' ? 'topicfilter' : 'topic', topic),
+    );
   }
 
   /** True when the session's policies allow `action` on the topic (or filter); recompiles after policy changes. */

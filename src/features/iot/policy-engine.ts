@@ -38,7 +38,7 @@ export interface CompiledPolicies {
 
 /** The policy text's `*` and `?` are wildcards; every other character is literal. */
 function wildcardTokens(text: string): Token[] {
-  return [...text].map((c) => (c === '*' ? STAR : c === '?' ? ONE : c));
+  return text.split('').map((c) => (c === '*' ? STAR : c === '?' ? ONE : c));
 }
 
 function pattern(tokens: Token[]): Pattern {
@@ -51,8 +51,9 @@ function pattern(tokens: Token[]): Pattern {
  */
 function matches(p: Pattern, text: string): boolean {
   if (p.exact !== undefined) return p.exact === text;
+  // Compared in UTF-16 code units, as the tokens were split: no copy of the topic per check.
   const t = p.tokens;
-  const chars = [...text];
+  const chars = text;
   let pi = 0;
   let si = 0;
   let starP = -1;
@@ -89,7 +90,7 @@ function resourcePattern(resource: string, vars: PolicyVariables): Pattern | und
     // IAM's escapes for the characters that are otherwise wildcards.
     const value = name === '*' || name === '?' || name === '$' ? name : vars[name];
     if (value === undefined) return undefined;
-    tokens.push(...value);
+    tokens.push(...value.split(''));
     last = m.index! + m[0].length;
   }
   tokens.push(...wildcardTokens(resource.slice(last)));

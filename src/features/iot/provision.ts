@@ -130,10 +130,14 @@ export async function provisionCertificate(
         { missing: 'policy', name: p.name, path: `Resources.${p.logicalName}.Properties.PolicyName` },
       );
     }
-    await registry.attachPolicy(tenantId, p.name, id);
+    await registry.linkPolicy(tenantId, p.name, id);
   }
-  if (plan.thing) await registry.attachThingPrincipal(tenantId, plan.thing.name, id);
+  if (plan.thing) await registry.linkThing(tenantId, plan.thing.name, id);
   const status = plan.certificate?.status ?? 'ACTIVE';
-  const certificate = await registry.setCertificateStatus(tenantId, id, status);
+  const certificate = await registry.finishCertificate(tenantId, o.record, status, {
+    at: new Date().toISOString(),
+    outcome: 'provisioned',
+    reason: `provisioned by JITP (${o.by})${plan.thing ? `: thing ${plan.thing.name}` : ''}${plan.policies.length ? `, policies ${plan.policies.map((x) => x.name).join(', ')}` : ''}`,
+  });
   return { plan, certificate, thingCreated, policiesCreated };
 }

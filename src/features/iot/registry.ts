@@ -30,6 +30,8 @@ import type {
   ThingInput,
 } from './types.ts';
 
+/** How long a node serves a scope's settings from memory; another node's change shows within it. */
+const SETTINGS_TTL_MS = 5000;
 /** AWS keeps at most five versions of a policy. */
 const MAX_POLICY_VERSIONS = 5;
 /** AWS attaches at most ten policies to a certificate. */
@@ -83,6 +85,12 @@ export class IotRegistry {
   private readonly parsedDocuments = new Map<string, PolicyDocument>();
   /** Bumped on every policy or attachment change, so connected sessions recompile. */
   private policyGeneration = 0;
+  /** Settings are read on every connection and change rarely: kept for a few seconds. */
+  private readonly endpointCache = new Map<string, { at: number; tenantId: string | undefined }>();
+  private readonly settingsCache = new Map<
+    string,
+    { at: number; row: { settings: IotSettings; registrationCode: string } }
+  >();
 
   constructor(store: IotStore) {
     this.store = store;
@@ -101,6 +109,17 @@ export class IotRegistry {
   }
 
   private async settingsRow(tenantId: string): Promise<{ settings: IotSettings; registrationCode: string }> {
+    const cached = this.settingsCache.get(tenantId);
+    if (cached && Date.now() - cached.at < SETTINGS_TTL_MS) return cached.row;
+    const row = await this.readSettingsRow(tenantId);
+    if (this.settingsCache.size > 10_000) this.settingsCache.clear();
+    this.settingsCache.set(tenantId, { at: Date.now(), row });
+    return row;
+  }
+
+  private async readSettingsRow(
+    tenantId: string,
+  ): Promise<{ settings: IotSettings; registrationCode: string }> {
     const found = await this.store.settings(tenantId);
     if (found) return found;
     const settings: IotSettings = {
@@ -117,7 +136,7 @@ export class IotRegistry {
 
   /** Changes the scope's settings; CONFLICT when another scope has the endpoint. */
   async updateSettings(tenantId: string, patch: IotSettingsPatch): Promise<IotSettings> {
-    const row = await this.settingsRow(tenantId);
+    const row = await this.readSettingsRow(tenantId);
     const next: IotSettings = { ...row.settings };
     if (patch.region !== undefined) next.region = patch.region;
     if (patch.accountId !== undefined) next.accountId = patch.accountId;
@@ -136,6 +155,8 @@ export class IotRegistry {
         );
     }
     await this.store.putSettings(tenantId, next, row.registrationCode);
+    this.settingsCache.delete(tenantId);
+    this.endpointCache.clear();
     return next;
   }
 
@@ -144,9 +165,15 @@ export class IotRegistry {
     return (await this.settingsRow(tenantId)).registrationCode;
   }
 
-  /** The scope an SNI host name addresses, if any. */
-  tenantByEndpoint(host: string): Promise<string | undefined> {
-    return this.store.tenantByEndpoint(host);
+  /** The scope an SNI host name addresses, if any (known answers, "none" too, kept a few seconds). */
+  async tenantByEndpoint(host: string): Promise<string | undefined> {
+    const key = host.toLowerCase();
+    const cached = this.endpointCache.get(key);
+    if (cached && Date.now() - cached.at < SETTINGS_TTL_MS) return cached.tenantId;
+    const tenantId = await this.store.tenantByEndpoint(key);
+    if (this.endpointCache.size > 10_000) this.endpointCache.clear();
+    this.endpointCache.set(key, { at: Date.now(), tenantId });
+    return tenantId;
   }
 
   /** `arn:aws:iot:<region>:<account>:<resource>` of the scope. */
@@ -425,6 +452,34 @@ export class IotRegistry {
     await this.store.putCertificate(tenantId, c);
     this.policyGeneration++;
     return c;
+  }
+
+  /**
+   * Links a policy to a certificate both known to exist (provisioning just made or found them);
+   * the API's attachPolicy checks them first.
+   */
+  async linkPolicy(tenantId: string, name: string, certificateId: string): Promise<void> {
+    await this.store.attachPolicy(tenantId, name, certificateId);
+    this.policyGeneration++;
+  }
+
+  /** Links a certificate to a thing both known to exist. */
+  async linkThing(tenantId: string, thingName: string, certificateId: string): Promise<void> {
+    await this.store.attachPrincipal(tenantId, thingName, certificateId);
+    this.policyGeneration++;
+  }
+
+  /** Writes a certificate's new status and last event in one step (after provisioning). */
+  async finishCertificate(
+    tenantId: string,
+    c: IotCertificate,
+    status: CertificateStatus,
+    event: CertificateEvent,
+  ): Promise<IotCertificate> {
+    const next = { ...c, status, lastEvent: event, lastModifiedAt: new Date().toISOString() };
+    await this.store.putCertificate(tenantId, next);
+    this.policyGeneration++;
+    return next;
   }
 
   /** Records what last happened to a certificate at the gateway (the operator reads it). */

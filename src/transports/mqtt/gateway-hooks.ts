@@ -103,21 +103,22 @@ export function gatewayHooks(o: {
         log.info({ clientId: client.id, topic }, 'MQTT publish refused: retained messages are not supported');
         return done(new Error('retained messages are not supported'));
       }
-      o.gateway.allows(s, 'iot:Publish', topic).then(
-        (ok) => {
-          if (ok) return done(null);
-          o.gateway.metrics.denied('iot:Publish');
-          log.info(
-            { clientId: client.id, certificateId: s.certificateId, topic },
-            `MQTT publish refused: no policy attached to the certificate allows iot:Publish on ${o.gateway.resourceArn(s, 'topic', topic)}; the client is disconnected`,
-          );
-          done(new Error('not authorised'));
-        },
-        (e: unknown) => {
-          log.error({ err: e, clientId: client.id }, 'MQTT publish check failed');
-          done(new Error('not authorised'));
-        },
-      );
+      const decide = (ok: boolean) => {
+        if (ok) return done(null);
+        o.gateway.metrics.denied('iot:Publish');
+        log.info(
+          { clientId: client.id, certificateId: s.certificateId, topic },
+          `MQTT publish refused: no policy attached to the certificate allows iot:Publish on ${o.gateway.resourceArn(s, 'topic', topic)}; the client is disconnected`,
+        );
+        done(new Error('not authorised'));
+      };
+      // Current policies answer at once; changed ones are recompiled first.
+      const now = o.gateway.allowsCurrent(s, 'iot:Publish', topic);
+      if (now !== undefined) return decide(now);
+      o.gateway.allows(s, 'iot:Publish', topic).then(decide, (e: unknown) => {
+        log.error({ err: e, clientId: client.id }, 'MQTT publish check failed');
+        done(new Error('not authorised'));
+      });
     },
     authorizeSubscribe(client, sub, done) {
       const s = client ? sessions.get(client) : undefined;

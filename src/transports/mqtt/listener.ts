@@ -172,6 +172,8 @@ export async function startMqttListener(o: {
   const sockets = new Set<TLSSocket>();
   const server: Server = createServer(deviceTlsOptions(o.tls), (socket) => {
     sockets.add(socket);
+    // Small MQTT acknowledgements must not wait for the peer's delayed ACK (Nagle: 40 ms each).
+    socket.setNoDelay(true);
     socket.once('close', () => sockets.delete(socket));
     const limit = new MqttFrameLimit(o.maxPacketBytes);
     limit.once('error', (err) => {
