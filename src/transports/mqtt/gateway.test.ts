@@ -316,6 +316,12 @@ describe('JITP and JITR on the MQTT device gateway', () => {
     await client.endAsync();
   });
 
+  it('answers an MQTT 5 client that the protocol version is not supported (the broker speaks 3.1 and 3.1.1)', async () => {
+    const r = await pub(p('bulb1.crt'), p('bulb1.key'), 'foo/bar', ['-V', 'mqttv5']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /protocol/i);
+  });
+
   it('refuses an INACTIVE or REVOKED certificate, with the reason in its record and the log', async () => {
     const reg = server.services.iot.registry;
     const id = createHash('sha256')
