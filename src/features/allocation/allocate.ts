@@ -2,6 +2,7 @@
  * Hub allocation: hashed (weighted rendezvous hashing, stable per registration ID), static,
  * geoLatency (hubs in the request's region first) and custom (a webhook decides).
  */
+import { readJsonAnswer } from '../webhook-answer.ts';
 import { createHash } from 'node:crypto';
 import { ZtError } from '../../errors.ts';
 import type { EnrollmentGroup, IndividualEnrollment, InitialTwin } from '../enrollments/types.ts';
@@ -128,9 +129,12 @@ async function callWebhook(
   }
   let answer: Record<string, unknown>;
   try {
-    answer = (await res.json()) as Record<string, unknown>;
-  } catch {
-    throw webhookError(400206, 'Custom allocation failed: the webhook answer is not JSON');
+    answer = (await readJsonAnswer(res)) as Record<string, unknown>;
+  } catch (e) {
+    throw webhookError(
+      400206,
+      `Custom allocation failed: the webhook answer is not usable: ${(e as Error).message}`,
+    );
   }
   const hub = answer?.iotHubHostName;
   if (typeof hub !== 'string' || !hubs.some((h) => idKey(h.hostName) === idKey(hub))) {

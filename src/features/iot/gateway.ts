@@ -15,6 +15,7 @@ import type { CaService } from '../cas/service.ts';
 import type { CaCertificate } from '../cas/types.ts';
 import { KeyedLock } from '../provisioning/keyed-lock.ts';
 import { certificateParameters } from '../templates/certificate-parameters.ts';
+import { readJsonAnswer } from '../webhook-answer.ts';
 import { evaluateTemplate } from '../templates/evaluate.ts';
 import type { ProvisioningPlan } from '../templates/types.ts';
 import type { CaRegistrations } from './ca-registration.ts';
@@ -393,9 +394,7 @@ export class DeviceGateway {
         signal: AbortSignal.timeout(HOOK_TIMEOUT_MS),
       });
       if (!res.ok) throw new Error(`it answered HTTP ${res.status}`);
-      const text = await res.text();
-      if (text.length > 64 * 1024) throw new Error('its answer is larger than 64 KiB');
-      answer = JSON.parse(text) as typeof answer;
+      answer = (await readJsonAnswer(res)) as typeof answer;
     } catch (e) {
       throw new ZtError(
         'WEBHOOK_FAILED',

@@ -142,5 +142,29 @@ describe('the gateway: SNI picks the scope, a pre-provisioning hook decides', ()
     const blocked = certs.body.items.find((x: { subject: string }) => x.subject.includes('blocked-device'));
     assert.match(blocked.lastEvent.reason, /pre-provisioning hook denied provisioning: on the blocklist/);
     hook.close();
+    // A hook that answers without end is cut off at 64 KiB and provisioning is denied.
+    const endless = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"allowProvisioning": true, "pad": "');
+      const chunk = 'x'.repeat(16 * 1024);
+      const timer = setInterval(() => res.write(chunk), 1);
+      res.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((r) => endless.listen(0, '127.0.0.1', r));
+    const endlessUrl = `http://127.0.0.1:${(endless.address() as AddressInfo).port}/hook`;
+    assert.equal(
+      (await api('PATCH', '/v1/tenants/scopea/iot/cas/shared', { preProvisioningHook: { url: endlessUrl } }))
+        .status,
+      200,
+    );
+    await assert.rejects(
+      connect(makeLeaf(root, 'endless-device'), 'endless-device', 'scopea.iot.example.test'),
+      /Not authorized/,
+    );
+    const after = await api('GET', '/v1/tenants/scopea/iot/certificates?status=PENDING_ACTIVATION');
+    const cut = after.body.items.find((x: { subject: string }) => x.subject.includes('endless-device'));
+    assert.match(cut.lastEvent.reason, /larger than 65536 bytes/);
+    endless.closeAllConnections();
+    endless.close();
   });
 });
