@@ -138,6 +138,8 @@ export class DeviceGateway {
   private readonly log: Logger;
   private readonly fetchFn: typeof fetch;
   private readonly lock = new KeyedLock();
+  /** Connected sessions of this node, recompiled as soon as policies change. */
+  private readonly live = new Set<GatewaySession>();
   private sinks: EventSink[] = [];
   readonly metrics: GatewayMetrics;
 
@@ -151,10 +153,42 @@ export class DeviceGateway {
   }) {
     this.metrics = o.metrics ?? NO_METRICS;
     this.registry = o.registry;
+    this.registry.onPolicyChange(() => this.recompileAll());
     this.cas = o.cas;
     this.registrations = o.registrations;
     this.log = o.logger;
     this.fetchFn = o.fetch ?? fetch;
+  }
+
+  /** Calls `fn` when this node changes policies or attachments (to tell other nodes). */
+  onPolicyChange(fn: () => void): void {
+    this.registry.onPolicyChange(fn);
+  }
+
+  /** Another node changed policies or attachments: connected sessions recompile theirs. */
+  policiesChangedElsewhere(): void {
+    this.registry.policiesChangedElsewhere();
+    this.recompileAll();
+  }
+
+  /** Recompiles every connected session whose policies are older than the registry's. */
+  private recompileAll(): void {
+    for (const s of this.live) {
+      if (s.generation !== this.registry.generation) void this.recompile(s).catch(() => undefined);
+    }
+  }
+
+  private async recompile(s: GatewaySession): Promise<void> {
+    const generation = this.registry.generation;
+    const docs = await this.registry.documentsFor(s.tenantId, s.certificateId);
+    // Compiles may finish out of order: only a newer one replaces what the session has.
+    if (generation > s.generation) {
+      s.policies = compilePolicies(
+        docs.map((d) => d.document),
+        s.variables,
+      );
+      s.generation = generation;
+    }
   }
 
   /** Adds a place events go (the broker of a gateway node; the webhook outbox). */
@@ -540,6 +574,7 @@ export class DeviceGateway {
       );
     }
     this.metrics.connection('connected');
+    this.live.add(s);
     this.emit(
       tenantId,
       connected({
@@ -710,13 +745,7 @@ export class DeviceGateway {
     action: Exclude<IotAction, 'iot:Connect'>,
     topic: string,
   ): Promise<boolean> {
-    if (s.generation !== this.registry.generation) {
-      s.generation = this.registry.generation;
-      s.policies = compilePolicies(
-        (await this.registry.documentsFor(s.tenantId, s.certificateId)).map((d) => d.document),
-        s.variables,
-      );
-    }
+    if (s.generation !== this.registry.generation) await this.recompile(s);
     return s.policies.allows(
       action,
       this.resourceArn(s, action === 'iot:Subscribe' ? 'topicfilter' : 'topic', topic),
@@ -724,16 +753,22 @@ export class DeviceGateway {
   }
 
   /**
-   * The same check without waiting, for deliveries (aedes asks synchronously): the policies as
-   * compiled now, with a recompile started when they changed.
+   * The same check without waiting, for deliveries (aedes asks synchronously). Sessions are
+   * recompiled as soon as policies change; a delivery in the few milliseconds before that is
+   * withheld rather than judged by the old policies.
    */
   allowsNow(s: GatewaySession, action: 'iot:Receive', topic: string): boolean {
-    if (s.generation !== this.registry.generation) void this.allows(s, action, topic).catch(() => undefined);
+    if (s.generation !== this.registry.generation) {
+      // Changed policies are being recompiled (started when they changed); until then, fail closed.
+      void this.recompile(s).catch(() => undefined);
+      return false;
+    }
     return s.policies.allows(action, this.resourceArn(s, 'topic', topic));
   }
 
   /** Tells subscribers a client went away. */
   disconnected(s: GatewaySession, clientInitiated: boolean, reason: string): void {
+    this.live.delete(s);
     this.emit(
       s.tenantId,
       disconnected({

@@ -101,6 +101,23 @@ export class IotRegistry {
     return this.policyGeneration;
   }
 
+  private readonly changeListeners: Array<() => void> = [];
+
+  /** Calls `fn` after each change of policies or attachments made through this node. */
+  onPolicyChange(fn: () => void): void {
+    this.changeListeners.push(fn);
+  }
+
+  /** Another node changed policies or attachments: sessions here recompile theirs. */
+  policiesChangedElsewhere(): void {
+    this.policyGeneration++;
+  }
+
+  private changed(): void {
+    this.policyGeneration++;
+    for (const fn of this.changeListeners) fn();
+  }
+
   // settings and ARNs
 
   /** The scope's settings (defaults until an operator changes them). */
@@ -450,7 +467,7 @@ export class IotRegistry {
     c.status = status;
     c.lastModifiedAt = new Date().toISOString();
     await this.store.putCertificate(tenantId, c);
-    this.policyGeneration++;
+    this.changed();
     return c;
   }
 
@@ -460,13 +477,13 @@ export class IotRegistry {
    */
   async linkPolicy(tenantId: string, name: string, certificateId: string): Promise<void> {
     await this.store.attachPolicy(tenantId, name, certificateId);
-    this.policyGeneration++;
+    this.changed();
   }
 
   /** Links a certificate to a thing both known to exist. */
   async linkThing(tenantId: string, thingName: string, certificateId: string): Promise<void> {
     await this.store.attachPrincipal(tenantId, thingName, certificateId);
-    this.policyGeneration++;
+    this.changed();
   }
 
   /** Writes a certificate's new status and last event in one step (after provisioning). */
@@ -478,7 +495,7 @@ export class IotRegistry {
   ): Promise<IotCertificate> {
     const next = { ...c, status, lastEvent: event, lastModifiedAt: new Date().toISOString() };
     await this.store.putCertificate(tenantId, next);
-    this.policyGeneration++;
+    this.changed();
     return next;
   }
 
@@ -594,7 +611,7 @@ export class IotRegistry {
     if (setAsDefault) this.makeDefault(p, versionId);
     p.lastModifiedAt = now;
     await this.store.putPolicy(tenantId, p);
-    this.policyGeneration++;
+    this.changed();
     return p;
   }
 
@@ -611,7 +628,7 @@ export class IotRegistry {
     this.makeDefault(p, versionId);
     p.lastModifiedAt = new Date().toISOString();
     await this.store.putPolicy(tenantId, p);
-    this.policyGeneration++;
+    this.changed();
     return p;
   }
 
@@ -640,7 +657,7 @@ export class IotRegistry {
       );
     if (!(await this.store.deletePolicy(tenantId, name)))
       throw new ZtError('NOT_FOUND', `no policy named "${name}" in this scope`);
-    this.policyGeneration++;
+    this.changed();
   }
 
   /** Attaches a policy to a certificate (by ID). */
@@ -654,13 +671,13 @@ export class IotRegistry {
         `certificate ${c.certificateId} already has ${MAX_POLICIES_PER_TARGET} policies, the most it may have`,
       );
     await this.store.attachPolicy(tenantId, name, c.certificateId);
-    this.policyGeneration++;
+    this.changed();
   }
 
   async detachPolicy(tenantId: string, name: string, certificateId: string): Promise<void> {
     if (!(await this.store.detachPolicy(tenantId, name, certificateId.toLowerCase())))
       throw new ZtError('NOT_FOUND', `the policy "${name}" is not attached to certificate ${certificateId}`);
-    this.policyGeneration++;
+    this.changed();
   }
 
   /** Names of the policies attached to a certificate. */
@@ -700,7 +717,7 @@ export class IotRegistry {
     await this.getThing(tenantId, thingName);
     const c = await this.getCertificate(tenantId, certificateId);
     await this.store.attachPrincipal(tenantId, thingName, c.certificateId);
-    this.policyGeneration++;
+    this.changed();
   }
 
   async detachThingPrincipal(tenantId: string, thingName: string, certificateId: string): Promise<void> {
@@ -709,7 +726,7 @@ export class IotRegistry {
         'NOT_FOUND',
         `certificate ${certificateId} is not attached to the thing "${thingName}"`,
       );
-    this.policyGeneration++;
+    this.changed();
   }
 
   /** Things a certificate is attached to. */

@@ -34,6 +34,7 @@ describe(
     let disposeDb: () => Promise<void>;
     let root: TestCa;
     const scopes: Record<string, string> = {};
+    const ids = new Map<string, string>();
 
     before(async () => {
       const db = await createTestDatabase();
@@ -74,6 +75,7 @@ describe(
         by: 'test',
       });
       await reg.registry.attachPolicy(scopes[scope]!, 'telemetry', c.certificateId);
+      ids.set(cn, c.certificateId);
       return mqtt.connectAsync(`mqtts://127.0.0.1:${node.mqttPort}`, {
         clientId: cn,
         ca: certificatePem(node.devPki.root.certificate),
@@ -101,6 +103,19 @@ describe(
       assert.deepEqual(got, ['telemetry/line-1:across nodes']);
       await sleep(300);
       assert.deepEqual(strangerGot, []);
+      // A policy change made on node A reaches the subscriber's session on node B.
+      const reg = nodes[0]!.services.iot.registry;
+      await reg.createPolicy(
+        scopes['nodes-one']!,
+        'no-receive',
+        { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: 'iot:Receive', Resource: '*' }] },
+        'test',
+      );
+      await reg.attachPolicy(scopes['nodes-one']!, 'no-receive', ids.get('sub-on-b')!);
+      await sleep(300);
+      await pub.publishAsync('telemetry/line-1', 'after the change', { qos: 1 });
+      await sleep(500);
+      assert.deepEqual(got, ['telemetry/line-1:across nodes']);
       await Promise.all([sub.endAsync(), stranger.endAsync(), pub.endAsync()]);
     });
   },

@@ -140,6 +140,12 @@ export async function startMqttListener(o: {
     o.logger.debug({ tenantId }, 'MQTT broker started');
     return broker;
   };
+  if (shared && o.gateway) {
+    // A policy change on one node makes sessions on every node recompile.
+    const gateway = o.gateway;
+    gateway.onPolicyChange(() => shared.broadcast('policies'));
+    shared.onBroadcast('policies', () => gateway.policiesChangedElsewhere());
+  }
   const defaultBroker = await newBroker();
   // One broker per scope, made on the first connection of that scope.
   const brokers = new Map<string, Promise<Aedes>>();

@@ -99,6 +99,19 @@ export class SharedBrokerState {
     return { mq: new NamespacedEmitter(this.emitter, prefix), persistence };
   }
 
+  /** Tells every node (this one too) that `what` changed. */
+  broadcast(what: string): void {
+    this.emitter.emit({ topic: `zt/_nodes/${what}`, payload: Buffer.alloc(0) });
+  }
+
+  /** Calls `fn` whenever any node broadcasts `what`. */
+  onBroadcast(what: string, fn: () => void): void {
+    this.emitter.on(`zt/_nodes/${what}`, (_packet, done) => {
+      fn();
+      done();
+    });
+  }
+
   /** Closes the node's Redis connections (call after the brokers closed). */
   async close(): Promise<void> {
     await Promise.allSettled(this.persistences.map((p) => p.destroy()));
