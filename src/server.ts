@@ -20,6 +20,7 @@ import { buildAdminApp } from './transports/admin/app.ts';
 import { buildDeviceApp } from './transports/device-https/app.ts';
 import type { DeviceTls } from './transports/device-tls.ts';
 import { createMetrics } from './metrics.ts';
+import { buildAwsIotApp } from './transports/aws-iot/app.ts';
 import { type MqttListener, startMqttListener } from './transports/mqtt/listener.ts';
 import { SourceGuard } from './transports/source-guard.ts';
 import { createServices, type Services } from './services.ts';
@@ -38,6 +39,9 @@ export interface RunningServer {
   /** Port of the MQTT-over-TLS device listener (DPS over MQTT). */
   mqttPort: number;
   adminPort: number;
+  /** URL of the AWS IoT control-plane face (aws iot --endpoint-url). */
+  awsUrl: string;
+  awsPort: number;
   /** Set when this start created the first admin token (shown once, also saved to adminTokenFile). */
   adminToken?: string;
   adminTokenFile: string;
@@ -157,6 +161,16 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     });
     listeners.push(mqtt);
     await admin.listen({ host: config.admin.host, port: config.admin.port });
+    const awsApp = await buildAwsIotApp({
+      logger: logger.child({ listener: 'aws' }),
+      services,
+      tls: deviceTls,
+      dataHost: () => config.device.tlsNames[0] ?? 'localhost',
+      requestsPerSecond: config.aws.requestsPerSecond,
+    });
+    apps.push(awsApp);
+    await awsApp.listen({ host: config.aws.host, port: config.aws.port });
+    const w = urlOf(awsApp, 'https', config.aws.host);
     const d = urlOf(device, 'https', config.device.host);
     const a = urlOf(admin, 'http', config.admin.host);
     if (!crlBase) crlBase = `https://${config.device.tlsNames[0] ?? 'localhost'}:${d.port}/crl`;
@@ -171,6 +185,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       mqttPort: mqtt.port,
       adminUrl: a.url,
       adminPort: a.port,
+      awsUrl: w.url,
+      awsPort: w.port,
       adminToken,
       adminTokenFile,
       services,
@@ -190,7 +206,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     if (err.code === 'EADDRINUSE' || err.code === 'EACCES') {
       throw new ZtError(
         'CONFIG_INVALID',
-        `cannot listen: ${err.message}; choose another port (device.port / device.mqtt_port / admin.port) or stop what holds it`,
+        `cannot listen: ${err.message}; choose another port (device.port / device.mqtt_port / admin.port / aws.port) or stop what holds it`,
       );
     }
     throw e;
@@ -211,6 +227,7 @@ export function startupBanner(s: RunningServer): string {
     `  device API:      ${s.deviceUrl}  (DPS device API and EST, mutual TLS, TLS 1.2/1.3)`,
     `  device MQTT:     mqtts://${new URL(s.deviceUrl).hostname}:${s.mqttPort}  (DPS over MQTT and the IoT device gateway, mutual TLS)`,
     `  admin API:       ${s.adminUrl}  (OpenAPI at ${s.adminUrl}/v1/openapi.json; /healthz, /readyz)`,
+    `  AWS IoT API:     ${s.awsUrl}  (aws iot --endpoint-url ${s.awsUrl}; SigV4 with keys from zerotouch aws-key create)`,
     `  development CA:  ${p.root.cert}  (${state(p.root.created)}; trust this on devices)`,
     `  issuing CA:      ${p.issuing.fullChain}  (${state(p.issuing.created)})`,
     `  TLS certificate: ${p.server.fullChain}  (${state(p.server.created)}; names: ${p.server.names.join(', ')})`,

@@ -21,6 +21,8 @@ import { RegistrationService } from './features/provisioning/service.ts';
 import { KyselyRegistrationStore } from './features/provisioning/store.ts';
 import { RegistryService } from './features/registry/service.ts';
 import { KyselyDeviceStore } from './features/registry/store.ts';
+import { AwsKeyService } from './features/aws-keys/service.ts';
+import { AwsIssuance } from './features/iot/aws-issuance.ts';
 import { CaRegistrations } from './features/iot/ca-registration.ts';
 import { DeviceGateway, type GatewayMetrics } from './features/iot/gateway.ts';
 import { ProvisioningTemplates } from './features/iot/provisioning-templates.ts';
@@ -48,9 +50,12 @@ export interface Services {
     templates: ProvisioningTemplates;
     cas: CaRegistrations;
     gateway: DeviceGateway;
+    issuance: AwsIssuance;
   };
   /** Webhook messages, stored first and delivered with retries. */
   outbox: Outbox;
+  /** AWS access keys of scopes (the AWS IoT control-plane face). */
+  awsKeys: AwsKeyService;
 }
 
 export interface ServiceOptions {
@@ -122,8 +127,15 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
     },
   });
   return {
+    awsKeys: new AwsKeyService(db, o.passphrase),
     outbox,
-    iot: { registry: iotRegistry, templates, cas: caRegistrations, gateway },
+    iot: {
+      registry: iotRegistry,
+      templates,
+      cas: caRegistrations,
+      gateway,
+      issuance: new AwsIssuance(issuance, iotRegistry),
+    },
     tenants,
     cas,
     hubs,

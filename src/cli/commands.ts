@@ -20,6 +20,7 @@ export const COMMANDS = {
   est: 'EST labels, users and approvals',
   template: 'provisioning templates (AWS JITP shape): try one on a certificate offline, save them in a scope',
   iot: 'the IoT registry of a scope (AWS IoT shape): settings, JITP/JITR CAs, certificates, things, policies',
+  'aws-key': 'access keys for the AWS IoT API face (aws iot --endpoint-url, @aws-sdk/client-iot)',
   agent: 'device agent: provisions this device through DPS with a file or EST identity',
 } as const;
 

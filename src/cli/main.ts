@@ -24,6 +24,7 @@ const GROUPS: Array<{ commands: CommandName[]; load: () => Promise<Register> }> 
   },
   { commands: ['template'], load: async () => (await import('./template.ts')).registerTemplate },
   { commands: ['iot'], load: async () => (await import('./iot.ts')).registerIot },
+  { commands: ['aws-key'], load: async () => (await import('./aws-key.ts')).registerAwsKey },
   { commands: ['agent'], load: async () => (await import('./agent.ts')).registerAgent },
 ];
 

@@ -30,6 +30,7 @@ export interface ServerConfig {
     authFailuresPerMinute: number;
   };
   admin: { host: string; port: number; maxBodyBytes: number };
+  aws: { host: string; port: number; requestsPerSecond: number };
   dps: { retryAfterSeconds: number; sasMaxLifetimeSeconds: number };
   issuance: { crlBaseUrl: string; keyPassphraseFile: string };
 }
@@ -297,6 +298,36 @@ export const CONFIG_KEYS: ConfigKey[] = [
     },
   ),
   key(
+    'aws.host',
+    'string',
+    '0.0.0.0',
+    'Address of the AWS IoT control-plane face (HTTPS, SigV4; aws iot ... --endpoint-url, @aws-sdk/client-iot).',
+    (c) => c.aws.host,
+    (c, v: string) => {
+      c.aws.host = v;
+    },
+  ),
+  key(
+    'aws.port',
+    'port',
+    8444,
+    "Port of the AWS IoT control-plane face, with the device listener's TLS certificate; 0 picks a free port.",
+    (c) => c.aws.port,
+    (c, v: number) => {
+      c.aws.port = v;
+    },
+  ),
+  key(
+    'aws.requests_per_second',
+    'count',
+    100,
+    'Requests per second each AWS access key may make (bursts of twice that); more get ThrottlingException (429). 0: no limit.',
+    (c) => c.aws.requestsPerSecond,
+    (c, v: number) => {
+      c.aws.requestsPerSecond = v;
+    },
+  ),
+  key(
     'admin.max_body_bytes',
     'bytes',
     1048576,
@@ -313,6 +344,7 @@ function defaults(): ServerConfig {
     store: {},
     device: {},
     admin: {},
+    aws: {},
     dps: {},
     issuance: {},
   } as ServerConfig;

@@ -399,6 +399,26 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0007_aws_access_keys': {
+    // Access keys of the AWS IoT control-plane face; secrets encrypted, never stored in the clear.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('aws_access_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('rights', 'text', (c) => c.notNull())
+        .addColumn('secret_enc', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('last_used_at', 'text')
+        .execute();
+      await db.schema
+        .createIndex('aws_access_keys_tenant')
+        .on('aws_access_keys')
+        .column('tenant_id')
+        .execute();
+    },
+  },
 };
 
 /** The migrations, for Kysely's Migrator. */

@@ -261,6 +261,17 @@ export interface OutboxTable {
   created_at: string;
 }
 
+/** AWS access keys of scopes: the secret encrypted (AES-256-GCM), for SigV4 verification. */
+export interface AwsAccessKeysTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  rights: string;
+  secret_enc: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_tokens: ApiTokensTable;
@@ -285,4 +296,5 @@ export interface Database {
   iot_policy_targets: IotPolicyTargetsTable;
   iot_thing_principals: IotThingPrincipalsTable;
   outbox: OutboxTable;
+  aws_access_keys: AwsAccessKeysTable;
 }

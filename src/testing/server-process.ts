@@ -22,7 +22,18 @@ export async function spawnServer(
   dataDir: string,
   opts: { cwd?: string; detached?: boolean } = {},
 ): Promise<ServerProcess> {
-  const flags = ['--data-dir', dataDir, '--device-port', '0', '--device-mqtt-port', '0', '--admin-port', '0'];
+  const flags = [
+    '--data-dir',
+    dataDir,
+    '--device-port',
+    '0',
+    '--device-mqtt-port',
+    '0',
+    '--admin-port',
+    '0',
+    '--aws-port',
+    '0',
+  ];
   const child = spawn(command[0]!, [...command.slice(1), ...flags], {
     cwd: opts.cwd,
     detached: opts.detached,

@@ -28,6 +28,8 @@ export async function startTestServer(
       'device.port': 0,
       'device.mqtt_port': 0,
       'admin.port': 0,
+      'aws.port': 0,
+      'aws.host': '127.0.0.1',
       'device.host': '127.0.0.1',
       ...opts.flags,
     },

@@ -108,6 +108,36 @@ export class CaRegistrations {
       );
   }
 
+  /** The CA record of the scope whose certificate ID (SHA-256 of its DER) is `certificateId`, or NOT_FOUND. */
+  async byCertificateId(tenantId: string, certificateId: string): Promise<CaCertificate> {
+    const id = certificateId.toLowerCase();
+    const ca = (await this.cas.list(tenantId)).find((c) => c.sha256Thumbprint.toLowerCase() === id);
+    if (!ca) throw new ZtError('NOT_FOUND', `no CA certificate with ID ${certificateId} in this scope`);
+    return ca;
+  }
+
+  /** CA records of the scope registered for JITP/JITR. */
+  async registered(tenantId: string): Promise<CaCertificate[]> {
+    return (await this.cas.list(tenantId)).filter((c) => c.awsRegistration);
+  }
+
+  /**
+   * Registers a CA given as PEM (AWS RegisterCACertificate): the scope's CA record with that
+   * certificate is used, or one is made (named ca-<first 12 hex of its ID>); CONFLICT when it is
+   * registered already.
+   */
+  async registerPem(tenantId: string, pem: string, input: CaRegistrationInput): Promise<CaCertificate> {
+    const cert = loadCertificates(pem)[0]!;
+    const id = cert.sha256.toLowerCase();
+    let ca = (await this.cas.list(tenantId)).find((c) => c.sha256Thumbprint.toLowerCase() === id);
+    if (ca?.awsRegistration)
+      throw new ZtError('CONFLICT', `the CA certificate ${id} is already registered in this scope`, {
+        resourceId: id,
+      });
+    ca ??= await this.cas.upload(tenantId, `ca-${id.slice(0, 12)}`, pem);
+    return this.register(tenantId, ca.name, input);
+  }
+
   /** Changes status, auto-registration, registration config, first-connection mode or hook. */
   async update(tenantId: string, caName: string, u: CaRegistrationUpdate): Promise<CaCertificate> {
     const ca = await this.cas.get(tenantId, caName);

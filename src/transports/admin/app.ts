@@ -19,6 +19,7 @@ import { enrollmentRoutes } from './routes/enrollments.ts';
 import { estLabelRoutes } from './routes/est-labels.ts';
 import { hubRoutes } from './routes/hubs.ts';
 import type { Registry } from 'prom-client';
+import { awsKeyRoutes } from './routes/aws-keys.ts';
 import { iotRoutes } from './routes/iot.ts';
 import { iotPolicyRoutes } from './routes/iot-policies.ts';
 import { iotThingRoutes } from './routes/iot-things.ts';
@@ -59,6 +60,7 @@ const RESOURCES = [
   iotRoutes,
   iotThingRoutes,
   iotPolicyRoutes,
+  awsKeyRoutes,
 ];
 
 /** Builds the admin fastify app (not listening yet). */
