@@ -73,6 +73,12 @@ function sendError(reply: FastifyReply, err: AwsError, requestId: string): Fasti
     .send({ message: err.message, ...err.extra });
 }
 
+/**
+ * The signing names IoT requests carry: the SDK for JavaScript signs as "iot", botocore (the AWS
+ * CLI) as "execute-api", the name in its service model; AWS accepts both.
+ */
+const SIGNING_NAMES = ['iot', 'execute-api'];
+
 /** Largest request body the face reads (a CA certificate and a template fit well within it). */
 const MAX_BODY_BYTES = 128 * 1024;
 
@@ -133,7 +139,7 @@ export async function buildAwsIotApp(o: {
         body: raw,
       },
       (id) => o.services.awsKeys.lookup(id),
-      { service: 'iot' },
+      { services: SIGNING_NAMES },
     );
     const tenant = await o.services.tenants.getTenant(grant.tenantId);
     const settings = await o.services.iot.registry.settings(tenant.id);
@@ -176,7 +182,7 @@ export async function buildAwsIotApp(o: {
           body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
         },
         (id) => o.services.awsKeys.lookup(id),
-        { service: 'iot' },
+        { services: SIGNING_NAMES },
       );
     } catch (e) {
       return sendError(reply, toAwsError(e), String(req.id));

@@ -67,13 +67,13 @@ function parseQuery(raw: string): Record<string, string | string[]> {
 }
 
 /**
- * Verifies the request's SigV4 signature for `service`; returns the key's grant and the region
+ * Verifies the request's SigV4 signature for one of `services`; returns the key's grant and the region
  * it was signed for, or throws an AwsError as AWS answers it.
  */
 export async function verifySigV4(
   req: SignedRequest,
   lookup: (accessKeyId: string) => Promise<AwsKeyGrant | undefined>,
-  o: { service: string; now?: Date },
+  o: { services: string[]; now?: Date },
 ): Promise<{ grant: AwsKeyGrant; region: string }> {
   const authorization = header(req.headers, 'authorization');
   if (!authorization)
@@ -127,11 +127,11 @@ export async function verifySigV4(
       403,
       `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${day}' != '${dateText.slice(0, 8)}', from '${dateText}'.`,
     );
-  if (service !== o.service)
+  if (!o.services.includes(service!))
     throw new AwsError(
       'InvalidSignatureException',
       403,
-      `Credential should be scoped to correct service: '${o.service}'. `,
+      `Credential should be scoped to correct service: '${o.services[0]}'. `,
     );
   const grant = await lookup(accessKeyId!);
   if (!grant)
@@ -160,7 +160,7 @@ export async function verifySigV4(
     headers[name] = v;
   }
   const signer = new SignatureV4({
-    service: o.service,
+    service: service!,
     region: region!,
     credentials: { accessKeyId: accessKeyId!, secretAccessKey: grant.secret },
     sha256: Hash.bind(null, 'sha256'),
