@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { formatResults, type Result, runScenario } from './harness.ts';
 import { abuse, abuseNoLimits } from './abuse.ts';
+import { awsDescribeThing } from './aws-api.ts';
 import { est } from './est.ts';
 import { issuance } from './issuance.ts';
 import { jitpP256, jitpRsa, policyPublish } from './jitp.ts';
@@ -23,6 +24,7 @@ const scenarios = [
   jitpRsa,
   jitpP256,
   policyPublish,
+  awsDescribeThing,
 ];
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
