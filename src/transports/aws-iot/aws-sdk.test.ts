@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Agent } from 'node:https';
+import { Agent, request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import {
   AttachPolicyCommand,
@@ -443,7 +443,29 @@ describe('the AWS IoT API face with @aws-sdk/client-iot', () => {
       'thing-001',
     );
     const denied = await failure(readOnly.send(new CreateThingCommand({ thingName: 'never-4' })));
-    assert.deepEqual([denied.name, denied.status], ['AccessDeniedException', 403]);
+    assert.deepEqual([denied.name, denied.status], ['UnauthorizedException', 401]);
+    assert.match(denied.message, /not authorized to perform: iot:CreateThing/);
+    // No signature at all.
+    const bare = await new Promise<{ status?: number; type?: string | string[]; body: string }>(
+      (resolve, reject) => {
+        const r = httpsRequest(
+          `${server.awsUrl}/things/thing-001`,
+          { ca: certificatePem(server.devPki.root.certificate) },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8').on('data', (d: string) => (body += d));
+            res.on('end', () =>
+              resolve({ status: res.statusCode, type: res.headers['x-amzn-errortype'], body }),
+            );
+          },
+        );
+        r.on('error', reject);
+        r.end();
+      },
+    );
+    assert.equal(bare.status, 403);
+    assert.match(String(bare.type), /^MissingAuthenticationTokenException/);
+    assert.deepEqual(JSON.parse(bare.body), { message: 'Missing Authentication Token' });
     const otherScope = await failure(
       clientFor(keys.other!).send(new DescribeThingCommand({ thingName: 'thing-001' })),
     );

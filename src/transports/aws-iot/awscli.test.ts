@@ -25,6 +25,7 @@ describe(
     const p = (f: string) => join(dir, f);
     const { ok } = cliRunner(() => server, dir);
     let env: NodeJS.ProcessEnv;
+    let scope = '';
 
     const aws = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
       new Promise((resolve) =>
@@ -45,7 +46,7 @@ describe(
     before(async () => {
       server = await startTestServer();
       writeFileSync(p('server-ca.pem'), certificatePem(server.devPki.root.certificate));
-      const scope = /ID scope (\S+)/.exec(await ok('tenant', 'create', 'Seed'))![1]!;
+      scope = /ID scope (\S+)/.exec(await ok('tenant', 'create', 'Seed'))![1]!;
       await ok('iot', 'settings', '--scope', scope, '--region', 'us-east-1', '--account', '123456789012');
       const created = await ok('aws-key', 'create', 'seed-operator', '--scope', scope);
       const id = /aws_access_key_id = (\S+)/.exec(created)![1]!;
@@ -151,6 +152,11 @@ describe(
       const unsupported = await aws('iot', 'list-jobs');
       assert.notEqual(unsupported.code, 0);
       assert.match(unsupported.stderr, /UnsupportedOperationException.*GET \/jobs/);
+      // A deleted key no longer signs anything the server accepts.
+      assert.match(await ok('aws-key', 'list', '--scope', scope), /seed-operator\s+write/);
+      await ok('aws-key', 'delete', env.AWS_ACCESS_KEY_ID!, '--scope', scope);
+      const gone = await aws('iot', 'get-registration-code');
+      assert.match(gone.stderr, /UnrecognizedClientException/);
     });
   },
 );

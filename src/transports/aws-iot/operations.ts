@@ -1038,9 +1038,10 @@ export function registerOperations(
         const r = req as unknown as Req;
         if (op.write && r.aws!.grant.rights !== 'write') {
           const s = await reg.settings(r.aws!.tenant.id);
+          // The model's UnauthorizedException (401), which the SDK knows by name.
           throw new AwsError(
-            'AccessDeniedException',
-            403,
+            'UnauthorizedException',
+            401,
             `User: arn:aws:iam::${s.accountId}:user/${r.aws!.grant.name} is not authorized to perform: iot:${op.name} (the access key is read-only)`,
           );
         }
