@@ -376,4 +376,23 @@ write(
   '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*","Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}}]}',
 );
 write('iot-policy', 'refuse--BAD_REQUEST--policy-document--not-json.json', '{"Statement": ');
+write(
+  'sigv4-request',
+  'accept--sdk-request.txt',
+  'AWS4-HMAC-SHA256 Credential=AKIAAAAAAAAAAAAAAAAA/20261202/us-east-1/iot/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=' +
+    'ab'.repeat(32) +
+    '\nmaxResults=50&attributeName=parity&attributeValue=odd',
+);
+write(
+  'sigv4-request',
+  'refuse--BAD_REQUEST--IncompleteSignatureException--no-signature.txt',
+  'AWS4-HMAC-SHA256 Credential=AKIAAAAAAAAAAAAAAAAA/20261202/us-east-1/iot/aws4_request, SignedHeaders=host\n',
+);
+write(
+  'sigv4-request',
+  'refuse--BAD_REQUEST--InvalidRequestException--bad-escape.txt',
+  'AWS4-HMAC-SHA256 Credential=A/20261202/us-east-1/iot/aws4_request, SignedHeaders=host, Signature=' +
+    'cd'.repeat(32) +
+    '\nmarker=%E0%A4%A',
+);
 process.stdout.write(`corpus written to ${root}\n`);

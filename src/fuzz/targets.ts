@@ -20,6 +20,7 @@ import * as der from '../pki/der.ts';
 import { OID } from '../pki/oids.ts';
 import { decodeInput, parsePem } from '../pki/pem.ts';
 import { decodeCertsOnly } from '../pki/pkcs7.ts';
+import { AwsError, parseAuthorization, parseQuery } from '../transports/aws-iot/sigv4.ts';
 import { parseDpsUsername } from '../transports/mqtt/dps-mqtt.ts';
 
 export interface FuzzTarget {
@@ -139,6 +140,23 @@ export const TARGETS: FuzzTarget[] = [
         'iot:ClientId': 'dev-1',
         'iot:Connection.Thing.ThingName': 'dev-1',
       }).allows('iot:Publish', 'arn:aws:iot:us-east-1:123456789012:topic/a/b');
+    },
+  },
+  {
+    name: 'sigv4-request',
+    about:
+      'an Authorization header, a newline and a query string, as the AWS IoT face reads them before verifying',
+    run: (b) => {
+      const text = b.toString('utf8');
+      const nl = text.indexOf('\n');
+      try {
+        parseAuthorization(nl < 0 ? text : text.slice(0, nl));
+        parseQuery(nl < 0 ? '' : text.slice(nl + 1));
+      } catch (e) {
+        // The face answers these as AWS errors; here they are refusals like any other.
+        if (e instanceof AwsError) throw new ZtError('BAD_REQUEST', e.message, { rule: e.type });
+        throw e;
+      }
     },
   },
 ];

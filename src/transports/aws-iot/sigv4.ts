@@ -52,18 +52,53 @@ function header(h: IncomingHttpHeaders, name: string): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
-function parseQuery(raw: string): Record<string, string | string[]> {
+/** The query string as the canonical request needs it; a malformed escape is InvalidRequest. */
+export function parseQuery(raw: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const part of raw.split('&')) {
     if (!part) continue;
     const i = part.indexOf('=');
-    const dec = (s: string) => decodeURIComponent(s.replace(/\+/g, '%20'));
+    const dec = (s: string) => {
+      try {
+        return decodeURIComponent(s.replace(/\+/g, '%20'));
+      } catch {
+        throw new AwsError('InvalidRequestException', 400, 'the query string has a malformed percent-escape');
+      }
+    };
     const k = dec(i < 0 ? part : part.slice(0, i));
     const v = i < 0 ? '' : dec(part.slice(i + 1));
     const prev = out[k];
     out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
   }
   return out;
+}
+
+/** The parts of an `AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...` header. */
+export function parseAuthorization(authorization: string): {
+  accessKeyId: string;
+  day: string;
+  region: string;
+  service: string;
+  signed: string[];
+  signature: string;
+} {
+  // Bounded before the pattern runs: the header is the client's.
+  const m = authorization.length <= 4096 ? AUTH.exec(authorization.trim()) : null;
+  if (!m)
+    throw new AwsError(
+      'IncompleteSignatureException',
+      400,
+      `Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters with AWS4-HMAC-SHA256. Authorization=${authorization.slice(0, 200)}`,
+    );
+  const [, accessKeyId, day, region, service, signedList, signature] = m as unknown as string[];
+  return {
+    accessKeyId: accessKeyId!,
+    day: day!,
+    region: region!,
+    service: service!,
+    signed: signedList!.split(';'),
+    signature: signature!,
+  };
 }
 
 /**
@@ -78,15 +113,7 @@ export async function verifySigV4(
   const authorization = header(req.headers, 'authorization');
   if (!authorization)
     throw new AwsError('MissingAuthenticationTokenException', 403, 'Missing Authentication Token');
-  const m = AUTH.exec(authorization.trim());
-  if (!m)
-    throw new AwsError(
-      'IncompleteSignatureException',
-      400,
-      `Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters with AWS4-HMAC-SHA256. Authorization=${authorization.slice(0, 200)}`,
-    );
-  const [, accessKeyId, day, region, service, signedList, signature] = m as unknown as string[];
-  const signed = signedList!.split(';');
+  const { accessKeyId, day, region, service, signed, signature } = parseAuthorization(authorization);
   if (!signed.includes('host'))
     throw new AwsError(
       'InvalidSignatureException',
