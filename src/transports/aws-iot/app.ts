@@ -130,24 +130,27 @@ export async function buildAwsIotApp(o: {
     return sendError(reply, aws, String(req.id));
   });
 
-  // SigV4 first: nothing about the request is looked at before its signature verifies.
-  app.addHook('preValidation', async (req: FastifyRequest) => {
+  /** The SigV4 check of a request, over the bytes of its body. */
+  const verify = (req: FastifyRequest, raw: Buffer) => {
     const url = req.raw.url ?? '/';
     const q = url.indexOf('?');
+    return verifySigV4(
+      {
+        method: req.method,
+        rawPath: q < 0 ? url : url.slice(0, q),
+        rawQuery: q < 0 ? '' : url.slice(q + 1),
+        headers: req.headers,
+        body: raw,
+      },
+      (id) => o.services.awsKeys.lookup(id),
+      { services: SIGNING_NAMES },
+    );
+  };
+
+  // SigV4 first: nothing about the request is looked at before its signature verifies.
+  app.addHook('preValidation', async (req: FastifyRequest) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const { grant, region } = o.authenticate
-      ? await o.authenticate(req, raw)
-      : await verifySigV4(
-          {
-            method: req.method,
-            rawPath: q < 0 ? url : url.slice(0, q),
-            rawQuery: q < 0 ? '' : url.slice(q + 1),
-            headers: req.headers,
-            body: raw,
-          },
-          (id) => o.services.awsKeys.lookup(id),
-          { services: SIGNING_NAMES },
-        );
+    const { grant, region } = o.authenticate ? await o.authenticate(req, raw) : await verify(req, raw);
     const tenant = await o.services.tenants.getTenant(grant.tenantId);
     const settings = await o.services.iot.registry.settings(tenant.id);
     if (region !== settings.region)
@@ -179,18 +182,7 @@ export async function buildAwsIotApp(o: {
     // Unknown operations are answered only to signed requests, like everything else.
     const url = req.raw.url ?? '/';
     try {
-      const q = url.indexOf('?');
-      await verifySigV4(
-        {
-          method: req.method,
-          rawPath: q < 0 ? url : url.slice(0, q),
-          rawQuery: q < 0 ? '' : url.slice(q + 1),
-          headers: req.headers,
-          body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
-        },
-        (id) => o.services.awsKeys.lookup(id),
-        { services: SIGNING_NAMES },
-      );
+      await verify(req, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
     } catch (e) {
       return sendError(reply, toAwsError(e), String(req.id));
     }
