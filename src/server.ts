@@ -157,6 +157,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       guard,
       chainLimits,
       gateway: services.iot.gateway,
+      builtinHub: services.builtinHub,
       redisUrl: config.device.mqttRedisUrl || undefined,
     });
     listeners.push(mqtt);

@@ -13,6 +13,7 @@ import { EnrollmentService } from './features/enrollments/service.ts';
 import { KyselyEnrollmentStore } from './features/enrollments/store.ts';
 import { EstService } from './features/est/service.ts';
 import { KyselyEstStore } from './features/est/store.ts';
+import { BuiltinHub } from './features/hubs/builtin.ts';
 import { HubService } from './features/hubs/service.ts';
 import { KyselyHubStore } from './features/hubs/store.ts';
 import { IssuanceEngine } from './features/issuance/engine.ts';
@@ -38,6 +39,8 @@ export interface Services {
   tenants: TenantService;
   cas: CaService;
   hubs: HubService;
+  /** The builtin hub: the IoT Hub device protocol for devices assigned to builtin hubs. */
+  builtinHub: BuiltinHub;
   enrollments: EnrollmentService;
   registrations: RegistrationService;
   registry: RegistryService;
@@ -127,6 +130,14 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
     },
   });
   return {
+    builtinHub: new BuiltinHub(hubs, registry, (tenantId, kind, message) => {
+      void iotRegistry
+        .settings(tenantId)
+        .then((s) => outbox.enqueue(tenantId, kind, message, s.eventWebhooks))
+        .catch((e: unknown) =>
+          o.logger.error({ err: e, kind }, 'a device message could not be stored for its webhooks'),
+        );
+    }),
     awsKeys: new AwsKeyService(db, o.passphrase),
     outbox,
     iot: {

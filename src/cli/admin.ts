@@ -140,6 +140,7 @@ function registerHub(program: Command): void {
         'region',
         'allocationWeight',
         'applyAllocationPolicy',
+        'kind',
       ]),
     ),
   );
@@ -147,15 +148,22 @@ function registerHub(program: Command): void {
     .option('--region <region>', 'region used by the geoLatency policy')
     .option('--weight <n>', 'allocation weight under the hashed policy', positiveInt)
     .option('--no-apply-allocation-policy', 'only assign when an enrollment lists this hub')
+    .option(
+      '--kind <kind>',
+      'record (default: the assignment is only recorded) or builtin (this server serves the hub)',
+    )
     .action(
       action(async (host: string, o: Opts) => {
         const hub = await adminApi(o)('PUT', `${t(o)}/hubs/${seg(host)}`, {
           region: o.region,
           allocationWeight: o.weight,
           applyAllocationPolicy: o.applyAllocationPolicy,
+          ...(o.kind ? { kind: o.kind } : {}),
         });
         if (o.json) return json(hub);
-        out(`linked ${hub.hostName} (region ${hub.region || '-'}, weight ${hub.allocationWeight})`);
+        out(
+          `linked ${hub.hostName} (${hub.kind}, region ${hub.region || '-'}, weight ${hub.allocationWeight})`,
+        );
       }),
     );
   sub(g, 'unlink <hostName>', 'unlink a hub').action(
@@ -354,6 +362,66 @@ function registerDevice(program: Command): void {
       json(await adminApi(o)('GET', `${t(o)}/devices/${seg(hub)}/${seg(id)}`)),
     ),
   );
+  sub(
+    g,
+    'twin-update <hub> <deviceId>',
+    'change desired properties (a builtin hub pushes them to the device)',
+  )
+    .requiredOption(
+      '--desired <json>',
+      'a JSON merge patch of desired properties, e.g. \'{"interval": 5}\'',
+      jsonArg('--desired'),
+    )
+    .action(
+      action(async (hub: string, id: string, o: Opts) => {
+        const d = await adminApi(o)('PATCH', `${t(o)}/devices/${seg(hub)}/${seg(id)}/twin`, {
+          properties: { desired: o.desired },
+        });
+        if (o.json) return json(d);
+        out(`desired properties of ${id} are now version ${d.twinVersions?.desired ?? '?'}`);
+      }),
+    );
+  sub(g, 'invoke <hub> <deviceId> <method>', 'call a direct method on a device connected to a builtin hub')
+    .option('--payload <json>', 'the method payload (JSON)', '{}')
+    .option('--timeout <seconds>', 'how long to wait for the answer (default 30)', positiveInt)
+    .action(
+      action(async (hub: string, id: string, method: string, o: Opts) => {
+        let payload: unknown;
+        try {
+          payload = JSON.parse(o.payload);
+        } catch {
+          throw new ZtError('BAD_REQUEST', `--payload is not JSON: ${o.payload}`);
+        }
+        const r = await adminApi(o)('POST', `${t(o)}/devices/${seg(hub)}/${seg(id)}/methods`, {
+          methodName: method,
+          payload,
+          ...(o.timeout ? { responseTimeoutInSeconds: o.timeout } : {}),
+        });
+        if (o.json) return json(r);
+        out(`status ${r.status}\n${JSON.stringify(r.payload, null, 2)}`);
+      }),
+    );
+  sub(
+    g,
+    'send <hub> <deviceId> <message>',
+    'send a cloud-to-device message to a device connected to a builtin hub',
+  )
+    .option('--property <name=value...>', 'message properties')
+    .action(
+      action(async (hub: string, id: string, message: string, o: Opts) => {
+        const properties: Record<string, string> = {};
+        for (const p of (o.property as string[] | undefined) ?? []) {
+          const i = p.indexOf('=');
+          if (i < 1) throw new ZtError('BAD_REQUEST', `--property ${p} is not name=value`);
+          properties[p.slice(0, i)] = p.slice(i + 1);
+        }
+        await adminApi(o)('POST', `${t(o)}/devices/${seg(hub)}/${seg(id)}/messages`, {
+          body: message,
+          properties,
+        });
+        out(`sent to ${id}`);
+      }),
+    );
   sub(g, 'delete <hub> <deviceId>', 'delete a device from a hub registry').action(
     action(async (hub: string, id: string, o: Opts) => {
       await adminApi(o)('DELETE', `${t(o)}/devices/${seg(hub)}/${seg(id)}`);

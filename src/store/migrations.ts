@@ -419,6 +419,20 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0008_hub_kinds': {
+    // Hubs are only recorded (as before) or served by this server's gateway (builtin).
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('linked_hubs')
+        .addColumn('kind', 'text', (c) => c.notNull().defaultTo('record'))
+        .execute();
+      await db.schema
+        .createIndex('linked_hubs_host_kind')
+        .on('linked_hubs')
+        .columns(['host_key', 'kind'])
+        .execute();
+    },
+  },
 };
 
 /** The migrations, for Kysely's Migrator. */

@@ -52,6 +52,8 @@ export interface LinkedHubsTable {
   region: string;
   weight: number;
   apply_allocation_policy: number;
+  /** record or builtin. */
+  kind: string;
   created_at: string;
 }
 

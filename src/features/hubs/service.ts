@@ -15,12 +15,18 @@ export class HubService {
   async link(tenantId: string, hostName: string, settings: HubSettings = {}): Promise<LinkedHub> {
     const hub: LinkedHub = {
       hostName,
+      kind: settings.kind ?? 'record',
       region: settings.region ?? '',
       allocationWeight: settings.allocationWeight ?? 1,
       applyAllocationPolicy: settings.applyAllocationPolicy ?? true,
     };
     await this.store.upsertHub(tenantId, hub, new Date().toISOString());
     return hub;
+  }
+
+  /** Builtin hubs named `hostName` in any scope (a device connecting to this server names its hub). */
+  builtinScopes(hostName: string): Promise<string[]> {
+    return this.store.builtinScopes(hostName);
   }
 
   /** The linked hubs, by host name. */

@@ -4,8 +4,15 @@ import { describeEachStore } from '../../store/testing.ts';
 import { newTenant } from '../../testing/store.ts';
 import { KyselyHubStore } from './store.ts';
 
-const hub = (hostName: string, region = 'eu', allocationWeight = 1, applyAllocationPolicy = true) => ({
+const hub = (
+  hostName: string,
+  region = 'eu',
+  allocationWeight = 1,
+  applyAllocationPolicy = true,
+  kind: 'record' | 'builtin' = 'record',
+) => ({
   hostName,
+  kind,
   region,
   allocationWeight,
   applyAllocationPolicy,
@@ -27,6 +34,15 @@ describeEachStore('linked hub store', (getStore) => {
     const hubs = await store().listHubs(t.id);
     assert.equal(hubs.length, 2);
     assert.deepEqual(hubs[1], hub('B.EXAMPLE.COM', 'asia', 7));
+  });
+
+  it('finds the scopes that link a host name as a builtin hub', async () => {
+    const a = await newTenant(getStore());
+    const b = await newTenant(getStore());
+    await store().upsertHub(a.id, hub('gw.example.com', 'eu', 1, true, 'builtin'), now());
+    await store().upsertHub(b.id, hub('gw.example.com'), now());
+    assert.deepEqual(await store().builtinScopes('GW.example.com'), [a.id]);
+    assert.equal((await store().listHubs(a.id))[0]!.kind, 'builtin');
   });
 
   it('unlinks in any case, says whether there was a hub, and keeps tenants apart', async () => {

@@ -9,6 +9,8 @@ export interface HubStore {
   upsertHub(tenantId: string, hub: LinkedHub, now: string): Promise<void>;
   listHubs(tenantId: string): Promise<LinkedHub[]>;
   deleteHub(tenantId: string, hostName: string): Promise<boolean>;
+  /** Scopes that link `hostName` as a builtin hub. */
+  builtinScopes(hostName: string): Promise<string[]>;
 }
 
 /** HubStore over Kysely (SQLite or PostgreSQL). */
@@ -25,6 +27,7 @@ export class KyselyHubStore implements HubStore {
       region: hub.region,
       weight: hub.allocationWeight,
       apply_allocation_policy: hub.applyAllocationPolicy ? 1 : 0,
+      kind: hub.kind,
     };
     await this.db
       .insertInto('linked_hubs')
@@ -45,7 +48,19 @@ export class KyselyHubStore implements HubStore {
       region: r.region,
       allocationWeight: Number(r.weight),
       applyAllocationPolicy: Number(r.apply_allocation_policy) === 1,
+      kind: r.kind === 'builtin' ? 'builtin' : 'record',
     }));
+  }
+
+  async builtinScopes(hostName: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('linked_hubs')
+      .select('tenant_id')
+      .where('host_key', '=', idKey(hostName))
+      .where('kind', '=', 'builtin')
+      .limit(100)
+      .execute();
+    return rows.map((r) => r.tenant_id);
   }
 
   async deleteHub(tenantId: string, hostName: string): Promise<boolean> {

@@ -9,6 +9,7 @@ import type { Match } from '../enrollments/matching.ts';
 import type { InitialTwin, ReprovisionPolicy } from '../enrollments/types.ts';
 import { newEtag } from '../etag.ts';
 import { idKey } from '../id-key.ts';
+import { KeyedLock } from '../provisioning/keyed-lock.ts';
 import type { Substatus } from '../provisioning/types.ts';
 import type { DeviceStore } from './store.ts';
 import type { RegistryDevice } from './types.ts';
@@ -99,6 +100,7 @@ async function applyAssignment(store: DeviceStore, c: AssignmentChange): Promise
 /** The registry: assignments write it, the management API reads and deletes devices. */
 export class RegistryService {
   private readonly store: DeviceStore;
+  private readonly lock = new KeyedLock();
 
   constructor(store: DeviceStore) {
     this.store = store;
@@ -119,6 +121,32 @@ export class RegistryService {
     const d = await this.store.findDevice(tenantId, hub, deviceId);
     if (!d) throw new ZtError('NOT_FOUND', `no device "${deviceId}" in hub ${hub} of this scope`);
     return d;
+  }
+
+  /** The device, or undefined. */
+  find(tenantId: string, hub: string, deviceId: string): Promise<RegistryDevice | undefined> {
+    return this.store.findDevice(tenantId, hub, deviceId);
+  }
+
+  /**
+   * Changes a device: `change` gets the current record and returns the new one (or undefined to
+   * leave it); one change at a time per device in this process.
+   */
+  async update(
+    tenantId: string,
+    hub: string,
+    deviceId: string,
+    change: (d: RegistryDevice) => RegistryDevice | undefined,
+  ): Promise<RegistryDevice> {
+    return this.lock.run(`${tenantId}/${idKey(hub)}/${deviceId}`, async () => {
+      const d = await this.get(tenantId, hub, deviceId);
+      const next = change(structuredClone(d));
+      if (!next) return d;
+      next.etag = newEtag();
+      next.lastUpdatedDateTimeUtc = new Date().toISOString();
+      await this.store.putDevice(tenantId, next);
+      return next;
+    });
   }
 
   /** Deletes the device, or NOT_FOUND. */

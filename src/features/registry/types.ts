@@ -30,6 +30,14 @@ export const RegistryDeviceSchema = Type.Object({
       { description: 'the certificate the device last registered with' },
     ),
   ),
+  twinVersions: Type.Optional(
+    Type.Object(
+      { desired: Type.Integer(), reported: Type.Integer() },
+      { description: '$version of the desired and reported properties (builtin hubs)' },
+    ),
+  ),
+  connectionState: Type.Optional(Type.Enum(['Connected', 'Disconnected'], { description: 'builtin hubs' })),
+  lastActivityTime: Type.Optional(Type.String({ format: 'date-time' })),
   etag: Type.String(),
   createdDateTimeUtc: Type.String({ format: 'date-time' }),
   lastUpdatedDateTimeUtc: Type.String({ format: 'date-time' }),

@@ -20,6 +20,8 @@ import type { SourceGuard } from '../source-guard.ts';
 import type { DeviceGateway, Resolution } from '../../features/iot/gateway.ts';
 import { dpsMqttHooks, parseDpsUsername } from './dps-mqtt.ts';
 import { type ConnectionFacts, gatewayHooks } from './gateway-hooks.ts';
+import { hubHooks, parseHubUsername } from './hub-hooks.ts';
+import type { BuiltinHub } from '../../features/hubs/builtin.ts';
 import { MqttFrameLimit } from './frame-limit.ts';
 import { SharedBrokerState } from './shared-broker-state.ts';
 
@@ -42,6 +44,8 @@ export async function startMqttListener(o: {
   gateway?: DeviceGateway;
   /** Redis shared with other gateway nodes (device.mqtt_redis_url); without it, memory. */
   redisUrl?: string;
+  /** The builtin hub; without it, IoT Hub device connections are refused. */
+  builtinHub?: BuiltinHub;
 }): Promise<MqttListener> {
   const shared = o.redisUrl ? new SharedBrokerState(o.redisUrl) : undefined;
   const tlsOf = new WeakMap<Duplex, TLSSocket>();
@@ -69,7 +73,11 @@ export async function startMqttListener(o: {
         authFailed,
       })
     : undefined;
+  const hub = o.builtinHub
+    ? hubHooks({ hub: o.builtinHub, logger: o.logger, chainOf, authFailed })
+    : undefined;
   const isDps = new WeakSet<Client>();
+  const isHub = new WeakSet<Client>();
   const early = new WeakMap<Client, string>();
   const refuse = (code: 3 | 5, message: string) =>
     Object.assign(new Error(message), { returnCode: code }) as import('aedes').AuthenticateError;
@@ -83,9 +91,16 @@ export async function startMqttListener(o: {
       ...shared?.brokerOptions(tenantId ?? ''),
       preConnect(client, packet, done) {
         const dpsUser = packet.username !== undefined && parseDpsUsername(packet.username) !== undefined;
-        if (dpsUser || !gw) {
+        if (dpsUser || (!gw && !hub)) {
           isDps.add(client);
           return dps.preConnect(client, packet, done);
+        }
+        if (hub && packet.username !== undefined && parseHubUsername(packet.username)) {
+          // IoT Hub devices connect with clean=false (the Azure SDK does); messages to them are
+          // sent while they are connected, so there is nothing to keep beyond subscriptions.
+          isHub.add(client);
+          if (packet.will) early.set(client, 'the builtin hub does not take will messages');
+          return done(null, true);
         }
         const wait = blockedFor(client);
         if (wait > 0)
@@ -100,29 +115,35 @@ export async function startMqttListener(o: {
         done(null, true);
       },
       authenticate(client, username, password, done) {
-        if (isDps.has(client) || !gw) return dps.authenticate(client, username, password, done);
+        if (isDps.has(client)) return dps.authenticate(client, username, password, done);
         const why = early.get(client);
         if (why) {
           o.logger.info({ clientId: client.id }, `MQTT connect refused: ${why}`);
           return done(refuse(why.startsWith('too many') ? 3 : 5, why), false);
         }
+        if (isHub.has(client)) return hub!.authenticate(client, username, password, done);
+        if (!gw) return dps.authenticate(client, username, password, done);
         gw.authenticate(client, username, password, done);
       },
       authorizePublish(client, packet, done) {
+        if (client && isHub.has(client)) return hub!.authorizePublish(client, packet, done);
         if (!client || isDps.has(client) || !gw) return dps.authorizePublish(client, packet, done);
         gw.authorizePublish(client, packet, done);
       },
       authorizeSubscribe(client, sub, done) {
+        if (client && isHub.has(client)) return hub!.authorizeSubscribe(client, sub, done);
         if (!client || isDps.has(client) || !gw) return dps.authorizeSubscribe(client, sub, done);
         gw.authorizeSubscribe(client, sub, done);
       },
       authorizeForward(client, packet) {
+        if (isHub.has(client)) return hub!.authorizeForward(client, packet);
         // DPS answers go to the asking client only; nothing else reaches a DPS client.
         if (isDps.has(client) || !gw)
           return packet.topic.startsWith('$dps/registrations/res/') ? packet : null;
         return gw.authorizeForward(client, packet);
       },
       published(packet, client, done) {
+        if (client && isHub.has(client)) return hub!.published(packet, client, done);
         if (client && isDps.has(client)) return dps.published(packet, client, done);
         done(null);
       },
@@ -134,6 +155,7 @@ export async function startMqttListener(o: {
       o.logger.debug({ err: err.message }, 'MQTT connection error'),
     );
     broker.on('clientDisconnect', (client) => {
+      if (isHub.has(client)) hub?.disconnected(client);
       const s = gw?.sessionOf(client);
       if (s) o.gateway?.disconnected(s, true, 'CLIENT_INITIATED_DISCONNECT');
     });

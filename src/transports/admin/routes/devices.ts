@@ -5,7 +5,7 @@ import { tenantFor } from '../authorize.ts';
 import { ERRORS, NoContent, Page, PageQuery, ref, resource, ScopeParams, scoped } from '../route-kit.ts';
 
 export const deviceRoutes = resource((app, { services }) => {
-  const { registry, tenants } = services;
+  const { registry, tenants, builtinHub } = services;
   const tags = ['devices'];
   const base = '/v1/tenants/:idScope/devices';
   const Device = scoped({
@@ -50,6 +50,92 @@ export const deviceRoutes = resource((app, { services }) => {
     },
     async (req, reply) => {
       await registry.delete((await tenantFor(tenants, req)).id, req.params.hub, req.params.deviceId);
+      return reply.code(204).send();
+    },
+  );
+  app.patch(
+    `${base}/:hub/:deviceId/twin`,
+    {
+      schema: {
+        summary:
+          'Change desired properties (a JSON merge patch; null removes one); a connected device of a builtin hub gets them at once',
+        tags,
+        params: Device,
+        body: Type.Object(
+          {
+            properties: Type.Object(
+              { desired: Type.Record(Type.String(), Type.Unknown()) },
+              { additionalProperties: false },
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: ref('registryDevice'), ...ERRORS },
+      },
+    },
+    async (req) =>
+      builtinHub.patchDesired(
+        (await tenantFor(tenants, req)).id,
+        req.params.hub,
+        req.params.deviceId,
+        req.body.properties.desired,
+      ),
+  );
+  app.post(
+    `${base}/:hub/:deviceId/methods`,
+    {
+      schema: {
+        summary: 'Call a direct method on a device connected to a builtin hub and return its answer',
+        tags,
+        params: Device,
+        body: Type.Object(
+          {
+            methodName: Type.String({ minLength: 1, maxLength: 100 }),
+            payload: Type.Optional(Type.Unknown()),
+            responseTimeoutInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 300 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ status: Type.Integer(), payload: Type.Unknown() }), ...ERRORS },
+      },
+    },
+    async (req) =>
+      builtinHub.invokeMethod(
+        (await tenantFor(tenants, req)).id,
+        req.params.hub,
+        req.params.deviceId,
+        req.body.methodName,
+        req.body.payload,
+        req.body.responseTimeoutInSeconds,
+      ),
+  );
+  app.post(
+    `${base}/:hub/:deviceId/messages`,
+    {
+      schema: {
+        summary: 'Send a cloud-to-device message to a device connected to a builtin hub',
+        tags,
+        params: Device,
+        body: Type.Object(
+          {
+            body: Type.String({ maxLength: 65_536, description: 'the message (text)' }),
+            properties: Type.Optional(
+              Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 1024 })),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 204: NoContent, ...ERRORS },
+      },
+    },
+    async (req, reply) => {
+      await builtinHub.sendMessage(
+        (await tenantFor(tenants, req)).id,
+        req.params.hub,
+        req.params.deviceId,
+        req.body.body,
+        req.body.properties,
+      );
       return reply.code(204).send();
     },
   );

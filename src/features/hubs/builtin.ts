@@ -1,0 +1,262 @@
+/**
+ * The builtin hub: this server answering the IoT Hub device protocol for devices DPS assigned to
+ * a hub of kind `builtin`. A device is who its certificate says: the one it registered with (the
+ * registry keeps its SHA-256), enabled, within its validity. Its twin is the registry's twin:
+ * desired properties seeded from the enrollment's initial twin, reported properties the device
+ * patches, each with a $version. Desired-property changes and direct method calls reach a
+ * connected device through the transport that holds its connection.
+ */
+import { randomUUID } from 'node:crypto';
+import { ZtError } from '../../errors.ts';
+import type { Certificate } from '../../pki/certificate.ts';
+import type { RegistryService } from '../registry/service.ts';
+import type { RegistryDevice } from '../registry/types.ts';
+import type { HubService } from './service.ts';
+
+/** A connected device of a builtin hub. */
+export interface HubSession {
+  tenantId: string;
+  hub: string;
+  deviceId: string;
+}
+
+/** How the hub reaches connected devices (the MQTT transport sets it). */
+export interface HubDelivery {
+  /** Publishes JSON to the device's connection; false when it is not connected here. */
+  send(s: Pick<HubSession, 'tenantId' | 'hub' | 'deviceId'>, topic: string, payload: unknown): boolean;
+  /** Publishes bytes as they are. */
+  sendRaw(s: Pick<HubSession, 'tenantId' | 'hub' | 'deviceId'>, topic: string, body: Buffer): boolean;
+}
+
+type Twin = { desired: Record<string, unknown>; reported: Record<string, unknown> };
+
+/** Longest a direct method call waits for the device (IoT Hub's limit). */
+const MAX_METHOD_TIMEOUT_S = 300;
+/** Largest reported-properties patch accepted (IoT Hub: 32 KB of reported properties). */
+const MAX_PATCH_BYTES = 32 * 1024;
+
+/** Applies a JSON merge patch (null removes a property), as twin patches work. */
+function merge(target: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+  for (const [k, v] of Object.entries(patch)) {
+    if (k.startsWith('$')) continue;
+    if (v === null) delete target[k];
+    else if (
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      typeof target[k] === 'object' &&
+      target[k] !== null &&
+      !Array.isArray(target[k])
+    )
+      merge(target[k] as Record<string, unknown>, v as Record<string, unknown>);
+    else target[k] = v;
+  }
+  return target;
+}
+
+/** The builtin hub's device-facing and operator-facing operations. */
+export class BuiltinHub {
+  private readonly hubs: HubService;
+  private readonly registry: RegistryService;
+  private delivery: HubDelivery | undefined;
+  private readonly pending = new Map<
+    string,
+    { resolve: (r: { status: number; payload: unknown }) => void; timer: NodeJS.Timeout }
+  >();
+
+  private readonly telemetry: (tenantId: string, kind: string, message: Record<string, unknown>) => void;
+
+  constructor(
+    hubs: HubService,
+    registry: RegistryService,
+    /** Where device-to-cloud messages go (the scope's event webhooks, through the outbox). */
+    telemetry: (tenantId: string, kind: string, message: Record<string, unknown>) => void = () => undefined,
+  ) {
+    this.hubs = hubs;
+    this.registry = registry;
+    this.telemetry = telemetry;
+  }
+
+  /** A device-to-cloud message: its body and the properties the topic carried. */
+  deviceMessage(s: HubSession, properties: Record<string, string>, body: Buffer): void {
+    this.telemetry(s.tenantId, `devices/${s.deviceId}/messages/events`, {
+      hub: s.hub,
+      deviceId: s.deviceId,
+      enqueuedTime: new Date().toISOString(),
+      properties,
+      body: body.toString('base64'),
+    });
+  }
+
+  /** Sends a cloud-to-device message to a connected device. */
+  async sendMessage(
+    tenantId: string,
+    hub: string,
+    deviceId: string,
+    body: string,
+    properties: Record<string, string> = {},
+  ): Promise<void> {
+    const d = await this.registry.get(tenantId, hub, deviceId);
+    const props = new URLSearchParams(properties).toString();
+    const sent = this.delivery?.sendRaw(
+      { tenantId, hub: d.hub, deviceId },
+      `devices/${deviceId}/messages/devicebound/${props}`,
+      Buffer.from(body),
+    );
+    if (!sent)
+      throw new ZtError(
+        'NOT_FOUND',
+        `device ${deviceId} is not connected to builtin hub ${d.hub}; cloud-to-device messages are delivered to connected devices only`,
+        { rule: 'device-offline' },
+      );
+  }
+
+  /** Sets how connected devices are reached. */
+  setDelivery(d: HubDelivery): void {
+    this.delivery = d;
+  }
+
+  /**
+   * The device `deviceId` of builtin hub `hubHost`, if `chain`'s leaf is the certificate it
+   * registered with; throws UNAUTHENTICATED saying why (for the operator's log).
+   */
+  async authenticate(hubHost: string, deviceId: string, chain: Certificate[]): Promise<HubSession> {
+    const leaf = chain[0];
+    if (!leaf) throw new ZtError('UNAUTHENTICATED', 'no client certificate in the TLS handshake');
+    const now = Date.now();
+    if (leaf.notAfter.getTime() < now || leaf.notBefore.getTime() > now)
+      throw new ZtError(
+        'UNAUTHENTICATED',
+        `the client certificate of ${deviceId} is outside its validity period`,
+      );
+    for (const tenantId of await this.hubs.builtinScopes(hubHost)) {
+      const d = await this.registry.find(tenantId, hubHost, deviceId);
+      if (!d || d.certificate?.sha256Thumbprint !== leaf.sha256) continue;
+      if (d.status !== 'enabled')
+        throw new ZtError('UNAUTHENTICATED', `device ${deviceId} of hub ${hubHost} is disabled`);
+      return { tenantId, hub: d.hub, deviceId };
+    }
+    throw new ZtError(
+      'UNAUTHENTICATED',
+      `no device ${deviceId} of a builtin hub ${hubHost} registered with this certificate (SHA-256 ${leaf.sha256}); register it through DPS first`,
+    );
+  }
+
+  private twinOf(d: RegistryDevice): Twin {
+    const v = d.twinVersions ?? { desired: 1, reported: 1 };
+    return {
+      desired: { ...d.twin.properties.desired, $version: v.desired },
+      reported: { ...d.twin.properties.reported, $version: v.reported },
+    };
+  }
+
+  /** The device's twin properties, each with its $version. */
+  async twin(s: HubSession): Promise<Twin> {
+    return this.twinOf(await this.registry.get(s.tenantId, s.hub, s.deviceId));
+  }
+
+  /** Merges a reported-properties patch from the device; returns the new $version. */
+  async patchReported(s: HubSession, patch: unknown): Promise<number> {
+    if (typeof patch !== 'object' || patch === null || Array.isArray(patch))
+      throw new ZtError('BAD_REQUEST', 'a reported-properties patch is a JSON object');
+    if (JSON.stringify(patch).length > MAX_PATCH_BYTES)
+      throw new ZtError('BODY_TOO_LARGE', `a reported-properties patch is at most ${MAX_PATCH_BYTES} bytes`);
+    const d = await this.registry.update(s.tenantId, s.hub, s.deviceId, (d) => {
+      merge(d.twin.properties.reported, patch as Record<string, unknown>);
+      const v = d.twinVersions ?? { desired: 1, reported: 1 };
+      d.twinVersions = { ...v, reported: v.reported + 1 };
+      d.lastActivityTime = new Date().toISOString();
+      return d;
+    });
+    return d.twinVersions!.reported;
+  }
+
+  /** Merges a desired-properties patch (operator) and pushes it to the device when connected. */
+  async patchDesired(
+    tenantId: string,
+    hub: string,
+    deviceId: string,
+    patch: Record<string, unknown>,
+  ): Promise<RegistryDevice> {
+    const d = await this.registry.update(tenantId, hub, deviceId, (d) => {
+      merge(d.twin.properties.desired, patch);
+      const v = d.twinVersions ?? { desired: 1, reported: 1 };
+      d.twinVersions = { ...v, desired: v.desired + 1 };
+      return d;
+    });
+    const version = d.twinVersions!.desired;
+    this.delivery?.send(
+      { tenantId, hub: d.hub, deviceId },
+      `$iothub/twin/PATCH/properties/desired/?$version=${version}`,
+      {
+        ...patch,
+        $version: version,
+      },
+    );
+    return d;
+  }
+
+  /** Calls a direct method on a connected device and waits for its answer. */
+  async invokeMethod(
+    tenantId: string,
+    hub: string,
+    deviceId: string,
+    methodName: string,
+    payload: unknown,
+    timeoutSeconds = 30,
+  ): Promise<{ status: number; payload: unknown }> {
+    const d = await this.registry.get(tenantId, hub, deviceId);
+    if (!/^[\w.-]{1,100}$/.test(methodName))
+      throw new ZtError(
+        'BAD_REQUEST',
+        `"${methodName}" is not a method name (letters, digits, "_", "." or "-")`,
+      );
+    const timeout = Math.min(Math.max(timeoutSeconds, 1), MAX_METHOD_TIMEOUT_S);
+    const rid = randomUUID();
+    const answer = new Promise<{ status: number; payload: unknown }>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(rid);
+        reject(
+          new ZtError('NOT_FOUND', `device ${deviceId} did not answer ${methodName} within ${timeout} s`, {
+            rule: 'method-timeout',
+          }),
+        );
+      }, timeout * 1000);
+      this.pending.set(rid, { resolve, timer });
+    });
+    const sent = this.delivery?.send(
+      { tenantId, hub: d.hub, deviceId },
+      `$iothub/methods/POST/${methodName}/?$rid=${rid}`,
+      payload ?? null,
+    );
+    if (!sent) {
+      clearTimeout(this.pending.get(rid)!.timer);
+      this.pending.delete(rid);
+      throw new ZtError(
+        'NOT_FOUND',
+        `device ${deviceId} is not connected to builtin hub ${d.hub}; it must be connected to receive a direct method`,
+        { rule: 'device-offline' },
+      );
+    }
+    return answer;
+  }
+
+  /** The device's answer to a method call (`rid` from the request topic). */
+  methodResponse(rid: string, status: number, payload: unknown): void {
+    const p = this.pending.get(rid);
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.pending.delete(rid);
+    p.resolve({ status, payload });
+  }
+
+  /** Records the device's connection state. */
+  async setConnected(s: HubSession, connected: boolean): Promise<void> {
+    await this.registry
+      .update(s.tenantId, s.hub, s.deviceId, (d) => {
+        d.connectionState = connected ? 'Connected' : 'Disconnected';
+        d.lastActivityTime = new Date().toISOString();
+        return d;
+      })
+      .catch(() => undefined);
+  }
+}

@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import deviceSdk from 'azure-iot-device';
+import deviceMqtt from 'azure-iot-device-mqtt';
+import { certificatePem } from '../../pki/certificate.ts';
+import { adminClient } from '../../testing/admin.ts';
+import { sdkRegisterMqtt } from '../../testing/azure-sdk.ts';
+import { cliRunner } from '../../testing/cli.ts';
+import { dpsFixture, type DpsFixture, makeDevice } from '../../testing/dps.ts';
+import { scratchDir } from '../../testing/pki.ts';
+import { startTestServer, type TestServer } from '../../testing/server.ts';
+
+describe('the builtin hub: the Azure IoT device SDK after DPS', () => {
+  let server: TestServer;
+  let fx: DpsFixture;
+  let api: ReturnType<typeof adminClient>;
+  let ca: string;
+  const dir = scratchDir('zt-hub-');
+  const { ok } = cliRunner(() => server, dir);
+
+  /** A device client as an application builds it; the host name carries the test port (the SDK dials 8883). */
+  function deviceClient(deviceId: string, dev: { chainPem: string; keyPem: string }) {
+    const client = deviceSdk.Client.fromConnectionString(
+      `HostName=localhost:${server.mqttPort};DeviceId=${deviceId};x509=true`,
+      deviceMqtt.Mqtt,
+    );
+    return client;
+  }
+  const open = async (client: ReturnType<typeof deviceClient>, dev: { chainPem: string; keyPem: string }) => {
+    await client.setOptions({ cert: dev.chainPem, key: dev.keyPem, ca } as never);
+    await client.open();
+  };
+
+  before(async () => {
+    server = await startTestServer({ flags: { 'dps.retry_after_seconds': 1 } });
+    api = adminClient(server);
+    fx = await dpsFixture(server, 'hubplant');
+    ca = certificatePem(server.devPki.root.certificate);
+    const hub = await api('PUT', `/v1/tenants/${fx.idScope}/hubs/localhost`, { kind: 'builtin' });
+    assert.equal(hub.status, 200, JSON.stringify(hub.body));
+    assert.equal(hub.body.kind, 'builtin');
+    const g = await api('PUT', `/v1/tenants/${fx.idScope}/enrollment-groups/builtin-line`, {
+      enrollmentGroupId: 'builtin-line',
+      attestation: {
+        type: 'x509',
+        x509: { signingCertificates: { primary: { certificate: certificatePem(fx.intermediate.cert) } } },
+      },
+      iotHubs: ['localhost'],
+      initialTwin: { properties: { desired: { interval: 10 } } },
+    });
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+  });
+  after(async () => {
+    await server?.dispose();
+  });
+
+  it('connects after registering, reads the initial twin, reports, receives desired changes and direct methods from the CLI', async () => {
+    const dev = makeDevice(fx.intermediate, 'hub-device-01');
+    const state = await sdkRegisterMqtt(server.mqttPort, ca, fx.idScope, dev);
+    assert.equal(state.status, 'assigned');
+    assert.equal(state.assignedHub, 'localhost');
+    const client = deviceClient(state.deviceId, dev);
+    await open(client, dev).catch((e) => {
+      console.log(
+        server.logs
+          .filter((l) => /MQTT|IoT Hub/.test(l))
+          .slice(-5)
+          .join('\n'),
+      );
+      throw e;
+    });
+    try {
+      const twin = await client.getTwin();
+      assert.equal(twin.properties.desired.interval, 10);
+      await new Promise<void>((resolve, reject) =>
+        twin.properties.reported.update({ firmware: '1.2.3' }, (err?: Error) =>
+          err ? reject(err) : resolve(),
+        ),
+      );
+      const shown = await api('GET', `/v1/tenants/${fx.idScope}/devices/localhost/${state.deviceId}`);
+      assert.equal(shown.body.twin.properties.reported.firmware, '1.2.3');
+      assert.equal(shown.body.connectionState, 'Connected');
+
+      const desired: Array<Record<string, unknown>> = [];
+      twin.on('properties.desired', (d: Record<string, unknown>) => desired.push(d));
+      await sleep(300);
+      await ok(
+        'device',
+        'twin-update',
+        'localhost',
+        state.deviceId,
+        '--desired',
+        '{"interval": 30}',
+        '--scope',
+        fx.idScope,
+      );
+      for (let i = 0; i < 50 && !desired.some((d) => d.interval === 30); i++) await sleep(100);
+      assert.ok(
+        desired.some((d) => d.interval === 30),
+        JSON.stringify(desired),
+      );
+
+      client.onDeviceMethod(
+        'reboot',
+        (req: { payload: unknown }, res: { send: (s: number, p: unknown, cb: () => void) => void }) =>
+          res.send(200, { rebooting: true, asked: req.payload }, () => undefined),
+      );
+      await sleep(300);
+      const out = await ok(
+        'device',
+        'invoke',
+        'localhost',
+        state.deviceId,
+        'reboot',
+        '--payload',
+        '{"delay": 1}',
+        '--scope',
+        fx.idScope,
+      );
+      assert.match(out, /^status 200/);
+      assert.deepEqual(JSON.parse(out.slice(out.indexOf('\n') + 1)), {
+        rebooting: true,
+        asked: { delay: 1 },
+      });
+
+      // Cloud-to-device: a message with a property, sent with the CLI.
+      const received: Array<{ data: string; color: unknown }> = [];
+      client.on('message', (msg: { data: Buffer; properties: { getValue(k: string): unknown } }) =>
+        received.push({ data: msg.data.toString(), color: msg.properties.getValue('color') }),
+      );
+      await sleep(300);
+      await ok(
+        'device',
+        'send',
+        'localhost',
+        state.deviceId,
+        'turn on',
+        '--property',
+        'color=red',
+        '--scope',
+        fx.idScope,
+      );
+      for (let i = 0; i < 50 && received.length === 0; i++) await sleep(100);
+      assert.deepEqual(received, [{ data: 'turn on', color: 'red' }]);
+
+      // Device-to-cloud: a message with a property reaches the scope's webhook.
+      const hooked: Array<{ event: string; body: any }> = [];
+      const hook = createServer((req, res) => {
+        let body = '';
+        req.setEncoding('utf8').on('data', (d: string) => (body += d));
+        req.on('end', () => {
+          hooked.push({ event: String(req.headers['x-zerotouch-event']), body: JSON.parse(body) });
+          res.writeHead(204).end();
+        });
+      });
+      await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+      const tenant = await server.services.tenants.getTenant(fx.idScope);
+      await server.services.iot.registry.updateSettings(tenant.id, {
+        eventWebhooks: [{ url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/telemetry` }],
+      });
+      const m = new deviceSdk.Message(JSON.stringify({ temperature: 21.5 }));
+      m.properties.add('alert', 'false');
+      await client.sendEvent(m);
+      for (let i = 0; i < 50 && hooked.length === 0; i++) await sleep(100);
+      assert.equal(hooked[0]?.event, `devices/${state.deviceId}/messages/events`);
+      assert.equal(hooked[0]?.body.properties.alert, 'false');
+      assert.deepEqual(JSON.parse(Buffer.from(hooked[0]!.body.body, 'base64').toString()), {
+        temperature: 21.5,
+      });
+      hook.close();
+    } finally {
+      await client.close();
+    }
+    for (let i = 0; i < 20; i++) {
+      const d = await api('GET', `/v1/tenants/${fx.idScope}/devices/localhost/${state.deviceId}`);
+      if (d.body.connectionState === 'Disconnected') break;
+      await sleep(100);
+    }
+    const offline = await api(
+      'POST',
+      `/v1/tenants/${fx.idScope}/devices/localhost/${state.deviceId}/methods`,
+      {
+        methodName: 'reboot',
+      },
+    );
+    assert.equal(offline.status, 404);
+    assert.match(offline.body.message, /is not connected/);
+  });
+
+  it('refuses a certificate the device did not register with', async () => {
+    const dev = makeDevice(fx.intermediate, 'hub-device-02');
+    const state = await sdkRegisterMqtt(server.mqttPort, ca, fx.idScope, dev);
+    const other = makeDevice(fx.intermediate, 'hub-device-02');
+    const client = deviceClient(state.deviceId, other);
+    await assert.rejects(open(client, other));
+    assert.ok(
+      server.logs.some(
+        (l) => l.includes('IoT Hub connect refused') && l.includes('registered with this certificate'),
+      ),
+    );
+  });
+});
