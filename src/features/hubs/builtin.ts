@@ -26,6 +26,13 @@ export interface HubDelivery {
   send(s: Pick<HubSession, 'tenantId' | 'hub' | 'deviceId'>, topic: string, payload: unknown): boolean;
   /** Publishes bytes as they are. */
   sendRaw(s: Pick<HubSession, 'tenantId' | 'hub' | 'deviceId'>, topic: string, body: Buffer): boolean;
+  /**
+   * Hands a message to the other gateway nodes, one of which may hold the device's connection
+   * (absent with one node).
+   */
+  sendElsewhere?(s: Pick<HubSession, 'tenantId' | 'hub' | 'deviceId'>, topic: string, body: Buffer): void;
+  /** Hands a method answer to the other nodes, one of which may be waiting for it. */
+  answerElsewhere?(rid: string, status: number, payload: unknown): void;
 }
 
 type Twin = { desired: Record<string, unknown>; reported: Record<string, unknown> };
@@ -97,8 +104,9 @@ export class BuiltinHub {
   ): Promise<void> {
     const d = await this.registry.get(tenantId, hub, deviceId);
     const props = new URLSearchParams(properties).toString();
-    const sent = this.delivery?.sendRaw(
-      { tenantId, hub: d.hub, deviceId },
+    const sent = this.deliver(
+      tenantId,
+      d,
       `devices/${deviceId}/messages/devicebound/${props}`,
       Buffer.from(body),
     );
@@ -184,13 +192,11 @@ export class BuiltinHub {
       return d;
     });
     const version = d.twinVersions!.desired;
-    this.delivery?.send(
-      { tenantId, hub: d.hub, deviceId },
+    this.deliver(
+      tenantId,
+      d,
       `$iothub/twin/PATCH/properties/desired/?$version=${version}`,
-      {
-        ...patch,
-        $version: version,
-      },
+      Buffer.from(JSON.stringify({ ...patch, $version: version })),
     );
     return d;
   }
@@ -223,10 +229,11 @@ export class BuiltinHub {
       }, timeout * 1000);
       this.pending.set(rid, { resolve, timer });
     });
-    const sent = this.delivery?.send(
-      { tenantId, hub: d.hub, deviceId },
+    const sent = this.deliver(
+      tenantId,
+      d,
       `$iothub/methods/POST/${methodName}/?$rid=${rid}`,
-      payload ?? null,
+      Buffer.from(JSON.stringify(payload ?? null)),
     );
     if (!sent) {
       clearTimeout(this.pending.get(rid)!.timer);
@@ -240,10 +247,37 @@ export class BuiltinHub {
     return answer;
   }
 
+  /**
+   * Sends to the device on this node, else (when its record says it is connected) through the
+   * other nodes; false when it is not connected anywhere.
+   */
+  private deliver(tenantId: string, d: RegistryDevice, topic: string, body: Buffer): boolean {
+    const s = { tenantId, hub: d.hub, deviceId: d.deviceId };
+    if (this.delivery?.sendRaw(s, topic, body)) return true;
+    if (this.delivery?.sendElsewhere && d.connectionState === 'Connected') {
+      this.delivery.sendElsewhere(s, topic, body);
+      return true;
+    }
+    return false;
+  }
+
+  /** A method answer that arrived on another node (`rid` unknown there). */
+  answerFromElsewhere(rid: string, status: number, payload: unknown): void {
+    const p = this.pending.get(rid);
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.pending.delete(rid);
+    p.resolve({ status, payload });
+  }
+
   /** The device's answer to a method call (`rid` from the request topic). */
   methodResponse(rid: string, status: number, payload: unknown): void {
     const p = this.pending.get(rid);
-    if (!p) return;
+    if (!p) {
+      // The call may have been made on another node.
+      this.delivery?.answerElsewhere?.(rid, status, payload);
+      return;
+    }
     clearTimeout(p.timer);
     this.pending.delete(rid);
     p.resolve({ status, payload });

@@ -5,6 +5,11 @@ import mqtt from 'mqtt';
 import { certificatePem } from '../../pki/certificate.ts';
 import { exportPrivateKeyPem } from '../../pki/keys.ts';
 import { createTestDatabase, postgresProblem } from '../../store/testing.ts';
+import deviceSdk from 'azure-iot-device';
+import deviceMqtt from 'azure-iot-device-mqtt';
+import { adminClient } from '../../testing/admin.ts';
+import { sdkRegisterMqtt } from '../../testing/azure-sdk.ts';
+import { dpsFixture, makeDevice } from '../../testing/dps.ts';
 import { makeLeaf, makeRoot, type TestCa } from '../../testing/pki.ts';
 import { startTestServer, type TestServer } from '../../testing/server.ts';
 
@@ -117,6 +122,69 @@ describe(
       await sleep(500);
       assert.deepEqual(got, ['telemetry/line-1:across nodes']);
       await Promise.all([sub.endAsync(), stranger.endAsync(), pub.endAsync()]);
+    });
+
+    it('reaches a builtin-hub device connected to the other node with desired changes and direct methods', async () => {
+      const a = nodes[0]!;
+      const fx = await dpsFixture(a, 'nodeshub');
+      const api = adminClient(a);
+      assert.equal(
+        (await api('PUT', `/v1/tenants/${fx.idScope}/hubs/localhost`, { kind: 'builtin' })).status,
+        200,
+      );
+      const g = await api('PUT', `/v1/tenants/${fx.idScope}/enrollment-groups/line`, {
+        enrollmentGroupId: 'line',
+        attestation: {
+          type: 'x509',
+          x509: { signingCertificates: { primary: { certificate: certificatePem(fx.intermediate.cert) } } },
+        },
+        iotHubs: ['localhost'],
+      });
+      assert.equal(g.status, 200, JSON.stringify(g.body));
+      const dev = makeDevice(fx.intermediate, 'roaming-01');
+      const ca = certificatePem(a.devPki.root.certificate);
+      const state = await sdkRegisterMqtt(a.mqttPort, ca, fx.idScope, dev);
+      const b = nodes[1]!;
+      const client = deviceSdk.Client.fromConnectionString(
+        `HostName=localhost:${b.mqttPort};DeviceId=${state.deviceId};x509=true`,
+        deviceMqtt.Mqtt,
+      );
+      await client.setOptions({
+        cert: dev.chainPem,
+        key: dev.keyPem,
+        ca: certificatePem(b.devPki.root.certificate),
+      } as never);
+      await client.open();
+      try {
+        const twin = await client.getTwin();
+        const desired: Array<Record<string, unknown>> = [];
+        twin.on('properties.desired', (d: Record<string, unknown>) => desired.push(d));
+        client.onDeviceMethod(
+          'ping',
+          (_req: unknown, res: { send: (s: number, p: unknown, cb: () => void) => void }) =>
+            res.send(200, { pong: true }, () => undefined),
+        );
+        await sleep(500);
+        const tenant = await a.services.tenants.getTenant(fx.idScope);
+        // Both calls are made on node A; the device is connected to node B.
+        await a.services.builtinHub.patchDesired(tenant.id, 'localhost', state.deviceId, { mode: 'eco' });
+        for (let i = 0; i < 50 && !desired.some((d) => d.mode === 'eco'); i++) await sleep(100);
+        assert.ok(
+          desired.some((d) => d.mode === 'eco'),
+          JSON.stringify(desired),
+        );
+        const r = await a.services.builtinHub.invokeMethod(
+          tenant.id,
+          'localhost',
+          state.deviceId,
+          'ping',
+          {},
+          10,
+        );
+        assert.deepEqual(r, { status: 200, payload: { pong: true } });
+      } finally {
+        await client.close();
+      }
     });
   },
 );

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { isZtError, operatorText } from '../../errors.ts';
 import type { BuiltinHub, HubSession } from '../../features/hubs/builtin.ts';
 import type { Certificate } from '../../pki/certificate.ts';
+import type { SharedBrokerState } from './shared-broker-state.ts';
 
 /** Parses `{hub}/{deviceId}/?api-version=…`; undefined for any other user name. */
 export function parseHubUsername(username: string): { hub: string; deviceId: string } | undefined {
@@ -41,6 +42,8 @@ export function hubHooks(o: {
   logger: Logger;
   chainOf: (client: Client) => Certificate[];
   authFailed?: (client: Client) => void;
+  /** Other gateway nodes (device.mqtt_redis_url), for devices connected to one of them. */
+  shared?: SharedBrokerState;
 }): Hooks & { sessionOf(client: Client): HubSession | undefined; disconnected(client: Client): void } {
   const sessions = new WeakMap<Client, HubSession>();
   const connected = new Map<string, Client>();
@@ -65,6 +68,25 @@ export function hubHooks(o: {
       sendBytes(c, topic, body);
       return true;
     },
+    ...(o.shared
+      ? {
+          sendElsewhere: (s, topic, body) =>
+            o.shared!.broadcast('hub-deliver', { key: key(s), topic, body: body.toString('base64') }),
+          answerElsewhere: (rid, status, payload) =>
+            o.shared!.broadcast('hub-answer', { rid, status, payload }),
+        }
+      : {}),
+  });
+  o.shared?.onBroadcast('hub-deliver', (m) => {
+    const msg = m as { key?: string; topic?: string; body?: string };
+    const c = typeof msg?.key === 'string' ? connected.get(msg.key) : undefined;
+    if (c && typeof msg.topic === 'string' && typeof msg.body === 'string')
+      sendBytes(c, msg.topic, Buffer.from(msg.body, 'base64'));
+  });
+  o.shared?.onBroadcast('hub-answer', (m) => {
+    const msg = m as { rid?: string; status?: number; payload?: unknown };
+    if (typeof msg?.rid === 'string' && typeof msg.status === 'number')
+      o.hub.answerFromElsewhere(msg.rid, msg.status, msg.payload);
   });
 
   const handle = async (client: Client, s: HubSession, topic: string, payload: Buffer) => {

@@ -74,7 +74,7 @@ export async function startMqttListener(o: {
       })
     : undefined;
   const hub = o.builtinHub
-    ? hubHooks({ hub: o.builtinHub, logger: o.logger, chainOf, authFailed })
+    ? hubHooks({ hub: o.builtinHub, logger: o.logger, chainOf, authFailed, ...(shared ? { shared } : {}) })
     : undefined;
   const isDps = new WeakSet<Client>();
   const isHub = new WeakSet<Client>();

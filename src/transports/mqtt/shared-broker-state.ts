@@ -99,15 +99,21 @@ export class SharedBrokerState {
     return { mq: new NamespacedEmitter(this.emitter, prefix), persistence };
   }
 
-  /** Tells every node (this one too) that `what` changed. */
-  broadcast(what: string): void {
-    this.emitter.emit({ topic: `zt/_nodes/${what}`, payload: Buffer.alloc(0) });
+  /** Tells every node (this one too) that `what` happened, with an optional JSON message. */
+  broadcast(what: string, message?: unknown): void {
+    const payload = Buffer.from(message === undefined ? '' : JSON.stringify(message));
+    this.emitter.emit({ topic: `zt/_nodes/${what}`, payload });
   }
 
-  /** Calls `fn` whenever any node broadcasts `what`. */
-  onBroadcast(what: string, fn: () => void): void {
-    this.emitter.on(`zt/_nodes/${what}`, (_packet, done) => {
-      fn();
+  /** Calls `fn` whenever any node broadcasts `what`, with its message. */
+  onBroadcast(what: string, fn: (message: unknown) => void): void {
+    this.emitter.on(`zt/_nodes/${what}`, (packet, done) => {
+      try {
+        const raw = Buffer.from(packet.payload as Uint8Array).toString('utf8');
+        fn(raw ? JSON.parse(raw) : undefined);
+      } catch {
+        // A malformed message from Redis is dropped; it came from no node of ours.
+      }
       done();
     });
   }
