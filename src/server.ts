@@ -22,6 +22,7 @@ import type { DeviceTls } from './transports/device-tls.ts';
 import { createMetrics } from './metrics.ts';
 import { buildAwsIotApp } from './transports/aws-iot/app.ts';
 import { type MqttListener, startMqttListener } from './transports/mqtt/listener.ts';
+import { attachMqttWebSocket } from './transports/mqtt/websocket.ts';
 import { SourceGuard } from './transports/source-guard.ts';
 import { createServices, type Services } from './services.ts';
 
@@ -161,6 +162,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       redisUrl: config.device.mqttRedisUrl || undefined,
     });
     listeners.push(mqtt);
+    attachMqttWebSocket(device.server, mqtt, {
+      logger: logger.child({ listener: 'mqtt-ws' }),
+      maxPacketBytes: config.device.maxBodyBytes,
+    });
     await admin.listen({ host: config.admin.host, port: config.admin.port });
     const awsApp = await buildAwsIotApp({
       logger: logger.child({ listener: 'aws' }),
@@ -225,7 +230,7 @@ export function startupBanner(s: RunningServer): string {
     `zerotouch ${VERSION} is running`,
     `  data directory:  ${s.config.dataDir}`,
     `  store:           ${s.store.dialect} ${s.store.location}`,
-    `  device API:      ${s.deviceUrl}  (DPS device API and EST, mutual TLS, TLS 1.2/1.3)`,
+    `  device API:      ${s.deviceUrl}  (DPS device API, EST, MQTT over WebSockets at /$iothub/websocket; mutual TLS, TLS 1.2/1.3)`,
     `  device MQTT:     mqtts://${new URL(s.deviceUrl).hostname}:${s.mqttPort}  (DPS over MQTT and the IoT device gateway, mutual TLS)`,
     `  admin API:       ${s.adminUrl}  (OpenAPI at ${s.adminUrl}/v1/openapi.json; /healthz, /readyz)`,
     `  AWS IoT API:     ${s.awsUrl}  (aws iot --endpoint-url ${s.awsUrl}; SigV4 with keys from zerotouch aws-key create)`,

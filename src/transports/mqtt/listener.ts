@@ -27,6 +27,8 @@ import { SharedBrokerState } from './shared-broker-state.ts';
 
 export interface MqttListener {
   port: number;
+  /** Serves MQTT carried by a WebSocket stream that arrived on the TLS connection `socket`. */
+  serveWebSocket(socket: TLSSocket, stream: Duplex): void;
   close(): Promise<void>;
 }
 
@@ -198,19 +200,20 @@ export async function startMqttListener(o: {
   });
 
   const sockets = new Set<TLSSocket>();
-  const server: Server = createServer(deviceTlsOptions(o.tls), (socket) => {
-    sockets.add(socket);
-    // Small MQTT acknowledgements must not wait for the peer's delayed ACK (Nagle: 40 ms each).
-    socket.setNoDelay(true);
-    socket.once('close', () => sockets.delete(socket));
+  /**
+   * Serves one MQTT connection: `stream` carries its bytes (the TLS socket itself, or a
+   * WebSocket over it), `socket` is the TLS connection it arrived on (peer chain, SNI).
+   */
+  const serve = (socket: TLSSocket, stream: Duplex) => {
     const limit = new MqttFrameLimit(o.maxPacketBytes);
     limit.once('error', (err) => {
       o.logger.info({ remote: socket.remoteAddress, err: err.message }, 'MQTT connection closed');
+      stream.destroy();
       socket.destroy();
     });
-    socket.on('error', () => socket.destroy());
-    socket.pipe(limit);
-    const conn = Duplex.from({ readable: limit, writable: socket });
+    stream.on('error', () => stream.destroy());
+    stream.pipe(limit);
+    const conn = Duplex.from({ readable: limit, writable: stream });
     tlsOf.set(conn, socket);
     const facts: ConnectionFacts = {
       chain: () => peerChain(socket, o.chainLimits),
@@ -219,7 +222,7 @@ export async function startMqttListener(o: {
     };
     factsOfConn.set(conn, facts);
     const handle = (broker: Aedes) => {
-      if (socket.destroyed) return;
+      if (socket.destroyed || stream.destroyed) return;
       try {
         broker.handle(conn);
       } catch (e) {
@@ -245,6 +248,15 @@ export async function startMqttListener(o: {
         o.logger.error({ err: e }, 'MQTT connection could not be placed');
         socket.destroy();
       });
+  };
+
+  const server: Server = createServer(deviceTlsOptions(o.tls), (socket) => {
+    sockets.add(socket);
+    // Small MQTT acknowledgements must not wait for the peer's delayed ACK (Nagle: 40 ms each).
+    socket.setNoDelay(true);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    serve(socket, socket);
   });
   if (o.guard) {
     const guard = o.guard;
@@ -263,6 +275,12 @@ export async function startMqttListener(o: {
   });
   return {
     port: (server.address() as AddressInfo).port,
+    serveWebSocket(socket, stream) {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      socket.setNoDelay(true);
+      serve(socket, stream);
+    },
     async close() {
       const closed = new Promise<void>((r) => server.close(() => r()));
       for (const s of sockets) s.destroy();
