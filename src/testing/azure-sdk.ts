@@ -98,6 +98,23 @@ export async function sdkRegisterMqtt(
 }
 
 /**
+ * Registers `device` with the SDK's MqttWs transport (wss://localhost:443/$iothub/websocket), its
+ * WebSocket made through `agent` (a proxy tunnel to the test server, standing in for 443).
+ */
+export async function sdkRegisterMqttWs(
+  agent: Agent,
+  caPem: string,
+  idScope: string,
+  device: DeviceIdentity,
+): Promise<Record<string, any>> {
+  const base = new mqttBase.MqttBase();
+  base.setOptions({ ca: caPem, mqtt: { webSocketAgent: agent } } as never);
+  const transport = new provisioningMqtt.MqttWs(base as never);
+  transport.setTransportOptions({ pollingInterval: 500 } as never);
+  return register('localhost', transport, idScope, device, undefined);
+}
+
+/**
  * The Azure provisioning service SDK client for a connection string, built as
  * ProvisioningServiceClient.fromConnectionString does, but dialling the test server's port.
  */

@@ -7,10 +7,11 @@ import deviceSdk from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import { certificatePem } from '../../pki/certificate.ts';
 import { adminClient } from '../../testing/admin.ts';
-import { sdkRegisterMqtt } from '../../testing/azure-sdk.ts';
+import { sdkRegisterMqtt, sdkRegisterMqttWs } from '../../testing/azure-sdk.ts';
 import { cliRunner } from '../../testing/cli.ts';
 import { dpsFixture, type DpsFixture, makeDevice } from '../../testing/dps.ts';
 import { scratchDir } from '../../testing/pki.ts';
+import { hasCommand, startTinyproxy, TunnelAgent } from '../../testing/proxy.ts';
 import { startTestServer, type TestServer } from '../../testing/server.ts';
 
 describe('the builtin hub: the Azure IoT device SDK after DPS', () => {
@@ -202,4 +203,47 @@ describe('the builtin hub: the Azure IoT device SDK after DPS', () => {
       ),
     );
   });
+
+  it(
+    'registers and connects with MqttWs through an HTTPS proxy with Basic auth, never touching the MQTT port',
+    { skip: hasCommand('tinyproxy') ? false : 'tinyproxy is not installed' },
+    async () => {
+      const proxy = await startTinyproxy(dir, 'fleet', 'pr0xy-secret');
+      try {
+        const dev = makeDevice(fx.intermediate, 'hub-device-ws');
+        // The SDKs dial wss://localhost:443; the tunnel's far end is the device HTTPS listener, 443's stand-in.
+        const agent = new TunnelAgent(proxy.port, 'fleet', 'pr0xy-secret', () => server.devicePort);
+        const state = await sdkRegisterMqttWs(agent, ca, fx.idScope, dev);
+        assert.equal(state.assignedHub, 'localhost');
+        const client = deviceSdk.Client.fromConnectionString(
+          `HostName=localhost;DeviceId=${state.deviceId};x509=true`,
+          deviceMqtt.MqttWs,
+        );
+        await client.setOptions({
+          cert: dev.chainPem,
+          key: dev.keyPem,
+          ca,
+          mqtt: { webSocketAgent: agent },
+        } as never);
+        await client.open();
+        try {
+          const twin = await client.getTwin();
+          assert.equal(twin.properties.desired.interval, 10);
+          await new Promise<void>((resolve, reject) =>
+            twin.properties.reported.update({ transport: 'mqtt-ws' }, (err?: Error) =>
+              err ? reject(err) : resolve(),
+            ),
+          );
+        } finally {
+          await client.close();
+        }
+        const shown = await api('GET', `/v1/tenants/${fx.idScope}/devices/localhost/${state.deviceId}`);
+        assert.equal(shown.body.twin.properties.reported.transport, 'mqtt-ws');
+        assert.match(proxy.log(), new RegExp(`CONNECT localhost:${server.devicePort}`));
+        assert.doesNotMatch(proxy.log(), new RegExp(`CONNECT localhost:${server.mqttPort}`));
+      } finally {
+        proxy.stop();
+      }
+    },
+  );
 });

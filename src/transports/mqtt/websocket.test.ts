@@ -1,51 +1,14 @@
 import assert from 'node:assert/strict';
-import { Agent } from 'node:https';
-import { connect as netConnect } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Agent } from 'node:https';
 import { after, before, describe, it } from 'node:test';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import mqtt from 'mqtt';
 import { WebSocket } from 'ws';
 import { certificatePem } from '../../pki/certificate.ts';
 import { adminClient } from '../../testing/admin.ts';
 import { dpsFixture, type DpsFixture, makeDevice } from '../../testing/dps.ts';
 import { scratchDir } from '../../testing/pki.ts';
-import { hasCommand, startTinyproxy, type TestProxy } from '../../testing/proxy.ts';
+import { hasCommand, startTinyproxy, type TestProxy, TunnelAgent } from '../../testing/proxy.ts';
 import { startTestServer, type TestServer } from '../../testing/server.ts';
-
-/** An https.Agent that reaches every host through an HTTP proxy's CONNECT tunnel, with Basic auth. */
-class TunnelAgent extends Agent {
-  private readonly proxyPort: number;
-  private readonly auth: string;
-  constructor(proxyPort: number, user: string, password: string) {
-    super({ keepAlive: false });
-    this.proxyPort = proxyPort;
-    this.auth = Buffer.from(`${user}:${password}`).toString('base64');
-  }
-  override createConnection(
-    options: ConnectionOptions & { host?: string; port?: number },
-    cb?: (err: Error | null, s: Duplex) => void,
-  ): Duplex | null | undefined {
-    const raw = netConnect(this.proxyPort, '127.0.0.1');
-    raw.once('connect', () =>
-      raw.write(
-        `CONNECT ${options.host}:${options.port} HTTP/1.1\r\nHost: ${options.host}:${options.port}\r\nProxy-Authorization: Basic ${this.auth}\r\n\r\n`,
-      ),
-    );
-    let head = '';
-    const onData = (d: Buffer) => {
-      head += d.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      raw.off('data', onData);
-      if (!/^HTTP\/1\.[01] 200/.test(head))
-        return cb?.(new Error(`proxy answered ${head.split('\r\n')[0]}`), raw);
-      cb?.(null, tlsConnect({ ...options, socket: raw, servername: options.host }));
-    };
-    raw.on('data', onData);
-    raw.once('error', (e) => cb?.(e, raw));
-    return undefined;
-  }
-}
 
 describe('MQTT over WebSockets on the device HTTPS listener', () => {
   let server: TestServer;
