@@ -15,8 +15,9 @@ describe('last resort', () => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
-    assert.equal(lines.at(-1), 'still serving');
-    const logged = lines.slice(0, -1).map((l) => JSON.parse(l));
+    // The log lines and the last console line may interleave on a loaded machine; all must be there.
+    assert.ok(lines.includes('still serving'), r.stdout);
+    const logged = lines.filter((l) => l !== 'still serving').map((l) => JSON.parse(l));
     assert.deepEqual(
       logged.map((l) => [l.origin, l.err.message]),
       [

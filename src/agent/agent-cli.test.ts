@@ -97,6 +97,30 @@ describe(
         assert.doesNotMatch(text, new RegExp(SECRET));
     });
 
+    it('provisions over MQTT in a WebSocket on the HTTPS port through the proxy (dps_transport = "mqtt-ws")', async () => {
+      device('ws-device');
+      const cfg = writeConfig(
+        'mqtt-ws',
+        'ws-device',
+        `https_proxy = "http://zt:${SECRET}@127.0.0.1:${proxyPort}"\n[zerotouch]\ndps_transport = "mqtt-ws"\n`,
+      );
+      const before = proxy.log().length;
+      const run = await zt('agent', 'run', '--once', '-c', cfg);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /assigned: .* as ws-device/);
+      const tunnels = proxy.log().slice(before);
+      assert.match(tunnels, new RegExp(`CONNECT localhost:${server.devicePort}`));
+      assert.doesNotMatch(
+        tunnels,
+        new RegExp(`CONNECT localhost:${server.mqttPort}`),
+        'nothing went to the MQTT port',
+      );
+      const logs = await ok('agent', 'logs', '-c', cfg);
+      assert.match(logs, /registering with DPS .*endpoint=wss:\/\/localhost:\d+\/\$iothub\/websocket/);
+      const reg = await api('GET', `/v1/tenants/${fx.idScope}/registrations/ws-device`);
+      assert.equal(reg.body.status, 'assigned');
+    });
+
     it('provisions over DPS-MQTT through the same proxy tunnel, with the certificate end to end', async () => {
       device('mqtt-device');
       const mqtt = `[zerotouch]\ndps_transport = "mqtt"\ndps_mqtt_port = ${server.mqttPort}\n`;

@@ -304,7 +304,7 @@ describe('device agent', () => {
           },
           zerotouch: { dps_transport: 'amqp' },
         },
-        /zerotouch.dps_transport: must be "https" or "mqtt"/,
+        /zerotouch.dps_transport: must be "https", "mqtt" or "mqtt-ws"/,
       ],
       [
         {

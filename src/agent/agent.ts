@@ -332,7 +332,9 @@ export class DeviceAgent {
       endpoint:
         this.config.dpsTransport === 'mqtt'
           ? `mqtts://${new URL(this.config.dps.globalEndpoint).hostname}:${this.config.dpsMqttPort}`
-          : this.config.dps.globalEndpoint,
+          : this.config.dpsTransport === 'mqtt-ws'
+            ? `${this.config.dps.globalEndpoint.replace(/^https:/, 'wss:')}/$iothub/websocket`
+            : this.config.dps.globalEndpoint,
       idScope: this.config.dps.idScope,
       registrationId,
       ...(this.config.httpsProxy ? { proxy: maskProxy(this.config.httpsProxy) } : {}),

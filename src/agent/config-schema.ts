@@ -124,7 +124,7 @@ export const AgentConfigFileSchema = Type.Object({
     Type.Object(
       {
         dps_transport: Type.Optional(
-          Type.Enum(['https', 'mqtt'], { 'x-message': 'must be "https" or "mqtt"' }),
+          Type.Enum(['https', 'mqtt', 'mqtt-ws'], { 'x-message': 'must be "https", "mqtt" or "mqtt-ws"' }),
         ),
         dps_mqtt_port: Type.Optional(
           Type.Integer({ minimum: 1, maximum: 65535, 'x-message': 'must be a port number from 1 to 65535' }),

@@ -68,7 +68,7 @@ export interface AgentConfig {
   /** Where the agent keeps credentials, the assignment cache and its log. */
   stateDir: string;
   /** How the agent talks to DPS ([zerotouch] dps_transport): HTTPS as aziot, or MQTT on `dpsMqttPort`. */
-  dpsTransport: 'https' | 'mqtt';
+  dpsTransport: 'https' | 'mqtt' | 'mqtt-ws';
   dpsMqttPort: number;
   /** Key paths the agent does not implement (kept in the file, reported by config apply). */
   unknownKeys: string[];
@@ -256,10 +256,10 @@ export function parseAgentConfig(
     .filter(Boolean);
 
   const dpsTransport = f.zerotouch?.dps_transport ?? 'https';
-  if (dpsTransport === 'mqtt' && identityPk.kind === 'pkcs11')
+  if (dpsTransport !== 'https' && identityPk.kind === 'pkcs11')
     bad(
       'zerotouch.dps_transport',
-      '"mqtt" needs the identity key in a file; a PKCS#11 identity_pk works with dps_transport = "https"',
+      `"${dpsTransport}" needs the identity key in a file; a PKCS#11 identity_pk works with dps_transport = "https"`,
     );
 
   return {

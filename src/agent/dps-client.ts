@@ -85,8 +85,11 @@ export async function registerWithDps(o: {
   payload?: unknown;
   http: HttpOptions;
   deadlineMs?: number;
-  /** "https" (the default, as aziot) or "mqtt" (port `mqttPort`, 8883 by default). */
-  transport?: 'https' | 'mqtt';
+  /**
+   * "https" (the default, as aziot), "mqtt" (port `mqttPort`, 8883 by default) or "mqtt-ws" (MQTT
+   * in a WebSocket on the HTTPS endpoint's port, for networks that let only 443 out).
+   */
+  transport?: 'https' | 'mqtt' | 'mqtt-ws';
   mqttPort?: number;
 }): Promise<DpsRegistration> {
   const end = Date.now() + (o.deadlineMs ?? 5 * 60_000);
@@ -94,11 +97,13 @@ export async function registerWithDps(o: {
     registrationId: o.registrationId,
     ...(o.payload !== undefined ? { payload: o.payload } : {}),
   });
+  const url = new URL(o.endpoint);
   const channel =
-    o.transport === 'mqtt'
+    o.transport === 'mqtt' || o.transport === 'mqtt-ws'
       ? await openDpsMqtt({
-          host: new URL(o.endpoint).hostname,
-          port: o.mqttPort ?? 8883,
+          host: url.hostname,
+          port: o.transport === 'mqtt-ws' ? Number(url.port || 443) : (o.mqttPort ?? 8883),
+          ...(o.transport === 'mqtt-ws' ? { webSocket: true } : {}),
           idScope: o.idScope,
           registrationId: o.registrationId,
           http: o.http,

@@ -5,7 +5,10 @@
  * with the client certificate end to end, exactly like HTTPS.
  */
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { MqttClient } from 'mqtt';
+import { type ClientOptions, createWebSocketStream, WebSocket } from 'ws';
 import { ZtError } from '../errors.ts';
 import { maskPin } from '../pki/pkcs11-uri.ts';
 import { DPS_API_VERSION, type DpsAnswer, type DpsChannel, DpsRefusal } from './dps-channel.ts';
@@ -21,10 +24,32 @@ const CONNACK: Record<number, string> = {
   5: 'not authorized: the server did not accept the client certificate',
 };
 
+/** A WebSocket (subprotocol mqtt) over an open TLS connection, as a byte stream. */
+async function webSocketOver(socket: TLSSocket, host: string, port: number): Promise<Duplex> {
+  const ws = new WebSocket(`wss://${host}:${port}/$iothub/websocket`, 'mqtt', {
+    // The TLS connection (through the proxy, with the client certificate) is already open.
+    createConnection: () => socket,
+  } as ClientOptions);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('unexpected-response', (_req, res) =>
+      reject(
+        new NetworkError(`${host}:${port} answered the MQTT WebSocket upgrade with HTTP ${res.statusCode}`),
+      ),
+    );
+    ws.once('error', (e) =>
+      reject(new NetworkError(`MQTT WebSocket to ${host}:${port} failed: ${e.message}`)),
+    );
+  });
+  return createWebSocketStream(ws);
+}
+
 /** Opens an MQTT session to DPS at host:port and subscribes to the answers. */
 export async function openDpsMqtt(o: {
   host: string;
   port: number;
+  /** MQTT in a WebSocket at /$iothub/websocket (the HTTPS port), as the SDKs' MqttWs. */
+  webSocket?: boolean;
   idScope: string;
   registrationId: string;
   http: HttpOptions;
@@ -36,8 +61,9 @@ export async function openDpsMqtt(o: {
     );
   }
   const timeoutMs = o.http.timeoutMs ?? 70_000;
-  const socket = await openTls(o.host, o.port, o.http, []);
-  const client = new MqttClient(() => socket, {
+  const socket = await openTls(o.host, o.port, o.http, o.webSocket ? ['http/1.1'] : []);
+  const stream = o.webSocket ? await webSocketOver(socket, o.host, o.port) : socket;
+  const client = new MqttClient(() => stream, {
     clientId: o.registrationId,
     username: `${o.idScope}/registrations/${o.registrationId}/api-version=${DPS_API_VERSION}`,
     protocolVersion: 4,
