@@ -10,7 +10,7 @@ import { ZtError } from '../../errors.ts';
 import type { Services } from '../../services.ts';
 import { installErrorHandlers } from '../http-errors.ts';
 import { installSchemaValidation } from '../schema-validation.ts';
-import { addComponents, type ResourceOptions } from './route-kit.ts';
+import { addComponents, redactWebhookSecrets, type ResourceOptions } from './route-kit.ts';
 import { accessPolicyRoutes } from './routes/access-policies.ts';
 import { caRoutes } from './routes/cas.ts';
 import { certificateRoutes } from './routes/certificates.ts';
@@ -86,6 +86,7 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
   addComponents(app);
+  app.addHook('preSerialization', async (_req, _reply, payload) => redactWebhookSecrets(payload));
 
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const path = req.url.split('?')[0];

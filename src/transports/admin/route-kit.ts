@@ -163,3 +163,21 @@ export function resource(
     routes(app.withTypeProvider<TypeBoxTypeProvider>(), o);
   };
 }
+
+/**
+ * Webhook secrets (scope event webhooks, pre-provisioning hooks: objects with a `url` and a
+ * `secret`) are write-only: an answer shows that one is set, never its value, so a read token
+ * cannot forge signatures.
+ */
+export function redactWebhookSecrets<T>(payload: T): T {
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (typeof v !== 'object' || v === null) return v;
+    const o = v as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(o)) out[k] = walk(x);
+    if (typeof o.url === 'string' && typeof o.secret === 'string') out.secret = '********';
+    return out;
+  };
+  return walk(payload) as T;
+}

@@ -129,6 +129,16 @@ describe('the gateway: SNI picks the scope, a pre-provisioning hook decides', ()
       (await api('PATCH', '/v1/tenants/scopea/iot/cas/shared', { preProvisioningHook: { url } })).status,
       200,
     );
+    // Secrets of hooks and webhooks are write-only: answers say one is set, never what it is.
+    const withSecret = await api('PATCH', '/v1/tenants/scopeb/iot/cas/shared', {
+      preProvisioningHook: { url, secret: 'a-hook-secret-of-some-length' },
+    });
+    assert.equal(withSecret.body.awsRegistration.preProvisioningHook.secret, '********');
+    const settings = await api('PATCH', '/v1/tenants/scopeb/iot/settings', {
+      eventWebhooks: [{ url, secret: 'a-webhook-secret-long-enough' }],
+    });
+    assert.deepEqual(settings.body.eventWebhooks, [{ url, secret: '********' }]);
+    assert.doesNotMatch(JSON.stringify((await api('GET', '/v1/tenants/scopeb/cas')).body), /a-hook-secret/);
     const ok = await connect(makeLeaf(root, 'hooked-device'), 'hooked-device', 'scopea.iot.example.test');
     await ok.endAsync();
     const thing = await api('GET', '/v1/tenants/scopea/iot/things/hooked-device');
