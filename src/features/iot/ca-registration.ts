@@ -5,7 +5,7 @@
  * template is checked before it is saved.
  */
 import { ZtError } from '../../errors.ts';
-import { loadCertificates } from '../../pki/certificate.ts';
+import { loadCertificates, nameHash } from '../../pki/certificate.ts';
 import { validateChain } from '../../pki/chain.ts';
 import { OID } from '../../pki/oids.ts';
 import type { CaService } from '../cas/service.ts';
@@ -114,6 +114,39 @@ export class CaRegistrations {
     const ca = (await this.cas.list(tenantId)).find((c) => c.sha256Thumbprint.toLowerCase() === id);
     if (!ca) throw new ZtError('NOT_FOUND', `no CA certificate with ID ${certificateId} in this scope`);
     return ca;
+  }
+
+  /**
+   * The registered CA of the scope that signed `certificatePem` (by the issuer's name, narrowed
+   * by `caCertificatePem` when given): CHAIN_UNKNOWN_ISSUER when none, CONFLICT (rule
+   * certificate-conflict) when several could have.
+   */
+  async signingCa(
+    tenantId: string,
+    certificatePem: string,
+    caCertificatePem?: string,
+  ): Promise<CaCertificate> {
+    const leaf = loadCertificates(certificatePem)[0]!;
+    const issuer = nameHash(leaf.issuer);
+    let cas = (await this.registered(tenantId)).filter(
+      (c) => nameHash(this.cas.certificateOf(c).subject) === issuer,
+    );
+    if (caCertificatePem) {
+      const id = loadCertificates(caCertificatePem)[0]!.sha256;
+      cas = cas.filter((c) => c.sha256Thumbprint === id);
+    }
+    if (cas.length === 0)
+      throw new ZtError(
+        'CHAIN_UNKNOWN_ISSUER',
+        'the certificate is not signed by a CA certificate registered in this scope; register its CA first',
+      );
+    if (cas.length > 1)
+      throw new ZtError(
+        'CONFLICT',
+        "more than one registered CA has the subject of this certificate's issuer; pass caCertificatePem",
+        { rule: 'certificate-conflict' },
+      );
+    return cas[0]!;
   }
 
   /** CA records of the scope registered for JITP/JITR. */

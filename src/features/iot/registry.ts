@@ -395,6 +395,42 @@ export class IotRegistry {
     return this.store.listThings(tenantId, max, continuation);
   }
 
+  /**
+   * Things of a type and/or with an attribute (equal to, or starting with, a value), in name
+   * order; reads the scope's things page by page (AWS ListThings filters).
+   */
+  async findThings(
+    tenantId: string,
+    f: { thingTypeName?: string; attributeName?: string; attributeValue?: string; prefix?: boolean },
+  ): Promise<Thing[]> {
+    const matches = (t: Thing) => {
+      if (f.thingTypeName !== undefined && t.thingTypeName !== f.thingTypeName) return false;
+      if (f.attributeName === undefined) return true;
+      const v = t.attributes[f.attributeName];
+      if (v === undefined) return false;
+      if (f.attributeValue === undefined) return true;
+      return f.prefix ? v.startsWith(f.attributeValue) : v === f.attributeValue;
+    };
+    const out: Thing[] = [];
+    let cont: string | undefined;
+    do {
+      const p = await this.store.listThings(tenantId, 1000, cont);
+      out.push(...p.items.filter(matches));
+      cont = p.continuation;
+    } while (cont);
+    return out;
+  }
+
+  /** Adds a thing to an existing thing group (AddThingToThingGroup). */
+  async addThingToGroup(tenantId: string, thingName: string, group: string): Promise<Thing> {
+    await this.getNamed(tenantId, 'thing-group', group);
+    return this.updateThingWith(tenantId, thingName, async (t) => {
+      if (t.thingGroups.includes(group)) return undefined;
+      t.thingGroups = [...t.thingGroups, group];
+      return t;
+    });
+  }
+
   // certificates
 
   /** A certificate record for `cert`, not yet stored. */

@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type, { type TSchema } from 'typebox';
 import type { CaCertificate } from '../../features/cas/types.ts';
+import { loadCertificates } from '../../pki/certificate.ts';
 import type { IotCertificate, Thing } from '../../features/iot/types.ts';
 import type { Services } from '../../services.ts';
 import { AwsError } from './sigv4.ts';
@@ -297,32 +298,21 @@ export function registerOperations(
       }),
       handler: async (req) => {
         const t = scope(req).id;
-        const { loadCertificates, nameHash } = await import('../../pki/certificate.ts');
         const leaf = loadCertificates(req.body.certificatePem)[0]!;
-        let cas = (await iot.cas.registered(t)).filter(
-          (c) => nameHash(loadCertificates(c.certificate)[0]!.subject) === nameHash(leaf.issuer),
-        );
-        if (req.body.caCertificatePem) {
-          const id = loadCertificates(req.body.caCertificatePem)[0]!.sha256;
-          cas = cas.filter((c) => c.sha256Thumbprint === id);
+        let ca;
+        try {
+          ca = await iot.cas.signingCa(t, req.body.certificatePem, req.body.caCertificatePem);
+        } catch (e) {
+          const err = e as { code?: string; detail?: { rule?: string }; message: string };
+          if (err.code === 'CONFLICT' && err.detail?.rule === 'certificate-conflict')
+            throw new AwsError('CertificateConflictException', 409, err.message);
+          throw e;
         }
-        if (cas.length === 0)
-          throw new AwsError(
-            'CertificateValidationException',
-            400,
-            'the certificate is not signed by a CA certificate registered in this scope',
-          );
-        if (cas.length > 1)
-          throw new AwsError(
-            'CertificateConflictException',
-            409,
-            "more than one registered CA has the subject of this certificate's issuer; pass caCertificatePem",
-          );
         const status = req.body.status ?? (bool(req.query.setAsActive) ? 'ACTIVE' : 'INACTIVE');
         const c = await exists(
           iot.cas.registerCertificate(t, {
             certificatePem: req.body.certificatePem,
-            caName: cas[0]!.name,
+            caName: ca.name,
             status,
             by: by(req),
           }),
@@ -628,22 +618,12 @@ export function registerOperations(
             ...(p.continuation ? { nextToken: token(p.continuation) } : {}),
           };
         }
-        // Filters read the scope's things in pages and keep the matching ones.
-        const matches = (t: Thing) =>
-          (q.thingTypeName === undefined || t.thingTypeName === q.thingTypeName) &&
-          (q.attributeName === undefined ||
-            (t.attributes[q.attributeName] !== undefined &&
-              (q.attributeValue === undefined ||
-                (bool(q.usePrefixAttributeValue)
-                  ? t.attributes[q.attributeName]!.startsWith(q.attributeValue)
-                  : t.attributes[q.attributeName] === q.attributeValue))));
-        const all: Thing[] = [];
-        let cont: string | undefined;
-        do {
-          const p = await reg.listThings(scope(req).id, 1000, cont);
-          all.push(...p.items.filter(matches));
-          cont = p.continuation;
-        } while (cont);
+        const all = await reg.findThings(scope(req).id, {
+          ...(q.thingTypeName !== undefined ? { thingTypeName: q.thingTypeName } : {}),
+          ...(q.attributeName !== undefined ? { attributeName: q.attributeName } : {}),
+          ...(q.attributeValue !== undefined ? { attributeValue: q.attributeValue } : {}),
+          prefix: bool(q.usePrefixAttributeValue),
+        });
         const start = Number(untoken(q.nextToken) ?? 0);
         return {
           things: all.slice(start, start + max).map(thingItem),
@@ -760,10 +740,7 @@ export function registerOperations(
             400,
             'give thingGroupName (or thingGroupArn) and thingName (or thingArn)',
           );
-        const t = scope(req).id;
-        await reg.getNamed(t, 'thing-group', group);
-        const current = await reg.getThing(t, thing);
-        await reg.updateThing(t, thing, { thingGroups: [...new Set([...current.thingGroups, group])] });
+        await reg.addThingToGroup(scope(req).id, thing, group);
         return {};
       },
     },
