@@ -395,4 +395,27 @@ write(
     'cd'.repeat(32) +
     '\nmarker=%E0%A4%A',
 );
+write(
+  'hub-username',
+  'accept--azure-sdk.txt',
+  'hub.example.com/dev-01/?api-version=2021-04-12&DeviceClientType=azure-iot-device%2F1.18.4',
+);
+write('hub-username', 'accept--host-with-port.txt', 'localhost:8883/dev-01/?api-version=2021-04-12');
+write(
+  'hub-username',
+  'refuse--BAD_REQUEST--hub-username--dps-path.txt',
+  '0ne00A1B2C3/registrations/dev-01/api-version=2021-06-01',
+);
+write(
+  'hub-username',
+  'refuse--BAD_REQUEST--hub-username--no-api-version.txt',
+  'hub.example.com/dev-01/?DeviceClientType=x',
+);
+write(
+  'twin-patch',
+  'accept--nested.json',
+  '{"firmware":{"version":"1.2.3","installed":null},"temperature":21.5}',
+);
+write('twin-patch', 'refuse--BAD_REQUEST--depth--deep.json', '{"a":'.repeat(12) + '1' + '}'.repeat(12));
+write('twin-patch', 'refuse--BAD_REQUEST--not-object--array.json', '[1,2,3]');
 process.stdout.write(`corpus written to ${root}\n`);

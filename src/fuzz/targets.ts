@@ -22,6 +22,8 @@ import { decodeInput, parsePem } from '../pki/pem.ts';
 import { decodeCertsOnly } from '../pki/pkcs7.ts';
 import { AwsError, parseAuthorization, parseQuery } from '../transports/aws-iot/sigv4.ts';
 import { parseDpsUsername } from '../transports/mqtt/dps-mqtt.ts';
+import { parseHubUsername } from '../transports/mqtt/hub-hooks.ts';
+import { depthOf, mergeTwinPatch } from '../features/hubs/builtin.ts';
 
 export interface FuzzTarget {
   name: string;
@@ -140,6 +142,30 @@ export const TARGETS: FuzzTarget[] = [
         'iot:ClientId': 'dev-1',
         'iot:Connection.Thing.ThingName': 'dev-1',
       }).allows('iot:Publish', 'arn:aws:iot:us-east-1:123456789012:topic/a/b');
+    },
+  },
+  {
+    name: 'hub-username',
+    about: 'an MQTT user name as the builtin hub reads it ({hub}/{deviceId}/?api-version=...)',
+    run: (b) => {
+      if (!parseHubUsername(b.toString('utf8')))
+        throw new ZtError('BAD_REQUEST', 'not an IoT Hub user name', { rule: 'hub-username' });
+    },
+  },
+  {
+    name: 'twin-patch',
+    about: 'a reported-properties patch (JSON), bounded in depth and merged into a twin',
+    run: (b) => {
+      let patch: unknown;
+      try {
+        patch = JSON.parse(b.toString('utf8'));
+      } catch {
+        throw new ZtError('BAD_REQUEST', 'not JSON', { rule: 'json' });
+      }
+      if (typeof patch !== 'object' || patch === null || Array.isArray(patch))
+        throw new ZtError('BAD_REQUEST', 'not an object', { rule: 'not-object' });
+      if (depthOf(patch, 10) > 10) throw new ZtError('BAD_REQUEST', 'too deep', { rule: 'depth' });
+      mergeTwinPatch({ kept: { a: 1 } }, patch as Record<string, unknown>);
     },
   },
   {

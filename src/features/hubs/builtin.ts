@@ -42,8 +42,22 @@ const MAX_METHOD_TIMEOUT_S = 300;
 /** Largest reported-properties patch accepted (IoT Hub: 32 KB of reported properties). */
 const MAX_PATCH_BYTES = 32 * 1024;
 
+/** IoT Hub's limit on the nesting of twin properties. */
+const MAX_TWIN_DEPTH = 10;
+
+/** How deep a JSON value nests (objects and arrays), counted up to `limit + 1`. */
+export function depthOf(v: unknown, limit: number, d = 0): number {
+  if (d > limit || typeof v !== 'object' || v === null) return d;
+  let max = d + 1;
+  for (const x of Object.values(v)) max = Math.max(max, depthOf(x, limit, d + 1));
+  return max;
+}
+
 /** Applies a JSON merge patch (null removes a property), as twin patches work. */
-function merge(target: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+export function mergeTwinPatch(
+  target: Record<string, unknown>,
+  patch: Record<string, unknown>,
+): Record<string, unknown> {
   for (const [k, v] of Object.entries(patch)) {
     if (k.startsWith('$')) continue;
     if (v === null) delete target[k];
@@ -54,7 +68,7 @@ function merge(target: Record<string, unknown>, patch: Record<string, unknown>):
       target[k] !== null &&
       !Array.isArray(target[k])
     )
-      merge(target[k] as Record<string, unknown>, v as Record<string, unknown>);
+      mergeTwinPatch(target[k] as Record<string, unknown>, v as Record<string, unknown>);
     else target[k] = v;
   }
   return target;
@@ -166,10 +180,13 @@ export class BuiltinHub {
   async patchReported(s: HubSession, patch: unknown): Promise<number> {
     if (typeof patch !== 'object' || patch === null || Array.isArray(patch))
       throw new ZtError('BAD_REQUEST', 'a reported-properties patch is a JSON object');
+    // Depth first: it stops counting at the limit, where stringify would recurse all the way down.
+    if (depthOf(patch, MAX_TWIN_DEPTH) > MAX_TWIN_DEPTH)
+      throw new ZtError('BAD_REQUEST', `twin properties nest at most ${MAX_TWIN_DEPTH} levels deep`);
     if (JSON.stringify(patch).length > MAX_PATCH_BYTES)
       throw new ZtError('BODY_TOO_LARGE', `a reported-properties patch is at most ${MAX_PATCH_BYTES} bytes`);
     const d = await this.registry.update(s.tenantId, s.hub, s.deviceId, (d) => {
-      merge(d.twin.properties.reported, patch as Record<string, unknown>);
+      mergeTwinPatch(d.twin.properties.reported, patch as Record<string, unknown>);
       const v = d.twinVersions ?? { desired: 1, reported: 1 };
       d.twinVersions = { ...v, reported: v.reported + 1 };
       d.lastActivityTime = new Date().toISOString();
@@ -185,8 +202,10 @@ export class BuiltinHub {
     deviceId: string,
     patch: Record<string, unknown>,
   ): Promise<RegistryDevice> {
+    if (depthOf(patch, MAX_TWIN_DEPTH) > MAX_TWIN_DEPTH)
+      throw new ZtError('BAD_REQUEST', `twin properties nest at most ${MAX_TWIN_DEPTH} levels deep`);
     const d = await this.registry.update(tenantId, hub, deviceId, (d) => {
-      merge(d.twin.properties.desired, patch);
+      mergeTwinPatch(d.twin.properties.desired, patch);
       const v = d.twinVersions ?? { desired: 1, reported: 1 };
       d.twinVersions = { ...v, desired: v.desired + 1 };
       return d;

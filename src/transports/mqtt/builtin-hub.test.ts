@@ -83,6 +83,15 @@ describe('the builtin hub: the Azure IoT device SDK after DPS', () => {
       );
       const shown = await api('GET', `/v1/tenants/${fx.idScope}/devices/localhost/${state.deviceId}`);
       assert.equal(shown.body.twin.properties.reported.firmware, '1.2.3');
+      // Nesting deeper than IoT Hub's 10 levels is refused, and the device is told why.
+      let deep: Record<string, unknown> = { leaf: 1 };
+      for (let i = 0; i < 12; i++) deep = { level: deep };
+      await assert.rejects(
+        new Promise<void>((resolve, reject) =>
+          twin.properties.reported.update(deep, (err?: Error) => (err ? reject(err) : resolve())),
+        ),
+        /nest at most 10 levels/,
+      );
       assert.equal(shown.body.connectionState, 'Connected');
 
       const desired: Array<Record<string, unknown>> = [];

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { isZtError, operatorText } from '../../errors.ts';
 import type { BuiltinHub, HubSession } from '../../features/hubs/builtin.ts';
 import type { Certificate } from '../../pki/certificate.ts';
+import { RateLimiter } from '../../features/provisioning/rate-limit.ts';
 import type { SharedBrokerState } from './shared-broker-state.ts';
 
 /** Parses `{hub}/{deviceId}/?api-version=…`; undefined for any other user name. */
@@ -46,6 +47,8 @@ export function hubHooks(o: {
   shared?: SharedBrokerState;
 }): Hooks & { sessionOf(client: Client): HubSession | undefined; disconnected(client: Client): void } {
   const sessions = new WeakMap<Client, HubSession>();
+  // IoT Hub throttles devices; here each device may send 100 messages a second (bursts of 200).
+  const limiter = new RateLimiter({ capacity: 200, refillSeconds: 1 / 100 });
   const connected = new Map<string, Client>();
   const log = o.logger;
   const sendBytes = (client: Client, topic: string, body: Buffer) =>
@@ -217,7 +220,15 @@ export function hubHooks(o: {
     },
     published(packet, client, done) {
       const s = client ? sessions.get(client) : undefined;
-      if (client && s) void handle(client, s, String(packet.topic), Buffer.from(packet.payload));
+      if (client && s) {
+        if (limiter.take(key(s)) > 0) {
+          log.info(
+            { hub: s.hub, deviceId: s.deviceId },
+            'IoT Hub device over 100 messages a second; disconnected',
+          );
+          client.close();
+        } else void handle(client, s, String(packet.topic), Buffer.from(packet.payload));
+      }
       done(null);
     },
   };

@@ -49,7 +49,7 @@ export async function startMqttListener(o: {
   /** The builtin hub; without it, IoT Hub device connections are refused. */
   builtinHub?: BuiltinHub;
 }): Promise<MqttListener> {
-  const shared = o.redisUrl ? new SharedBrokerState(o.redisUrl) : undefined;
+  const shared = o.redisUrl ? new SharedBrokerState(o.redisUrl, o.logger) : undefined;
   const tlsOf = new WeakMap<Duplex, TLSSocket>();
   const factsOfConn = new WeakMap<Duplex, ConnectionFacts>();
   const socketOf = (client: Client) => tlsOf.get(client.conn as Duplex);

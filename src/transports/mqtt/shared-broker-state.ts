@@ -13,6 +13,8 @@ import { Redis } from 'ioredis';
 type Listener = (packet: Record<string, unknown> & { topic: string }, done: () => void) => void;
 
 interface Emitter {
+  /** mqemitter-redis reports Redis trouble here; an 'error' nobody listens to would end the process. */
+  state?: { on(event: 'error', fn: (e: Error) => void): void };
   on(topic: string, listener: Listener, done?: () => void): unknown;
   emit(packet: Record<string, unknown> & { topic: string }, done?: (err?: Error) => void): void;
   removeListener(topic: string, listener: Listener, done?: () => void): unknown;
@@ -82,10 +84,13 @@ export class SharedBrokerState {
   /** The persistences handed out; aedes does not end them when a broker closes. */
   private readonly persistences: Array<{ destroy(): Promise<unknown> }> = [];
 
-  constructor(url: string) {
+  constructor(url: string, logger?: { warn(o: object, m: string): void }) {
     this.url = url;
     const MQEmitterRedis = require('mqemitter-redis') as (o: { connectionString: string }) => Emitter;
     this.emitter = MQEmitterRedis({ connectionString: url });
+    this.emitter.state?.on('error', (e) =>
+      logger?.warn({ err: e.message }, 'Redis of the MQTT gateway: connection trouble; retrying'),
+    );
   }
 
   /** The `mq` and `persistence` options of the broker of `namespace` (a scope id, or "" for the default broker). */
@@ -94,7 +99,9 @@ export class SharedBrokerState {
     const create = require('aedes-persistence-redis') as (o: Record<string, unknown>) => {
       destroy(): Promise<unknown>;
     };
-    const persistence = create({ conn: new Redis(this.url, { keyPrefix: `zt:${namespace || '-'}:` }) });
+    const conn = new Redis(this.url, { keyPrefix: `zt:${namespace || '-'}:` });
+    conn.on('error', () => undefined); // reported once by the emitter's connection above
+    const persistence = create({ conn });
     this.persistences.push(persistence);
     return { mq: new NamespacedEmitter(this.emitter, prefix), persistence };
   }
