@@ -79,42 +79,9 @@ export interface ToolResult {
   stderr: string;
 }
 
-/** Runs mosquitto_pub with the seed's flags plus `args`; resolves with its exit code and output. */
-export function mosquittoPub(o: {
-  port: number;
-  cafile: string;
-  cert: string;
-  key: string;
-  args: string[];
-}): Promise<ToolResult> {
-  return new Promise((resolve) => {
-    execFile(
-      'mosquitto_pub',
-      [
-        '--cafile',
-        o.cafile,
-        '--cert',
-        o.cert,
-        '--key',
-        o.key,
-        '-h',
-        'localhost',
-        '-p',
-        String(o.port),
-        '--tls-version',
-        'tlsv1.2',
-        ...o.args,
-      ],
-      { timeout: 30_000 },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-/** Starts mosquitto_sub; `messages` collects what arrives, `stop()` ends it. */
-export function mosquittoSub(o: { port: number; cafile: string; cert: string; key: string; args: string[] }) {
-  const child = spawn('mosquitto_sub', [
+/** The mosquitto client flags of the seeds: the server CA, the device certificate and key, TLS 1.2. */
+function tlsArgs(o: { port: number; cafile: string; cert: string; key: string }): string[] {
+  return [
     '--cafile',
     o.cafile,
     '--cert',
@@ -127,8 +94,27 @@ export function mosquittoSub(o: { port: number; cafile: string; cert: string; ke
     String(o.port),
     '--tls-version',
     'tlsv1.2',
-    ...o.args,
-  ]);
+  ];
+}
+
+/** Runs mosquitto_pub with the seed's flags plus `args`; resolves with its exit code and output. */
+export function mosquittoPub(o: {
+  port: number;
+  cafile: string;
+  cert: string;
+  key: string;
+  args: string[];
+}): Promise<ToolResult> {
+  return new Promise((resolve) => {
+    execFile('mosquitto_pub', [...tlsArgs(o), ...o.args], { timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** Starts mosquitto_sub; `messages` collects what arrives, `stop()` ends it. */
+export function mosquittoSub(o: { port: number; cafile: string; cert: string; key: string; args: string[] }) {
+  const child = spawn('mosquitto_sub', [...tlsArgs(o), ...o.args]);
   const messages: string[] = [];
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => messages.push(...d.split('\n').filter(Boolean)));

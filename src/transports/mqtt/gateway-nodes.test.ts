@@ -124,7 +124,7 @@ describe(
       await Promise.all([sub.endAsync(), stranger.endAsync(), pub.endAsync()]);
     });
 
-    it('reaches a builtin-hub device connected to the other node with desired changes and direct methods', async () => {
+    it('reaches a builtin-hub device connected to the other node with desired changes, direct methods and messages', async () => {
       const a = nodes[0]!;
       const fx = await dpsFixture(a, 'nodeshub');
       const api = adminClient(a);
@@ -182,6 +182,12 @@ describe(
           10,
         );
         assert.deepEqual(r, { status: 200, payload: { pong: true } });
+        const messages: string[] = [];
+        client.on('message', (m: { data: Buffer }) => messages.push(m.data.toString()));
+        await sleep(300);
+        await a.services.builtinHub.sendMessage(tenant.id, 'localhost', state.deviceId, 'from node A');
+        for (let i = 0; i < 50 && messages.length === 0; i++) await sleep(100);
+        assert.deepEqual(messages, ['from node A']);
       } finally {
         await client.close();
       }

@@ -313,6 +313,16 @@ describe('JITP and JITR on the MQTT device gateway', () => {
       events.some((e) => e.topic.startsWith('$aws/events/presence/connected/anyclientID')),
       JSON.stringify(events.map((e) => e.topic)),
     );
+    // mosquitto_pub disconnects after its publish: the disconnected event follows.
+    for (
+      let i = 0;
+      i < 50 && !events.some((e) => e.topic.startsWith('$aws/events/presence/disconnected/anyclientID'));
+      i++
+    )
+      await sleep(100);
+    const gone = events.find((e) => e.topic.startsWith('$aws/events/presence/disconnected/anyclientID'));
+    assert.equal(gone?.body.eventType, 'disconnected');
+    assert.equal(gone?.body.principalIdentifier, id);
     await client.endAsync();
   });
 
