@@ -35,7 +35,7 @@ import {
 } from './policy-engine.ts';
 import { provisionCertificate } from './provision.ts';
 import type { IotRegistry } from './registry.ts';
-import type { CaRegistration, IotCertificate, NamedKind } from './types.ts';
+import type { CaRegistration, IotCertificate, NamedKind, Thing } from './types.ts';
 
 /** Where the gateway counts what happens (Prometheus in the server; nothing in tests that do not ask). */
 export interface GatewayMetrics {
@@ -129,6 +129,32 @@ const SUBJECT_VARIABLES: Record<string, string> = {
   SerialNumber: OID.serialNumber,
   DistinguishedNameQualifier: OID.dnQualifier,
 };
+
+/**
+ * The policy variables of a connection: its client id, the certificate's subject and issuer
+ * fields and serial, and the thing's name, type and attributes when the client id names a thing
+ * attached to the certificate (`thing`), as AWS resolves them.
+ */
+export function policyVariables(
+  leaf: Certificate,
+  clientId: string,
+  thing: Thing | undefined,
+): PolicyVariables {
+  const variables: PolicyVariables = {
+    'iot:ClientId': clientId,
+    'iot:Connection.Thing.IsAttached': String(thing !== undefined),
+    'iot:Connection.Thing.ThingName': thing?.thingName,
+    'iot:Connection.Thing.ThingTypeName': thing?.thingTypeName,
+    'iot:Certificate.SerialNumber': leaf.serialNumber,
+  };
+  for (const [k, v] of Object.entries(thing?.attributes ?? {}))
+    variables[`iot:Connection.Thing.Attributes[${k}]`] = v;
+  for (const [name, oid] of Object.entries(SUBJECT_VARIABLES)) {
+    variables[`iot:Certificate.Subject.${name}`] = leaf.subject.attributes.find((x) => x.oid === oid)?.value;
+    variables[`iot:Certificate.Issuer.${name}`] = leaf.issuer.attributes.find((x) => x.oid === oid)?.value;
+  }
+  return variables;
+}
 
 /** The device gateway's authentication, provisioning and authorisation. */
 export class DeviceGateway {
@@ -529,21 +555,7 @@ export class DeviceGateway {
     const thingName = things.includes(a.clientId) ? a.clientId : undefined;
     const thing = thingName ? await this.registry.findThing(tenantId, thingName) : undefined;
     const leaf = a.chain[0]!;
-    const variables: PolicyVariables = {
-      'iot:ClientId': a.clientId,
-      'iot:Connection.Thing.IsAttached': String(thingName !== undefined),
-      'iot:Connection.Thing.ThingName': thing?.thingName,
-      'iot:Connection.Thing.ThingTypeName': thing?.thingTypeName,
-      'iot:Certificate.SerialNumber': leaf.serialNumber,
-    };
-    for (const [k, v] of Object.entries(thing?.attributes ?? {}))
-      variables[`iot:Connection.Thing.Attributes[${k}]`] = v;
-    for (const [name, oid] of Object.entries(SUBJECT_VARIABLES)) {
-      variables[`iot:Certificate.Subject.${name}`] = leaf.subject.attributes.find(
-        (x) => x.oid === oid,
-      )?.value;
-      variables[`iot:Certificate.Issuer.${name}`] = leaf.issuer.attributes.find((x) => x.oid === oid)?.value;
-    }
+    const variables = policyVariables(leaf, a.clientId, thing);
     const generation = this.registry.generation;
     const policies = compilePolicies(
       (await this.registry.documentsFor(tenantId, record.certificateId)).map((d) => d.document),

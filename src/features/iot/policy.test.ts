@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isZtError } from '../../errors.ts';
 import { parsePolicyDocument } from './policy-document.ts';
+import { makeLeaf, makeRoot } from '../../testing/pki.ts';
+import { policyVariables } from './gateway.ts';
 import { compilePolicies } from './policy-engine.ts';
 
 const ARN = 'arn:aws:iot:us-east-1:123456789012';
@@ -91,5 +93,45 @@ describe('IoT policies', () => {
       }),
       /longer than 2048/,
     );
+  });
+
+  it('gives each connection the variables AWS documents: client, certificate fields, and the thing the client id names', () => {
+    const root = makeRoot('Var Root');
+    const leaf = makeLeaf(root, 'lamp-7', { subject: { CN: 'lamp-7', O: 'Acme', C: 'DE' } }).cert;
+    const thing = {
+      thingName: 'lamp-7',
+      thingArn: `${ARN}:thing/lamp-7`,
+      thingId: 'x',
+      thingTypeName: 'lamp',
+      attributes: { room: 'b2' },
+      thingGroups: [],
+      version: 1,
+      createdBy: 't',
+      createdAt: '',
+      lastModifiedAt: '',
+    };
+    const v = policyVariables(leaf, 'lamp-7', thing);
+    assert.equal(v['iot:Certificate.Subject.CommonName'], 'lamp-7');
+    assert.equal(v['iot:Certificate.Subject.Organization'], 'Acme');
+    assert.equal(v['iot:Certificate.Subject.Country'], 'DE');
+    assert.equal(v['iot:Certificate.Issuer.CommonName'], 'Var Root');
+    assert.equal(v['iot:Certificate.SerialNumber'], leaf.serialNumber);
+    assert.equal(v['iot:Connection.Thing.ThingTypeName'], 'lamp');
+    assert.equal(v['iot:Connection.Thing.Attributes[room]'], 'b2');
+    assert.equal(v['iot:Connection.Thing.IsAttached'], 'true');
+    const p = compile(
+      {
+        Statement: {
+          Effect: 'Allow',
+          Action: 'iot:Publish',
+          Resource: `${ARN}:topic/\${iot:Connection.Thing.ThingTypeName}/\${iot:Connection.Thing.Attributes[room]}/*`,
+        },
+      },
+      v,
+    );
+    assert.equal(p.allows('iot:Publish', `${ARN}:topic/lamp/b2/x`), true);
+    const stranger = policyVariables(leaf, 'other-client', undefined);
+    assert.equal(stranger['iot:Connection.Thing.IsAttached'], 'false');
+    assert.equal(stranger['iot:Connection.Thing.ThingName'], undefined);
   });
 });
