@@ -349,4 +349,28 @@ describe('device agent', () => {
     assert.equal(ok.dpsTransport, 'https');
     assert.equal(ok.dpsMqttPort, 8883);
   });
+
+  it("follows IoT Edge's UpstreamProtocol: MqttWs as it is, AmqpWs mapped to MqttWs with a note", () => {
+    const doc = (protocol: string, zerotouch?: Record<string, unknown>) => ({
+      provisioning: {
+        source: 'dps',
+        global_endpoint: 'https://x',
+        id_scope: 's',
+        attestation: { method: 'x509', identity_cert: 'file:///c', identity_pk: 'file:///k' },
+      },
+      agent: { name: 'edgeAgent', env: { UpstreamProtocol: protocol } },
+      ...(zerotouch ? { zerotouch } : {}),
+    });
+    const parse = (d: Record<string, unknown>) => parseAgentConfig(d, ['config.toml'], {});
+    assert.equal(parse(doc('MqttWs')).dpsTransport, 'mqtt-ws');
+    assert.deepEqual(parse(doc('MqttWs')).notes, []);
+    const amqpWs = parse(doc('AmqpWs'));
+    assert.equal(amqpWs.dpsTransport, 'mqtt-ws');
+    assert.match(amqpWs.notes[0] ?? '', /AmqpWs.*MQTT in a WebSocket.*AMQP is not served/);
+    assert.equal(parse(doc('Amqp')).dpsTransport, 'mqtt');
+    assert.equal(parse(doc('Mqtt')).dpsTransport, 'mqtt');
+    assert.equal(parse(doc('Carrier pigeon')).dpsTransport, 'https');
+    // The agent's own key wins.
+    assert.equal(parse(doc('AmqpWs', { dps_transport: 'https' })).dpsTransport, 'https');
+  });
 });

@@ -42,6 +42,7 @@ export async function runChecks(agent: DeviceAgent): Promise<CheckResult[]> {
       ? `${cfg.files.join(', ')} parsed; not used by the agent (kept as they are): ${cfg.unknownKeys.join(', ')}`
       : `${cfg.files.join(', ')} parsed`,
   );
+  for (const note of cfg.notes) add('upstream-protocol', 'warning', note);
   if (cfg.httpsProxy)
     add(
       'proxy-settings',

@@ -72,6 +72,8 @@ export interface AgentConfig {
   dpsMqttPort: number;
   /** Key paths the agent does not implement (kept in the file, reported by config apply). */
   unknownKeys: string[];
+  /** How the agent read settings meant for IoT Edge (shown by `agent check`). */
+  notes: string[];
 }
 
 type Table = Record<string, unknown>;
@@ -255,7 +257,8 @@ export function parseAgentConfig(
     .map((s) => s.trim().toLowerCase())
     .filter(Boolean);
 
-  const dpsTransport = f.zerotouch?.dps_transport ?? 'https';
+  const notes: string[] = [];
+  const dpsTransport = f.zerotouch?.dps_transport ?? upstreamTransport(doc, notes) ?? 'https';
   if (dpsTransport !== 'https' && identityPk.kind === 'pkcs11')
     bad(
       'zerotouch.dps_transport',
@@ -285,7 +288,41 @@ export function parseAgentConfig(
     dpsTransport,
     dpsMqttPort: f.zerotouch?.dps_mqtt_port ?? 8883,
     unknownKeys,
+    notes,
   };
+}
+
+/**
+ * The DPS transport IoT Edge's `[agent.env] UpstreamProtocol` asks for, when set: the agent speaks
+ * MQTT, so AMQP is mapped to it (AmqpWs to MQTT in a WebSocket on 443, which crosses the same
+ * proxies) and a note says so.
+ */
+function upstreamTransport(doc: Table, notes: string[]): 'https' | 'mqtt' | 'mqtt-ws' | undefined {
+  const agent = isTable(doc.agent) ? doc.agent : undefined;
+  const env = agent && isTable(agent.env) ? agent.env : undefined;
+  const p = env?.UpstreamProtocol;
+  if (typeof p !== 'string') return undefined;
+  switch (p.toLowerCase()) {
+    case 'mqttws':
+      return 'mqtt-ws';
+    case 'mqtt':
+      return 'mqtt';
+    case 'amqpws':
+      notes.push(
+        'agent.env.UpstreamProtocol = "AmqpWs": the agent registers over MQTT in a WebSocket on the HTTPS port (as MqttWs), which crosses the same proxies; AMQP is not served',
+      );
+      return 'mqtt-ws';
+    case 'amqp':
+      notes.push(
+        'agent.env.UpstreamProtocol = "Amqp": the agent registers over MQTT (port 8883 or zerotouch.dps_mqtt_port); AMQP is not served',
+      );
+      return 'mqtt';
+    default:
+      notes.push(
+        `agent.env.UpstreamProtocol = "${p}" is not Mqtt, MqttWs, Amqp or AmqpWs; the agent registers over HTTPS`,
+      );
+      return undefined;
+  }
 }
 
 /** Reads and validates a config file with its drop-ins. */
