@@ -61,6 +61,7 @@ export const ERROR_CATALOGUE = {
   STORE_UNAVAILABLE: { status: 503, title: 'store is not reachable' },
   NOT_CONFIGURED: { status: 503, title: 'not available until an operator fixes the configuration' },
   SERVER_UNREACHABLE: { status: 503, title: 'the zerotouch server cannot be reached' },
+  HUB_UNREACHABLE: { status: 502, title: 'an external hub could not be reached or refused a change' },
   INTERNAL: { status: 500, title: 'internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

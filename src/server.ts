@@ -22,6 +22,7 @@ import type { DeviceTls } from './transports/device-tls.ts';
 import { createMetrics } from './metrics.ts';
 import { buildAwsIotApp } from './transports/aws-iot/app.ts';
 import { type MqttListener, startMqttListener } from './transports/mqtt/listener.ts';
+import { MosquittoAdmin } from './transports/mqtt/mosquitto-admin.ts';
 import { attachMqttWebSocket } from './transports/mqtt/websocket.ts';
 import { SourceGuard } from './transports/source-guard.ts';
 import { createServices, type Services } from './services.ts';
@@ -111,6 +112,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     },
     passphrase: loadKeyPassphrase(config.dataDir, config.issuance.keyPassphraseFile),
     crlBaseUrl: () => crlBase,
+    dynsec: (cfg) => new MosquittoAdmin(cfg),
   });
   const { tenants, registrations } = services;
   const adminTokenFile = join(config.dataDir, 'admin-token');
@@ -202,6 +204,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         await Promise.allSettled([...apps.map((app) => app.close()), ...listeners.map((l) => l.close())]);
         await registrations.drain();
         await services.outbox.stop();
+        await services.hubSync.close();
         await store.close();
       },
     };

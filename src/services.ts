@@ -16,6 +16,8 @@ import { KyselyEstStore } from './features/est/store.ts';
 import { BuiltinHub } from './features/hubs/builtin.ts';
 import { HubService } from './features/hubs/service.ts';
 import { KyselyHubStore } from './features/hubs/store.ts';
+import type { DynsecConnector } from './features/hubs/dynsec.ts';
+import { HubSync } from './features/hubs/sync.ts';
 import { IssuanceEngine } from './features/issuance/engine.ts';
 import { KyselyIssuanceStore } from './features/issuance/store.ts';
 import { RegistrationService } from './features/provisioning/service.ts';
@@ -57,6 +59,8 @@ export interface Services {
   };
   /** Webhook messages, stored first and delivered with retries. */
   outbox: Outbox;
+  /** Keeps mosquitto and webhook hubs in step with the registry. */
+  hubSync: HubSync;
   /** AWS access keys of scopes (the AWS IoT control-plane face). */
   awsKeys: AwsKeyService;
 }
@@ -76,6 +80,8 @@ export interface ServiceOptions {
   fetch?: typeof fetch;
   /** Where the device gateway counts what happens. */
   gatewayMetrics?: GatewayMetrics;
+  /** How mosquitto hubs are reached (the MQTT transport's dynamic-security client). */
+  dynsec: DynsecConnector;
 }
 
 /** Builds every service over `db`. */
@@ -129,15 +135,51 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
         );
     },
   });
-  return {
-    builtinHub: new BuiltinHub(hubs, registry, (tenantId, kind, message) => {
-      void iotRegistry
-        .settings(tenantId)
-        .then((s) => outbox.enqueue(tenantId, kind, message, s.eventWebhooks))
+  const enrollments = new EnrollmentService(enrollmentStore, hubs, cas);
+  const hubSync = new HubSync({
+    hubs,
+    registry,
+    enrollment: (tenantId, kind, id) => enrollments.find(tenantId, kind, id),
+    outbox,
+    logger: o.logger.child({ feature: 'hubs' }),
+    connect: o.dynsec,
+  });
+  const hubLog = o.logger.child({ feature: 'hubs' });
+  // A change that cannot be queued is logged; `zerotouch hub reconcile` repairs the broker after.
+  registry.onChange((c) =>
+    hubSync
+      .deviceChanged(c)
+      .catch((e: unknown) =>
+        hubLog.error({ err: e, ...c }, 'a device change could not be queued for its hub'),
+      ),
+  );
+  enrollments.onChange(
+    (c) =>
+      void hubSync
+        .enrollmentChanged(c)
         .catch((e: unknown) =>
-          o.logger.error({ err: e, kind }, 'a device message could not be stored for its webhooks'),
-        );
-    }),
+          hubLog.error({ err: e, enrollment: c.id }, 'an enrollment change could not be queued for its hubs'),
+        ),
+  );
+  // A revoked certificate disables the devices that use it, on every kind of hub.
+  issuance.onRevoked((tenantId, record) => registry.disableCertificate(tenantId, record.sha256Thumbprint));
+  const builtinHub = new BuiltinHub(hubs, registry, (tenantId, kind, message) => {
+    void iotRegistry
+      .settings(tenantId)
+      .then((s) => outbox.enqueue(tenantId, kind, message, s.eventWebhooks))
+      .catch((e: unknown) =>
+        o.logger.error({ err: e, kind }, 'a device message could not be stored for its webhooks'),
+      );
+  });
+  registry.onChange(async (c) => {
+    if (c.what === 'assigned') return;
+    await builtinHub
+      .deviceChanged(c)
+      .catch((e: unknown) => hubLog.warn({ err: e, ...c }, 'builtin hub check failed'));
+  });
+  return {
+    hubSync,
+    builtinHub,
     awsKeys: new AwsKeyService(db, o.passphrase),
     outbox,
     iot: {
@@ -150,7 +192,7 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
     tenants,
     cas,
     hubs,
-    enrollments: new EnrollmentService(enrollmentStore, hubs, cas),
+    enrollments,
     registrations,
     registry,
     policies: new AccessPolicyService(new KyselyAccessPolicyStore(db), o.sas),

@@ -150,19 +150,70 @@ function registerHub(program: Command): void {
     .option('--no-apply-allocation-policy', 'only assign when an enrollment lists this hub')
     .option(
       '--kind <kind>',
-      'record (default: the assignment is only recorded) or builtin (this server serves the hub)',
+      'record (default: the assignment is only recorded), builtin (this server serves the hub), mosquitto (an external Mosquitto 2 broker kept in step) or webhook (told through a signed webhook)',
     )
+    .option(
+      '--mosquitto-url <url>',
+      'mosquitto: the broker listener to administer through, mqtt:// or mqtts://',
+    )
+    .option(
+      '--mosquitto-user <name>',
+      'mosquitto: a dynamic-security client allowed $CONTROL/dynamic-security/#',
+    )
+    .option('--mosquitto-password-file <file>', 'mosquitto: a file holding its password')
+    .option('--mosquitto-ca <file>', 'mosquitto: PEM CA certificates that sign the broker (mqtts)')
+    .option('--webhook-url <url>', 'webhook: where device changes are POSTed')
+    .option('--webhook-secret-file <file>', 'webhook: a file holding the HMAC-SHA256 key (16+ characters)')
     .action(
       action(async (host: string, o: Opts) => {
+        const secret = (file?: string) => (file ? readFileSync(file, 'utf8').trim() : undefined);
         const hub = await adminApi(o)('PUT', `${t(o)}/hubs/${seg(host)}`, {
           region: o.region,
           allocationWeight: o.weight,
           applyAllocationPolicy: o.applyAllocationPolicy,
           ...(o.kind ? { kind: o.kind } : {}),
+          ...(o.mosquittoUrl
+            ? {
+                mosquitto: {
+                  url: o.mosquittoUrl,
+                  username: o.mosquittoUser ?? '',
+                  password: secret(o.mosquittoPasswordFile) ?? '',
+                  ...(o.mosquittoCa ? { caCertificate: readFileSync(o.mosquittoCa, 'utf8') } : {}),
+                },
+              }
+            : {}),
+          ...(o.webhookUrl
+            ? {
+                webhook: {
+                  url: o.webhookUrl,
+                  ...(o.webhookSecretFile ? { secret: secret(o.webhookSecretFile) } : {}),
+                },
+              }
+            : {}),
         });
         if (o.json) return json(hub);
         out(
           `linked ${hub.hostName} (${hub.kind}, region ${hub.region || '-'}, weight ${hub.allocationWeight})`,
+        );
+      }),
+    );
+  sub(g, 'reconcile <hostName>', 'compare a mosquitto hub with the registry and fix what drifted')
+    .option('--dry-run', 'only report what differs')
+    .action(
+      action(async (host: string, o: Opts) => {
+        const r = await adminApi(o)('POST', `${t(o)}/hubs/${seg(host)}/reconcile`, { dryRun: !!o.dryRun });
+        if (o.json) return json(r);
+        const verb = r.dryRun ? 'would be ' : '';
+        out(
+          [
+            `${r.hub}: ${r.unchanged} in step`,
+            `${verb}created: ${r.created.join(', ') || '-'}`,
+            `${verb}updated: ${r.updated.join(', ') || '-'}`,
+            `${verb}removed: ${r.removed.join(', ') || '-'}`,
+            ...(r.conflicts.length
+              ? [`not managed by zerotouch (left alone): ${r.conflicts.join(', ')}`]
+              : []),
+          ].join('\n'),
         );
       }),
     );
@@ -206,7 +257,19 @@ function enrollmentBody(id: string, o: Opts, group: boolean): Record<string, unk
   if (o.reprovision) body.reprovisionPolicy = o.reprovision;
   if (o.webhook) body.customAllocationDefinition = { webhookUrl: o.webhook, apiVersion: '2019-03-31' };
   if (o.issueDays) body.certificateIssuancePolicy = { validityDays: o.issueDays };
+  if (o.mqttAcl?.length) body.mqttAcl = (o.mqttAcl as string[]).map(aclEntry);
   return body;
+}
+
+/** `<acltype> <topic> allow|deny` as an mqttAcl entry. */
+function aclEntry(spec: string): Record<string, unknown> {
+  const [acltype, topic, verdict, extra] = spec.trim().split(/\s+/);
+  if (!acltype || !topic || (verdict !== 'allow' && verdict !== 'deny') || extra !== undefined)
+    throw new ZtError(
+      'BAD_REQUEST',
+      `--mqtt-acl "${spec}" is not "<acltype> <topic> allow|deny", e.g. "publishClientSend devices/{deviceId}/# allow"`,
+    );
+  return { acltype, topic, allow: verdict === 'allow' };
 }
 
 function registerEnrollment(program: Command): void {
@@ -247,6 +310,10 @@ function registerEnrollment(program: Command): void {
     .option('--disabled', 'create it disabled (matching devices are refused)')
     .option('--reprovision <policy>', 'on re-registration: migrate (default), reset, never', reprovision)
     .option('--issue-days <n>', 'issue device certificates from CSRs for this many days', positiveInt)
+    .option(
+      '--mqtt-acl <entry...>',
+      'mosquitto hubs: "<acltype> <topic> allow|deny" ({deviceId} is replaced), e.g. "publishClientSend devices/{deviceId}/# allow"',
+    )
     .option('--from-file <file>', 'take the whole enrollment from a JSON file (Azure DPS shape)')
     .option('--if-match <etag>', 'only replace if the current etag matches')
     .action(
@@ -357,6 +424,29 @@ function registerDevice(program: Command): void {
         );
       }),
     );
+  for (const [verb, status] of [
+    ['enable', 'enabled'],
+    ['disable', 'disabled'],
+  ] as const) {
+    const c = sub(
+      g,
+      `${verb} <hub> <deviceId>`,
+      verb === 'disable'
+        ? 'disable a device: refused by a builtin hub (a connected one is dropped), removed from a mosquitto hub'
+        : 'enable a device again',
+    );
+    if (verb === 'disable') c.option('--reason <text>', 'why, shown in the device record');
+    c.action(
+      action(async (hub: string, id: string, o: Opts) => {
+        const d = await adminApi(o)('PATCH', `${t(o)}/devices/${seg(hub)}/${seg(id)}`, {
+          status,
+          ...(o.reason ? { statusReason: o.reason } : {}),
+        });
+        if (o.json) return json(d);
+        out(`${id} of ${d.hub} is ${d.status}`);
+      }),
+    );
+  }
   sub(g, 'show <hub> <deviceId>', 'show a device with its twin').action(
     action(async (hub: string, id: string, o: Opts) =>
       json(await adminApi(o)('GET', `${t(o)}/devices/${seg(hub)}/${seg(id)}`)),

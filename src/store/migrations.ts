@@ -433,6 +433,48 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0009_external_hubs': {
+    // Mosquitto and webhook hubs keep their settings; devices are found by certificate (revocation)
+    // and by enrollment (an enrollment disabled or deleted) to keep external hubs in step.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('linked_hubs').addColumn('config', 'text').execute();
+      await db.schema.alterTable('devices').addColumn('cert_sha256', 'text').execute();
+      await db.schema.alterTable('devices').addColumn('enrollment_key', 'text').execute();
+      const d = db as unknown as Kysely<Database>;
+      const rows = await d
+        .selectFrom('devices')
+        .select(['tenant_id', 'hub_key', 'device_id', 'doc'])
+        .execute();
+      for (const r of rows) {
+        const doc = JSON.parse(r.doc) as {
+          certificate?: { sha256Thumbprint?: string };
+          enrollment?: { kind: string; id: string };
+        };
+        await d
+          .updateTable('devices')
+          .set({
+            cert_sha256: doc.certificate?.sha256Thumbprint ?? null,
+            enrollment_key: doc.enrollment
+              ? `${doc.enrollment.kind}:${doc.enrollment.id.toLowerCase()}`
+              : null,
+          })
+          .where('tenant_id', '=', r.tenant_id)
+          .where('hub_key', '=', r.hub_key)
+          .where('device_id', '=', r.device_id)
+          .execute();
+      }
+      await db.schema
+        .createIndex('devices_cert')
+        .on('devices')
+        .columns(['tenant_id', 'cert_sha256'])
+        .execute();
+      await db.schema
+        .createIndex('devices_enrollment')
+        .on('devices')
+        .columns(['tenant_id', 'enrollment_key'])
+        .execute();
+    },
+  },
 };
 
 /** The migrations, for Kysely's Migrator. */

@@ -52,8 +52,10 @@ export interface LinkedHubsTable {
   region: string;
   weight: number;
   apply_allocation_policy: number;
-  /** record or builtin. */
+  /** record, builtin, mosquitto or webhook. */
   kind: string;
+  /** JSON: the mosquitto or webhook settings of external hubs. */
+  config: string | null;
   created_at: string;
 }
 
@@ -94,6 +96,10 @@ export interface DevicesTable {
   hub_key: string;
   device_id: string;
   doc: string;
+  /** SHA-256 of the certificate the device registered with (revocation finds it by this). */
+  cert_sha256: string | null;
+  /** `individual:<id>` or `group:<id>` (id lower-cased), the enrollment that assigned it. */
+  enrollment_key: string | null;
   etag: string;
   created_at: string;
   updated_at: string;

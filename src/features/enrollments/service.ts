@@ -81,6 +81,7 @@ function withDefaults(body: IndividualEnrollmentInput | EnrollmentGroupInput, hu
   if (body.iotHubs) out.iotHubs = linked(body.iotHubs, 'iotHubs');
   if (body.iotHubHostName) out.iotHubHostName = linked([body.iotHubHostName], 'iotHubHostName')[0];
   if (body.allocationPolicy) out.allocationPolicy = body.allocationPolicy;
+  if (body.mqttAcl) out.mqttAcl = body.mqttAcl;
   if (body.customAllocationDefinition) {
     out.customAllocationDefinition = {
       webhookUrl: body.customAllocationDefinition.webhookUrl,
@@ -106,8 +107,18 @@ function withDefaults(body: IndividualEnrollmentInput | EnrollmentGroupInput, hu
 }
 
 /** CRUD for enrollments with DPS semantics. */
+/** An enrollment written (`after`) or deleted (no `after`). */
+export interface EnrollmentChange {
+  tenantId: string;
+  kind: EnrollmentKind;
+  id: string;
+  before?: IndividualEnrollment | EnrollmentGroup;
+  after?: IndividualEnrollment | EnrollmentGroup;
+}
+
 export class EnrollmentService {
   private readonly store: EnrollmentStore;
+  private readonly listeners: Array<(c: EnrollmentChange) => void> = [];
   private readonly hubs: Pick<HubService, 'list'>;
   private readonly cas: Pick<CaService, 'find'>;
 
@@ -262,6 +273,7 @@ export class EnrollmentService {
         `${kind} enrollment ${id} changed while this write was in progress; read it again and retry`,
       );
     }
+    this.changed({ tenantId, kind, id, before: prev?.doc, after: doc });
     return doc;
   }
 
@@ -272,6 +284,15 @@ export class EnrollmentService {
     id: string,
   ): Promise<IndividualEnrollment | EnrollmentGroup> {
     return kind === 'individual' ? this.getIndividual(tenantId, id) : this.getGroup(tenantId, id);
+  }
+
+  /** The enrollment, or undefined. */
+  async find(
+    tenantId: string,
+    kind: EnrollmentKind,
+    id: string,
+  ): Promise<IndividualEnrollment | EnrollmentGroup | undefined> {
+    return (await this.store.findEnrollment<IndividualEnrollment | EnrollmentGroup>(tenantId, kind, id))?.doc;
   }
 
   /** The individual enrollment, or NOT_FOUND. */
@@ -342,6 +363,16 @@ export class EnrollmentService {
       );
     }
     await this.store.deleteEnrollment(tenantId, kind, id);
+    this.changed({ tenantId, kind, id, before: e.doc as IndividualEnrollment | EnrollmentGroup });
+  }
+
+  /** Calls `l` after each enrollment write and deletion. */
+  onChange(l: (c: EnrollmentChange) => void): void {
+    this.listeners.push(l);
+  }
+
+  private changed(c: EnrollmentChange): void {
+    for (const l of this.listeners) l(c);
   }
 
   /** A page of enrollments of one kind, ordered by ID. */

@@ -5,6 +5,7 @@
  * Incoming documents stay open: the Azure shape has fields zerotouch keeps no use for.
  */
 import Type, { type Static, type TSchema } from 'typebox';
+import { MqttAclSchema } from '../hubs/types.ts';
 
 /** A value or null: the Azure SDKs send null for fields they leave unset. */
 export const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -134,6 +135,7 @@ const EnrollmentInputFields = {
   iotHubHostName: Type.Optional(Nullable(Type.String())),
   customAllocationDefinition: Type.Optional(Nullable(CustomAllocationDefinitionSchema)),
   certificateIssuancePolicy: Type.Optional(Nullable(CertificateIssuancePolicySchema)),
+  mqttAcl: Type.Optional(Nullable(MqttAclSchema)),
 };
 
 export const IndividualEnrollmentInputSchema = Type.Object(
@@ -178,6 +180,7 @@ const EnrollmentFields = {
     Type.Object({ webhookUrl: Type.String(), apiVersion: Type.String() }),
   ),
   certificateIssuancePolicy: Type.Optional(CertificateIssuancePolicySchema),
+  mqttAcl: Type.Optional(MqttAclSchema),
 };
 
 export const IndividualEnrollmentSchema = Type.Object({

@@ -33,6 +33,8 @@ export interface HubDelivery {
   sendElsewhere?(s: Pick<HubSession, 'tenantId' | 'hub' | 'deviceId'>, topic: string, body: Buffer): void;
   /** Hands a method answer to the other nodes, one of which may be waiting for it. */
   answerElsewhere?(rid: string, status: number, payload: unknown): void;
+  /** Closes the device's connection, on this node or another. */
+  disconnect(s: Pick<HubSession, 'tenantId' | 'hub' | 'deviceId'>): void;
 }
 
 type Twin = { desired: Record<string, unknown>; reported: Record<string, unknown> };
@@ -300,6 +302,16 @@ export class BuiltinHub {
     clearTimeout(p.timer);
     this.pending.delete(rid);
     p.resolve({ status, payload });
+  }
+
+  /**
+   * A device record changed: a device now disabled (by the operator or a revocation), moved away
+   * or deleted loses its connection at once, as IoT Hub drops a disabled device.
+   */
+  async deviceChanged(c: { tenantId: string; hub: string; deviceId: string }): Promise<void> {
+    if (!this.delivery) return;
+    const d = await this.registry.find(c.tenantId, c.hub, c.deviceId);
+    if (!d || d.status !== 'enabled') this.delivery.disconnect(c);
   }
 
   /** Records the device's connection state. */

@@ -45,6 +45,27 @@ describeEachStore('linked hub store', (getStore) => {
     assert.equal((await store().listHubs(a.id))[0]!.kind, 'builtin');
   });
 
+  it('keeps the settings of mosquitto and webhook hubs and finds a hub by host name', async () => {
+    const t = await newTenant(getStore());
+    const mosquitto = { url: 'mqtts://broker:8883', username: 'zt', password: 'pw', caCertificate: 'PEM' };
+    await store().upsertHub(t.id, { ...hub('m.example.com'), kind: 'mosquitto', mosquitto }, now());
+    await store().upsertHub(
+      t.id,
+      { ...hub('w.example.com'), kind: 'webhook', webhook: { url: 'https://x', secret: 's'.repeat(16) } },
+      now(),
+    );
+    assert.deepEqual((await store().findHub(t.id, 'M.example.com'))?.mosquitto, mosquitto);
+    assert.equal((await store().findHub(t.id, 'w.example.com'))?.webhook?.url, 'https://x');
+    assert.equal((await store().findHub(t.id, 'w.example.com'))?.kind, 'webhook');
+    assert.equal(await store().findHub(t.id, 'x.example.com'), undefined);
+    await store().upsertHub(t.id, hub('m.example.com'), now());
+    assert.equal(
+      (await store().findHub(t.id, 'm.example.com'))?.mosquitto,
+      undefined,
+      'a record hub keeps none',
+    );
+  });
+
   it('unlinks in any case, says whether there was a hub, and keeps tenants apart', async () => {
     const a = await newTenant(getStore());
     const b = await newTenant(getStore());

@@ -1,8 +1,10 @@
 /** Persistence contract for linked hubs; implemented over Kysely for both dialects. */
-import type { Kysely } from 'kysely';
-import type { Database } from '../../store/schema.ts';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, LinkedHubsTable } from '../../store/schema.ts';
 import { idKey } from '../id-key.ts';
-import type { LinkedHub } from './types.ts';
+import type { HubKind, LinkedHub } from './types.ts';
+
+const KINDS: readonly HubKind[] = ['record', 'builtin', 'mosquitto', 'webhook'];
 
 export interface HubStore {
   /** Links a hub, or updates it when it is linked already. */
@@ -11,6 +13,8 @@ export interface HubStore {
   deleteHub(tenantId: string, hostName: string): Promise<boolean>;
   /** Scopes that link `hostName` as a builtin hub. */
   builtinScopes(hostName: string): Promise<string[]>;
+  /** The hub, or undefined. */
+  findHub(tenantId: string, hostName: string): Promise<LinkedHub | undefined>;
 }
 
 /** HubStore over Kysely (SQLite or PostgreSQL). */
@@ -28,6 +32,10 @@ export class KyselyHubStore implements HubStore {
       weight: hub.allocationWeight,
       apply_allocation_policy: hub.applyAllocationPolicy ? 1 : 0,
       kind: hub.kind,
+      config:
+        hub.mosquitto || hub.webhook
+          ? JSON.stringify({ mosquitto: hub.mosquitto, webhook: hub.webhook })
+          : null,
     };
     await this.db
       .insertInto('linked_hubs')
@@ -43,13 +51,17 @@ export class KyselyHubStore implements HubStore {
       .where('tenant_id', '=', tenantId)
       .orderBy('host_key')
       .execute();
-    return rows.map((r) => ({
-      hostName: r.host_name,
-      region: r.region,
-      allocationWeight: Number(r.weight),
-      applyAllocationPolicy: Number(r.apply_allocation_policy) === 1,
-      kind: r.kind === 'builtin' ? 'builtin' : 'record',
-    }));
+    return rows.map(hubOf);
+  }
+
+  async findHub(tenantId: string, hostName: string): Promise<LinkedHub | undefined> {
+    const r = await this.db
+      .selectFrom('linked_hubs')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('host_key', '=', idKey(hostName))
+      .executeTakeFirst();
+    return r ? hubOf(r) : undefined;
   }
 
   async builtinScopes(hostName: string): Promise<string[]> {
@@ -71,4 +83,17 @@ export class KyselyHubStore implements HubStore {
       .executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
+}
+
+function hubOf(r: Selectable<LinkedHubsTable>): LinkedHub {
+  const config = r.config ? (JSON.parse(r.config) as Pick<LinkedHub, 'mosquitto' | 'webhook'>) : {};
+  return {
+    hostName: r.host_name,
+    region: r.region,
+    allocationWeight: Number(r.weight),
+    applyAllocationPolicy: Number(r.apply_allocation_policy) === 1,
+    kind: KINDS.find((k) => k === r.kind) ?? 'record',
+    ...(config.mosquitto ? { mosquitto: config.mosquitto } : {}),
+    ...(config.webhook ? { webhook: config.webhook } : {}),
+  };
 }

@@ -89,6 +89,9 @@ export class IssuanceEngine {
   private readonly passphrase: string;
   private readonly crlBase: () => string;
   private readonly loaded = new Map<string, LoadedCa>();
+  private readonly revokedListeners: Array<
+    (tenantId: string, record: IssuedCertificate) => Promise<unknown>
+  > = [];
 
   /** `crlBaseUrl` may be a function: the default one names the device port, known after listen. */
   constructor(store: IssuanceStore, opts: { passphrase: string; crlBaseUrl: string | (() => string) }) {
@@ -424,7 +427,14 @@ export class IssuanceEngine {
     }
     await this.store.revoke(tenant.id, serial, reason, new Date().toISOString());
     await this.store.deleteCrl(tenant.id, found.record.issuingCa);
-    return (await this.store.findIssued(tenant.id, serial))!.record;
+    const record = (await this.store.findIssued(tenant.id, serial))!.record;
+    for (const l of this.revokedListeners) await l(tenant.id, record);
+    return record;
+  }
+
+  /** Calls `l` after each revocation (the registry disables the devices that use the certificate). */
+  onRevoked(l: (tenantId: string, record: IssuedCertificate) => Promise<unknown>): void {
+    this.revokedListeners.push(l);
   }
 
   /** One issued certificate with its PEM; NOT_FOUND says how to find serials. */

@@ -17,13 +17,23 @@ export interface WebhookTarget {
   secret?: string;
 }
 
+/** A message for a handler inside this server (e.g. a change to apply to a Mosquitto broker). */
+export interface HandlerTarget {
+  handler: string;
+  /** What the operator sees as the target, e.g. mosquitto://hub-1.example.com. */
+  label: string;
+}
+
+/** Applies one message; throws to have it retried with backoff. */
+export type OutboxHandler = (tenantId: string, payload: unknown) => Promise<void>;
+
 /** A message waiting in (or delivered from) the outbox. */
 export const OutboxMessageSchema = Type.Object(
   {
     id: Type.String(),
     tenantId: Type.String(),
     kind: Type.String({ description: 'the event topic, e.g. $aws/events/certificates/registered/<caId>' }),
-    target: Type.String({ description: 'the webhook URL' }),
+    target: Type.String({ description: 'the webhook URL, or mosquitto://<hub> for a broker change' }),
     attempts: Type.Integer(),
     nextAttemptAt: Type.String({ format: 'date-time' }),
     deliveredAt: Type.Optional(Type.String({ format: 'date-time' })),
@@ -52,6 +62,7 @@ export class Outbox {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  private readonly handlers = new Map<string, OutboxHandler>();
 
   constructor(db: Kysely<Database>, o: { logger: Logger; fetch?: typeof fetch }) {
     this.db = db;
@@ -59,8 +70,18 @@ export class Outbox {
     this.fetchFn = o.fetch ?? fetch;
   }
 
+  /** Sets the handler that delivers messages whose target names `name`. */
+  handle(name: string, h: OutboxHandler): void {
+    this.handlers.set(name, h);
+  }
+
   /** Stores one message per target and starts delivering. */
-  async enqueue(tenantId: string, kind: string, payload: unknown, targets: WebhookTarget[]): Promise<void> {
+  async enqueue(
+    tenantId: string,
+    kind: string,
+    payload: unknown,
+    targets: Array<WebhookTarget | HandlerTarget>,
+  ): Promise<void> {
     if (targets.length === 0) return;
     const now = new Date().toISOString();
     await this.db
@@ -129,7 +150,7 @@ export class Outbox {
       id: r.id,
       tenantId: r.tenant_id,
       kind: r.kind,
-      target: (JSON.parse(r.target) as WebhookTarget).url,
+      target: targetLabel(JSON.parse(r.target) as WebhookTarget | HandlerTarget),
       attempts: Number(r.attempts),
       nextAttemptAt: r.next_attempt_at,
       ...(r.delivered_at ? { deliveredAt: r.delivered_at } : {}),
@@ -157,8 +178,11 @@ export class Outbox {
         .where('delivered_at', 'is', null)
         .executeTakeFirst();
       if (Number(claim.numUpdatedRows) === 0) continue;
-      const target = JSON.parse(row.target) as WebhookTarget;
-      const error = await this.post(target, row.kind, row.id, row.payload);
+      const target = JSON.parse(row.target) as WebhookTarget | HandlerTarget;
+      const error =
+        'handler' in target
+          ? await this.apply(target, row.tenant_id, row.payload)
+          : await this.post(target, row.kind, row.id, row.payload);
       const attempts = Number(row.attempts) + 1;
       if (!error) {
         await this.db
@@ -168,8 +192,8 @@ export class Outbox {
           .execute();
       } else {
         this.log.info(
-          { id: row.id, url: target.url, attempts, err: error },
-          'webhook delivery failed; retrying with backoff',
+          { id: row.id, target: targetLabel(target), attempts, err: error },
+          'outbox delivery failed; retrying with backoff',
         );
         await this.db
           .updateTable('outbox')
@@ -181,6 +205,18 @@ export class Outbox {
           .where('id', '=', row.id)
           .execute();
       }
+    }
+  }
+
+  /** Hands one message to its handler; the error text, or undefined when it was applied. */
+  private async apply(t: HandlerTarget, tenantId: string, payload: string): Promise<string | undefined> {
+    const h = this.handlers.get(t.handler);
+    if (!h) return `no handler for ${t.handler} on this node`;
+    try {
+      await h(tenantId, JSON.parse(payload));
+      return undefined;
+    } catch (e) {
+      return (e as Error).message;
     }
   }
 
@@ -212,4 +248,8 @@ export class Outbox {
       return (e as Error).message;
     }
   }
+}
+
+function targetLabel(t: WebhookTarget | HandlerTarget): string {
+  return 'handler' in t ? t.label : t.url;
 }

@@ -342,6 +342,7 @@ export class RegistrationService {
           );
       // Issue before touching the registry, so a refused csr leaves the device where it was.
       let issuedCertificateChain: string[] | undefined;
+      let issuedLeaf: Certificate | undefined;
       if (csr && this.opts.issuer) {
         const policy = match.enrollment.certificateIssuancePolicy!;
         const issued = await this.opts.issuer.issue({
@@ -354,6 +355,7 @@ export class RegistrationService {
           validityDays: policy.validityDays,
         });
         issuedCertificateChain = [issued.certificate, ...issued.caChain].map((c) => c.der.toString('base64'));
+        issuedLeaf = issued.certificate;
       }
       const substatus = await this.deps.registry.assign({
         tenantId,
@@ -362,6 +364,7 @@ export class RegistrationService {
         hub: allocation.hub,
         initialTwin: allocation.initialTwin ?? match.enrollment.initialTwin,
         previous,
+        ...(issuedLeaf ? { issued: issuedLeaf } : {}),
       });
       state = {
         ...base,

@@ -4,6 +4,7 @@
  * and removes the old record, as the enrollment's reprovisionPolicy says.
  */
 import { ZtError } from '../../errors.ts';
+import type { Certificate } from '../../pki/certificate.ts';
 import type { Page } from '../../store/paging.ts';
 import type { Match } from '../enrollments/matching.ts';
 import type { InitialTwin, ReprovisionPolicy } from '../enrollments/types.ts';
@@ -21,7 +22,24 @@ export interface AssignmentChange {
   hub: string;
   initialTwin?: InitialTwin;
   previous?: { hub: string; deviceId: string; substatus?: Substatus };
+  /** The certificate issued during registration (CSR), which the device authenticates with from now on. */
+  issued?: Certificate;
 }
+
+/** A device record created, changed in status, moved away or deleted. */
+export interface DeviceChange {
+  tenantId: string;
+  hub: string;
+  deviceId: string;
+  registrationId: string;
+  /** assigned here, moved to another hub or device id, status changed, or deleted. */
+  what: 'assigned' | 'moved' | 'status' | 'deleted';
+}
+/** Told of a change after it is stored; it handles its own errors. */
+export type DeviceListener = (c: DeviceChange) => Promise<void>;
+
+/** statusReason of a device disabled because its certificate was revoked. */
+export const REVOKED_REASON = 'certificate revoked';
 
 function authenticationFor(m: Match): RegistryDevice['authentication'] {
   if (m.kind === 'group') return { type: 'certificateAuthority' };
@@ -71,11 +89,17 @@ async function applyAssignment(store: DeviceStore, c: AssignmentChange): Promise
     twin = seededTwin(c.initialTwin);
   }
 
+  const cert = c.issued ?? c.match.leaf;
+  // An operator's disable survives re-registration; a revocation ends with a new certificate.
+  const keepDisabled =
+    existing?.status === 'disabled' &&
+    (existing.statusReason !== REVOKED_REASON || existing.certificate?.sha256Thumbprint === cert.sha256);
   const device: RegistryDevice = {
     deviceId: c.deviceId,
     hub: c.hub,
     registrationId: c.match.registrationId,
-    status: 'enabled',
+    status: keepDisabled ? 'disabled' : 'enabled',
+    ...(keepDisabled && existing.statusReason ? { statusReason: existing.statusReason } : {}),
     authentication: authenticationFor(c.match),
     capabilities: { iotEdge: c.match.enrollment.capabilities.iotEdge },
     twin,
@@ -84,9 +108,9 @@ async function applyAssignment(store: DeviceStore, c: AssignmentChange): Promise
       id: c.match.kind === 'group' ? c.match.enrollment.enrollmentGroupId : c.match.enrollment.registrationId,
     },
     certificate: {
-      sha1Thumbprint: c.match.leaf.sha1,
-      sha256Thumbprint: c.match.leaf.sha256,
-      notAfterUtc: c.match.leaf.notAfter.toISOString(),
+      sha1Thumbprint: cert.sha1,
+      sha256Thumbprint: cert.sha256,
+      notAfterUtc: cert.notAfter.toISOString(),
     },
     etag: newEtag(),
     createdDateTimeUtc: existing?.createdDateTimeUtc ?? now,
@@ -101,14 +125,85 @@ async function applyAssignment(store: DeviceStore, c: AssignmentChange): Promise
 export class RegistryService {
   private readonly store: DeviceStore;
   private readonly lock = new KeyedLock();
+  private readonly listeners: DeviceListener[] = [];
 
   constructor(store: DeviceStore) {
     this.store = store;
   }
 
+  /** Calls `l` after each assignment, status change and deletion (not after twin or presence changes). */
+  onChange(l: DeviceListener): void {
+    this.listeners.push(l);
+  }
+
+  private async changed(c: DeviceChange): Promise<void> {
+    for (const l of this.listeners) await l(c);
+  }
+
   /** Applies an assignment and returns the substatus DPS reports for it. */
-  assign(c: AssignmentChange): Promise<Substatus> {
-    return applyAssignment(this.store, c);
+  async assign(c: AssignmentChange): Promise<Substatus> {
+    const substatus = await applyAssignment(this.store, c);
+    const { tenantId, registrationId } = { tenantId: c.tenantId, registrationId: c.match.registrationId };
+    await this.changed({ tenantId, registrationId, hub: c.hub, deviceId: c.deviceId, what: 'assigned' });
+    if (c.previous && (idKey(c.previous.hub) !== idKey(c.hub) || c.previous.deviceId !== c.deviceId))
+      await this.changed({
+        tenantId,
+        registrationId,
+        hub: c.previous.hub,
+        deviceId: c.previous.deviceId,
+        what: 'moved',
+      });
+    return substatus;
+  }
+
+  /** Enables or disables a device (a disabled device may not connect to its hub). */
+  async setStatus(
+    tenantId: string,
+    hub: string,
+    deviceId: string,
+    status: 'enabled' | 'disabled',
+    reason = 'disabled by the operator',
+  ): Promise<RegistryDevice> {
+    const d = await this.update(tenantId, hub, deviceId, (d) => {
+      if (d.status === status) return undefined;
+      d.status = status;
+      if (status === 'disabled') d.statusReason = reason;
+      else delete d.statusReason;
+      return d;
+    });
+    await this.changed({
+      tenantId,
+      hub: d.hub,
+      deviceId: d.deviceId,
+      registrationId: d.registrationId,
+      what: 'status',
+    });
+    return d;
+  }
+
+  /** Disables the devices that registered with the certificate of this SHA-256 (it was revoked). */
+  async disableCertificate(tenantId: string, sha256: string): Promise<RegistryDevice[]> {
+    const out: RegistryDevice[] = [];
+    for (const d of await this.store.devicesWithCertificate(tenantId, sha256))
+      out.push(await this.setStatus(tenantId, d.hub, d.deviceId, 'disabled', REVOKED_REASON));
+    return out;
+  }
+
+  /** Up to `limit` devices an enrollment assigned, after `after` (paged by hub and device id). */
+  devicesOfEnrollment(
+    tenantId: string,
+    kind: 'individual' | 'group',
+    id: string,
+    limit: number,
+    after?: RegistryDevice,
+  ): Promise<RegistryDevice[]> {
+    return this.store.devicesOfEnrollment(
+      tenantId,
+      kind,
+      id,
+      limit,
+      after ? { hubKey: idKey(after.hub), deviceId: after.deviceId } : undefined,
+    );
   }
 
   /** A page of devices, optionally of one hub. */
@@ -151,8 +246,10 @@ export class RegistryService {
 
   /** Deletes the device, or NOT_FOUND. */
   async delete(tenantId: string, hub: string, deviceId: string): Promise<void> {
-    if (!(await this.store.deleteDevice(tenantId, hub, deviceId))) {
+    const d = await this.store.findDevice(tenantId, hub, deviceId);
+    if (!d || !(await this.store.deleteDevice(tenantId, hub, deviceId))) {
       throw new ZtError('NOT_FOUND', `no device "${deviceId}" in hub ${hub} of this scope`);
     }
+    await this.changed({ tenantId, hub: d.hub, deviceId, registrationId: d.registrationId, what: 'deleted' });
   }
 }

@@ -52,6 +52,40 @@ describeEachStore('registry device store', (getStore) => {
     await assert.rejects(store().listDevices(t.id, undefined, 10, 'x'), (e) => isZtError(e, 'BAD_REQUEST'));
   });
 
+  it('finds devices by certificate and pages the devices of an enrollment', async () => {
+    const t = await newTenant(getStore());
+    const other = await newTenant(getStore());
+    const withCert = (d: RegistryDevice, sha256: string, group = 'g1'): RegistryDevice => ({
+      ...d,
+      enrollment: { kind: 'group', id: group },
+      certificate: { sha1Thumbprint: 'AA', sha256Thumbprint: sha256, notAfterUtc: d.createdDateTimeUtc },
+    });
+    await store().putDevice(t.id, withCert(device('a.example.com', 'd1'), 'C1'));
+    await store().putDevice(t.id, withCert(device('b.example.com', 'd1'), 'C1'));
+    await store().putDevice(t.id, withCert(device('a.example.com', 'd2'), 'C2', 'Line-2'));
+    await store().putDevice(other.id, withCert(device('a.example.com', 'd1'), 'C1'));
+    const byCert = await store().devicesWithCertificate(t.id, 'c1');
+    assert.deepEqual(byCert.map((d) => d.hub).sort(), ['a.example.com', 'b.example.com']);
+    await store().putDevice(t.id, withCert(device('a.example.com', 'd1'), 'C3'));
+    assert.equal((await store().devicesWithCertificate(t.id, 'C1')).length, 1, 'replaced in place');
+
+    for (const id of ['d3', 'd4']) await store().putDevice(t.id, withCert(device('a.example.com', id), 'C9'));
+    const page1 = await store().devicesOfEnrollment(t.id, 'group', 'G1', 2);
+    const last = page1[page1.length - 1]!;
+    const page2 = await store().devicesOfEnrollment(t.id, 'group', 'g1', 2, {
+      hubKey: last.hub,
+      deviceId: last.deviceId,
+    });
+    assert.deepEqual(
+      [...page1, ...page2].map((d) => `${d.hub}/${d.deviceId}`),
+      ['a.example.com/d1', 'a.example.com/d3', 'a.example.com/d4', 'b.example.com/d1'],
+    );
+    assert.deepEqual(
+      (await store().devicesOfEnrollment(t.id, 'group', 'line-2', 10)).map((d) => d.deviceId),
+      ['d2'],
+    );
+  });
+
   it('deletes a device once and keeps tenants apart', async () => {
     const a = await newTenant(getStore());
     const b = await newTenant(getStore());

@@ -16,6 +16,21 @@ export interface DeviceStore {
     max?: number,
     continuation?: string,
   ): Promise<Page<RegistryDevice>>;
+  /** Devices that registered with the certificate of this SHA-256 (hex). */
+  devicesWithCertificate(tenantId: string, sha256: string): Promise<RegistryDevice[]>;
+  /** Up to `limit` devices an enrollment assigned, after device (hub key, id) `after`. */
+  devicesOfEnrollment(
+    tenantId: string,
+    kind: 'individual' | 'group',
+    id: string,
+    limit: number,
+    after?: { hubKey: string; deviceId: string },
+  ): Promise<RegistryDevice[]>;
+}
+
+/** The enrollment_key column of a device. */
+export function enrollmentKey(kind: string, id: string): string {
+  return `${kind}:${idKey(id)}`;
 }
 
 /** DeviceStore over Kysely (SQLite or PostgreSQL). */
@@ -38,7 +53,13 @@ export class KyselyDeviceStore implements DeviceStore {
   }
 
   async putDevice(tenantId: string, d: RegistryDevice): Promise<void> {
-    const values = { doc: JSON.stringify(d), etag: d.etag, updated_at: d.lastUpdatedDateTimeUtc };
+    const values = {
+      doc: JSON.stringify(d),
+      etag: d.etag,
+      updated_at: d.lastUpdatedDateTimeUtc,
+      cert_sha256: d.certificate?.sha256Thumbprint ?? null,
+      enrollment_key: enrollmentKey(d.enrollment.kind, d.enrollment.id),
+    };
     await this.db
       .insertInto('devices')
       .values({
@@ -78,5 +99,39 @@ export class KyselyDeviceStore implements DeviceStore {
       .offset(offset)
       .execute();
     return pageOf(rows, limit, offset, (r) => JSON.parse(r.doc) as RegistryDevice);
+  }
+
+  async devicesWithCertificate(tenantId: string, sha256: string): Promise<RegistryDevice[]> {
+    const rows = await this.db
+      .selectFrom('devices')
+      .select('doc')
+      .where('tenant_id', '=', tenantId)
+      .where('cert_sha256', '=', sha256.toUpperCase())
+      .limit(100)
+      .execute();
+    return rows.map((r) => JSON.parse(r.doc) as RegistryDevice);
+  }
+
+  async devicesOfEnrollment(
+    tenantId: string,
+    kind: 'individual' | 'group',
+    id: string,
+    limit: number,
+    after?: { hubKey: string; deviceId: string },
+  ): Promise<RegistryDevice[]> {
+    let q = this.db
+      .selectFrom('devices')
+      .select('doc')
+      .where('tenant_id', '=', tenantId)
+      .where('enrollment_key', '=', enrollmentKey(kind, id));
+    if (after)
+      q = q.where((eb) =>
+        eb.or([
+          eb('hub_key', '>', after.hubKey),
+          eb.and([eb('hub_key', '=', after.hubKey), eb('device_id', '>', after.deviceId)]),
+        ]),
+      );
+    const rows = await q.orderBy('hub_key').orderBy('device_id').limit(limit).execute();
+    return rows.map((r) => JSON.parse(r.doc) as RegistryDevice);
   }
 }

@@ -8,6 +8,9 @@ export const RegistryDeviceSchema = Type.Object({
   hub: Type.String(),
   registrationId: Type.String(),
   status: Type.Enum(['enabled', 'disabled']),
+  statusReason: Type.Optional(
+    Type.String({ description: 'why a device is disabled: by the operator, or its certificate revoked' }),
+  ),
   authentication: Type.Union([
     Type.Object({
       type: Type.Literal('selfSigned'),

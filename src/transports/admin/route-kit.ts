@@ -165,8 +165,8 @@ export function resource(
 }
 
 /**
- * Webhook secrets (scope event webhooks, pre-provisioning hooks: objects with a `url` and a
- * `secret`) are write-only: an answer shows that one is set, never its value, so a read token
+ * Webhook secrets and broker passwords (objects with a `url` and a `secret` or `password`:
+ * event webhooks, pre-provisioning hooks, webhook and mosquitto hubs) are write-only: an answer shows that one is set, never its value, so a read token
  * cannot forge signatures.
  */
 export function redactWebhookSecrets<T>(payload: T): T {
@@ -177,6 +177,7 @@ export function redactWebhookSecrets<T>(payload: T): T {
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(o)) out[k] = walk(x);
     if (typeof o.url === 'string' && typeof o.secret === 'string') out.secret = '********';
+    if (typeof o.url === 'string' && typeof o.password === 'string') out.password = '********';
     return out;
   };
   return walk(payload) as T;

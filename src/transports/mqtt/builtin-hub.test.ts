@@ -213,6 +213,45 @@ describe('the builtin hub: the Azure IoT device SDK after DPS', () => {
     );
   });
 
+  it('drops a connected device when it is disabled and refuses it until it is enabled again', async () => {
+    const dev = makeDevice(fx.intermediate, 'hub-device-03');
+    const state = await sdkRegisterMqtt(server.mqttPort, ca, fx.idScope, dev);
+    const client = deviceClient(state.deviceId, dev);
+    await open(client, dev);
+    await ok(
+      'device',
+      'disable',
+      'localhost',
+      state.deviceId,
+      '--reason',
+      'lost in transit',
+      '--scope',
+      fx.idScope,
+    );
+    // The hub closes the connection (the SDK's retries are then refused).
+    let state2 = '';
+    for (let i = 0; i < 50 && state2 !== 'Disconnected'; i++) {
+      await sleep(100);
+      state2 = (await api('GET', `/v1/tenants/${fx.idScope}/devices/localhost/${state.deviceId}`)).body
+        .connectionState;
+    }
+    assert.equal(state2, 'Disconnected', 'the connection was closed by the hub');
+    await client.close();
+    const again = deviceClient(state.deviceId, dev);
+    await assert.rejects(open(again, dev));
+    assert.ok(server.logs.some((l) => l.includes('IoT Hub connect refused') && l.includes('is disabled')));
+    const shown = await api('GET', `/v1/tenants/${fx.idScope}/devices/localhost/${state.deviceId}`);
+    assert.equal(shown.body.statusReason, 'lost in transit');
+    // Registering again does not undo the operator's decision.
+    await sdkRegisterMqtt(server.mqttPort, ca, fx.idScope, dev);
+    const still = await api('GET', `/v1/tenants/${fx.idScope}/devices/localhost/${state.deviceId}`);
+    assert.equal(still.body.status, 'disabled');
+    await ok('device', 'enable', 'localhost', state.deviceId, '--scope', fx.idScope);
+    const back = deviceClient(state.deviceId, dev);
+    await open(back, dev);
+    await back.close();
+  });
+
   it(
     'registers and connects with MqttWs through an HTTPS proxy with Basic auth, never touching the MQTT port',
     { skip: hasCommand('tinyproxy') ? false : 'tinyproxy is not installed' },

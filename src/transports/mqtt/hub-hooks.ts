@@ -71,6 +71,10 @@ export function hubHooks(o: {
       sendBytes(c, topic, body);
       return true;
     },
+    disconnect(s) {
+      connected.get(key(s))?.close(() => undefined);
+      o.shared?.broadcast('hub-disconnect', { key: key(s) });
+    },
     ...(o.shared
       ? {
           sendElsewhere: (s, topic, body) =>
@@ -85,6 +89,10 @@ export function hubHooks(o: {
     const c = typeof msg?.key === 'string' ? connected.get(msg.key) : undefined;
     if (c && typeof msg.topic === 'string' && typeof msg.body === 'string')
       sendBytes(c, msg.topic, Buffer.from(msg.body, 'base64'));
+  });
+  o.shared?.onBroadcast('hub-disconnect', (m) => {
+    const k = (m as { key?: string })?.key;
+    if (typeof k === 'string') connected.get(k)?.close(() => undefined);
   });
   o.shared?.onBroadcast('hub-answer', (m) => {
     const msg = m as { rid?: string; status?: number; payload?: unknown };

@@ -54,6 +54,33 @@ export const deviceRoutes = resource((app, { services }) => {
     },
   );
   app.patch(
+    `${base}/:hub/:deviceId`,
+    {
+      schema: {
+        summary:
+          'Enable or disable a device: a disabled device may not connect to a builtin hub (a connected one is dropped) and loses its client on a mosquitto hub',
+        tags,
+        params: Device,
+        body: Type.Object(
+          {
+            status: Type.Enum(['enabled', 'disabled']),
+            statusReason: Type.Optional(Type.String({ maxLength: 256 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: ref('registryDevice'), ...ERRORS },
+      },
+    },
+    async (req) =>
+      registry.setStatus(
+        (await tenantFor(tenants, req)).id,
+        req.params.hub,
+        req.params.deviceId,
+        req.body.status,
+        req.body.statusReason,
+      ),
+  );
+  app.patch(
     `${base}/:hub/:deviceId/twin`,
     {
       schema: {

@@ -1,6 +1,6 @@
 /** /v1/tenants/:idScope/hubs: linked IoT hubs. */
 import Type from 'typebox';
-import { HOST_NAME_PATTERN, HubSettingsSchema } from '../../../features/hubs/types.ts';
+import { HOST_NAME_PATTERN, HubSettingsSchema, ReconcileReportSchema } from '../../../features/hubs/types.ts';
 import { tenantFor } from '../authorize.ts';
 import { ERRORS, NoContent, ref, resource, ScopeParams, scoped } from '../route-kit.ts';
 
@@ -35,6 +35,27 @@ export const hubRoutes = resource((app, { services }) => {
       },
     },
     async (req) => hubs.link((await tenantFor(tenants, req)).id, req.params.hostName, req.body ?? {}),
+  );
+  app.post(
+    `${base}/:hostName/reconcile`,
+    {
+      schema: {
+        summary:
+          'Compare a mosquitto hub with the registry and fix what drifted (clients and roles zerotouch made); {"dryRun": true} only reports',
+        tags,
+        params: Hub,
+        body: Type.Union([
+          Type.Null(),
+          Type.Object(
+            { dryRun: Type.Optional(Type.Boolean({ description: 'only report what differs' })) },
+            { additionalProperties: false },
+          ),
+        ]),
+        response: { 200: ReconcileReportSchema, ...ERRORS },
+      },
+    },
+    async (req) =>
+      services.hubSync.reconcile((await tenantFor(tenants, req)).id, req.params.hostName, req.body?.dryRun),
   );
   app.delete(
     `${base}/:hostName`,
