@@ -3,6 +3,7 @@
  * creates them once and hands them to the transports; nothing else wires features together.
  */
 import type { Kysely } from 'kysely';
+import { isZtError } from './errors.ts';
 import type { Logger } from 'pino';
 import { AccessPolicyService, type SasRules } from './features/access-policies/service.ts';
 import { KyselyAccessPolicyStore } from './features/access-policies/store.ts';
@@ -147,11 +148,13 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
   const hubLog = o.logger.child({ feature: 'hubs' });
   // A change that cannot be queued is logged; `zerotouch hub reconcile` repairs the broker after.
   registry.onChange((c) =>
-    hubSync
-      .deviceChanged(c)
-      .catch((e: unknown) =>
-        hubLog.error({ err: e, ...c }, 'a device change could not be queued for its hub'),
+    hubSync.deviceChanged(c).catch((e: unknown) =>
+      // An outage of the store is expected and reported elsewhere; anything else is a bug.
+      hubLog[isZtError(e, 'STORE_UNAVAILABLE') ? 'warn' : 'error'](
+        { err: e, ...c },
+        'a device change could not be queued for its hub; zerotouch hub reconcile repairs the broker',
       ),
+    ),
   );
   enrollments.onChange(
     (c) =>

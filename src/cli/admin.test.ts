@@ -140,6 +140,161 @@ describe('zerotouch management commands (CLI)', () => {
     assert.match(cs, /^HostName=.+;SharedAccessKeyName=provisioningserviceowner;SharedAccessKey=.+/);
   });
 
+  it('creates only what is new, updates only what it names, and makes groups on one CA say which wins', async () => {
+    const again = await zt(
+      'enrollment',
+      'create',
+      'edge-devices',
+      '--group',
+      '--ca',
+      'contoso-root',
+      '--scope',
+      scope,
+    );
+    assert.equal(again.code, 1);
+    assert.match(
+      again.stderr,
+      /error \[CONFLICT\].*"edge-devices" exists; change it with zerotouch enrollment update/,
+    );
+    let g = JSON.parse(await ok('enrollment', 'show', 'edge-devices', '--group', '--scope', scope));
+    assert.deepEqual(g.initialTwin.tags, { environment: 'test' }, 'nothing was replaced');
+
+    const stale = await zt(
+      'enrollment',
+      'update',
+      'edge-devices',
+      '--group',
+      '--desired',
+      '{"interval":5}',
+      '--if-match',
+      '"stale"',
+      '--scope',
+      scope,
+    );
+    assert.equal(stale.code, 1);
+    assert.match(stale.stderr, /PRECONDITION_FAILED/);
+    await ok(
+      'enrollment',
+      'update',
+      'edge-devices',
+      '--group',
+      '--desired',
+      '{"interval":5}',
+      '--if-match',
+      g.etag,
+      '--scope',
+      scope,
+    );
+    g = JSON.parse(await ok('enrollment', 'show', 'edge-devices', '--group', '--scope', scope));
+    assert.deepEqual(g.initialTwin, {
+      tags: { environment: 'test' },
+      properties: { desired: { interval: 5 } },
+    });
+    assert.equal(g.capabilities.iotEdge, true, 'the Edge flag stays');
+    assert.deepEqual(g.iotHubs, ['hub-a.example.com', 'hub-b.example.com'], 'the hubs stay');
+    const wrong = await zt('enrollment', 'update', 'edge-devices', '--group', '--scope', scope);
+    assert.match(wrong.stderr, /nothing to change/);
+
+    // A second group on the same CA would silently take or lose its devices: refused without a priority.
+    const tie = await zt(
+      'enrollment',
+      'create',
+      'edge-devices-b',
+      '--group',
+      '--ca',
+      'contoso-root',
+      '--scope',
+      scope,
+    );
+    assert.equal(tie.code, 1);
+    assert.match(
+      tie.stderr,
+      /"edge-devices" is bound to the same CA with priority 0; give this group a different priority/,
+    );
+    await ok(
+      'enrollment',
+      'create',
+      'edge-devices-b',
+      '--group',
+      '--ca',
+      'contoso-root',
+      '--priority',
+      '5',
+      '--scope',
+      scope,
+    );
+    await ok('enrollment', 'enable', 'edge-devices', '--group', '--scope', scope);
+    const d = await ok('diagnose', '--chain', 'certs/edge-device-01-full-chain.cert.pem', '--scope', scope);
+    assert.match(d, /match: enrollment group edge-devices-b/);
+    assert.match(d, /edge-devices-b \(priority 5, enabled, .*\): chosen/);
+    assert.match(
+      d,
+      /edge-devices \(priority 0, enabled, .*\): lost: "edge-devices-b" on the same CA has a higher priority/,
+    );
+    await ok('enrollment', 'delete', 'edge-devices-b', '--group', '--scope', scope);
+  });
+
+  it('manages tokens with rights and expiry, deletes policies and tenants only when told, filters registrations', async () => {
+    const created = await ok(
+      'token',
+      'create',
+      'dashboard',
+      '--rights',
+      'read',
+      '--tenant',
+      scope,
+      '--expires',
+      '30d',
+    );
+    const [, id, secret] = /created token (\S+) \(read, expires \S+\)\n(\S+)/.exec(created)!;
+    assert.match(await ok('tenant', 'list', '--token', secret!), new RegExp(scope));
+    const write = await zt('policy', 'create', 'ops', '--scope', scope, '--token', secret!);
+    assert.equal(write.code, 1);
+    assert.match(write.stderr, /FORBIDDEN/);
+    assert.match(await ok('token', 'list'), new RegExp(`${id}\\s+dashboard\\s+read`));
+    await ok('token', 'revoke', id!);
+    const revoked = await zt('tenant', 'list', '--token', secret!);
+    assert.match(revoked.stderr, /UNAUTHENTICATED/);
+    assert.match((await zt('token', 'create', 'x', '--expires', 'yesterday')).stderr, /not a future date/);
+
+    await ok('policy', 'create', 'ops', '--scope', scope);
+    assert.match(await ok('policy', 'delete', 'ops', '--scope', scope), /deleted policy ops/);
+    assert.doesNotMatch(await ok('policy', 'list', '--scope', scope), /\bops\b/);
+    assert.match((await zt('policy', 'delete', 'ops', '--scope', scope)).stderr, /NOT_FOUND/);
+
+    assert.match(
+      await ok('registration', 'list', '--status', 'assigned', '--scope', scope),
+      /edge-device-01/,
+    );
+    assert.doesNotMatch(
+      await ok('registration', 'list', '--status', 'failed', '--scope', scope),
+      /edge-device-01/,
+    );
+    assert.match(
+      await ok('registration', 'list', '--group', 'edge-devices', '--scope', scope),
+      /edge-device-01/,
+    );
+    assert.doesNotMatch(
+      await ok(
+        'registration',
+        'list',
+        '--since',
+        new Date(Date.now() + 60_000).toISOString(),
+        '--scope',
+        scope,
+      ),
+      /edge-device-01/,
+    );
+
+    const other = /ID scope (\S+)/.exec(await ok('tenant', 'create', 'Scratch'))![1]!;
+    const unconfirmed = await zt('tenant', 'delete', other);
+    assert.equal(unconfirmed.code, 1);
+    assert.match(unconfirmed.stderr, /add --yes to confirm/);
+    assert.match(await ok('tenant', 'list'), new RegExp(other));
+    await ok('tenant', 'delete', other, '--yes');
+    assert.doesNotMatch(await ok('tenant', 'list'), new RegExp(other));
+  });
+
   it('says what to do on bad input and unreachable servers', async () => {
     let r = await zt('enrollment', 'create', 'g', '--group', '--scope', scope);
     assert.equal(r.code, 1);

@@ -57,10 +57,71 @@ function registerTenant(program: Command): void {
   sub(g, 'show <idScope>', 'show a tenant', false).action(
     action(async (scope: string, o: Opts) => json(await adminApi(o)('GET', `/v1/tenants/${seg(scope)}`))),
   );
-  sub(g, 'delete <idScope>', 'delete a tenant and everything in it', false).action(
-    action(async (scope: string, o: Opts) => {
-      await adminApi(o)('DELETE', `/v1/tenants/${seg(scope)}`);
-      out(`deleted tenant ${scope}`);
+  sub(g, 'delete <idScope>', 'delete a tenant and everything in it (keys, CAs, enrollments, devices)', false)
+    .option('--yes', 'confirm: nothing of the tenant can be recovered')
+    .action(
+      action(async (scope: string, o: Opts) => {
+        if (!o.yes)
+          throw new ZtError(
+            'BAD_REQUEST',
+            `deleting tenant ${scope} removes every issuing-CA key, CA, enrollment, registration and device in it, with no way back; add --yes to confirm`,
+          );
+        await adminApi(o)('DELETE', `/v1/tenants/${seg(scope)}`);
+        out(`deleted tenant ${scope}`);
+      }),
+    );
+}
+
+/** A date, or a span from now such as 30d, 12h or 90m. */
+function expiryArg(v: string): string {
+  const span = /^(\d+)([dhm])$/.exec(v);
+  if (span) {
+    const unit = { d: 86400_000, h: 3600_000, m: 60_000 }[span[2] as 'd' | 'h' | 'm'];
+    return new Date(Date.now() + Number(span[1]) * unit).toISOString();
+  }
+  const at = new Date(v);
+  if (Number.isNaN(at.getTime()) || at.getTime() <= Date.now())
+    throw new ZtError('BAD_REQUEST', `--expires ${v} is not a future date or a span such as 30d, 12h or 90m`);
+  return at.toISOString();
+}
+
+function registerToken(program: Command): void {
+  const g = program.command('token').description(COMMANDS.token);
+  sub(g, 'list', 'list API tokens (never their secrets)', false).action(
+    action(async (o: Opts) =>
+      table(o, await adminApi(o)('GET', '/v1/tokens'), [
+        'id',
+        'name',
+        'scopes',
+        'tenantId',
+        'expiresAt',
+        'lastUsedAt',
+        'revokedAt',
+      ]),
+    ),
+  );
+  sub(g, 'create <name>', 'create an API token and print its secret (shown only this once)', false)
+    .option('--rights <right...>', 'admin (everything), write (change a tenant), read (look only)', ['admin'])
+    .option('--tenant <idScope>', 'limit the token to one tenant')
+    .option('--expires <when>', 'an ISO date or a span from now: 30d, 12h, 90m (default: never)', expiryArg)
+    .action(
+      action(async (name: string, o: Opts) => {
+        const r = await adminApi(o)('POST', '/v1/tokens', {
+          name,
+          scopes: o.rights,
+          ...(o.tenant ? { tenant: o.tenant } : {}),
+          ...(o.expires ? { expiresAt: o.expires } : {}),
+        });
+        if (o.json) return json(r);
+        out(
+          `created token ${r.token.id} (${r.token.scopes.join(', ')}${r.token.expiresAt ? `, expires ${r.token.expiresAt}` : ''})\n${r.secret}\nkeep it now: it is not shown again (ZEROTOUCH_TOKEN=... or --token)`,
+        );
+      }),
+    );
+  sub(g, 'revoke <id>', 'revoke an API token: calls with it are refused at once', false).action(
+    action(async (id: string, o: Opts) => {
+      await adminApi(o)('DELETE', `/v1/tokens/${seg(id)}`);
+      out(`revoked token ${id}`);
     }),
   );
 }
@@ -258,7 +319,40 @@ function enrollmentBody(id: string, o: Opts, group: boolean): Record<string, unk
   if (o.webhook) body.customAllocationDefinition = { webhookUrl: o.webhook, apiVersion: '2019-03-31' };
   if (o.issueDays) body.certificateIssuancePolicy = { validityDays: o.issueDays };
   if (o.mqttAcl?.length) body.mqttAcl = (o.mqttAcl as string[]).map(aclEntry);
+  if (group && o.priority !== undefined) body.priority = o.priority;
   return body;
+}
+
+/** The fields `enrollment update` options name, as a merge patch; nothing else changes. */
+function enrollmentPatch(o: Opts, group: boolean): Record<string, unknown> {
+  const patch: Record<string, unknown> = {};
+  if (o.hub?.length) patch.iotHubs = o.hub;
+  if (o.allocation) patch.allocationPolicy = o.allocation;
+  if (o.webhook) patch.customAllocationDefinition = { webhookUrl: o.webhook, apiVersion: '2019-03-31' };
+  if (o.tags || o.desired)
+    patch.initialTwin = {
+      ...(o.tags ? { tags: o.tags } : {}),
+      ...(o.desired ? { properties: { desired: o.desired } } : {}),
+    };
+  if (o.edge !== undefined) patch.capabilities = { iotEdge: o.edge };
+  if (o.reprovision) patch.reprovisionPolicy = o.reprovision;
+  if (o.issueDays) patch.certificateIssuancePolicy = { validityDays: o.issueDays };
+  if (o.mqttAcl?.length) patch.mqttAcl = (o.mqttAcl as string[]).map(aclEntry);
+  if (o.priority !== undefined) {
+    if (!group) throw new ZtError('BAD_REQUEST', '--priority is for enrollment groups (--group)');
+    patch.priority = o.priority;
+  }
+  if (Object.keys(patch).length === 0)
+    throw new ZtError('BAD_REQUEST', 'nothing to change: give at least one option (see --help)');
+  return patch;
+}
+
+/** An integer option in -1000..1000. */
+function priorityArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < -1000 || n > 1000)
+    throw new ZtError('BAD_REQUEST', `--priority ${v} is not a whole number from -1000 to 1000`);
+  return n;
 }
 
 /** `<acltype> <topic> allow|deny` as an mqttAcl entry. */
@@ -314,20 +408,54 @@ function registerEnrollment(program: Command): void {
       '--mqtt-acl <entry...>',
       'mosquitto hubs: "<acltype> <topic> allow|deny" ({deviceId} is replaced), e.g. "publishClientSend devices/{deviceId}/# allow"',
     )
+    .option(
+      '--priority <n>',
+      'group: which group takes the devices when several are bound to one CA (highest wins; default 0)',
+      priorityArg,
+    )
     .option('--from-file <file>', 'take the whole enrollment from a JSON file (Azure DPS shape)')
-    .option('--if-match <etag>', 'only replace if the current etag matches')
+    .option('--replace', 'replace an existing enrollment whole (without it, an existing ID is an error)')
+    .option('--if-match <etag>', 'with --replace: only replace if the current etag matches')
+    .action(
+      action(async (id: string, o: Opts) => {
+        const body = enrollmentBody(id, o, !!o.group);
+        const e = o.replace
+          ? await adminApi(o)(
+              'PUT',
+              `${path(o)}/${seg(id)}`,
+              body,
+              o.ifMatch ? { 'if-match': o.ifMatch } : {},
+            )
+          : await adminApi(o)('POST', path(o), body);
+        if (o.json) return json(e);
+        out(
+          `${o.group ? 'enrollment group' : 'enrollment'} ${id} ${o.replace ? 'saved' : 'created'} (etag ${e.etag}, ${e.provisioningStatus})`,
+        );
+      }),
+    );
+  withGroup(sub(g, 'update <id>', 'change only the given fields of an enrollment (the rest stays)'))
+    .option('--hub <hostName...>', 'hubs this enrollment may assign to')
+    .option('--allocation <policy>', `allocation policy: ${POLICIES.join(', ')}`, allocationPolicy)
+    .option('--webhook <url>', 'custom allocation webhook URL')
+    .option('--tags <json>', 'initial twin tags (merged: null removes one)', jsonArg('--tags'))
+    .option('--desired <json>', 'initial twin desired properties (merged)', jsonArg('--desired'))
+    .option('--edge', 'devices are IoT Edge devices')
+    .option('--no-edge', 'devices are not IoT Edge devices')
+    .option('--reprovision <policy>', 'on re-registration: migrate, reset, never', reprovision)
+    .option('--issue-days <n>', 'issue device certificates from CSRs for this many days', positiveInt)
+    .option('--mqtt-acl <entry...>', 'mosquitto hubs: replaces the ACL ("<acltype> <topic> allow|deny")')
+    .option('--priority <n>', 'group: priority among groups bound to one CA', priorityArg)
+    .option('--if-match <etag>', 'only change it if the current etag matches')
     .action(
       action(async (id: string, o: Opts) => {
         const e = await adminApi(o)(
-          'PUT',
+          'PATCH',
           `${path(o)}/${seg(id)}`,
-          enrollmentBody(id, o, !!o.group),
+          enrollmentPatch(o, !!o.group),
           o.ifMatch ? { 'if-match': o.ifMatch } : {},
         );
         if (o.json) return json(e);
-        out(
-          `${o.group ? 'enrollment group' : 'enrollment'} ${id} saved (etag ${e.etag}, ${e.provisioningStatus})`,
-        );
+        out(`${o.group ? 'enrollment group' : 'enrollment'} ${id} updated (etag ${e.etag})`);
       }),
     );
   for (const [verb, status] of [
@@ -369,30 +497,43 @@ function registerEnrollment(program: Command): void {
 
 function registerRegistration(program: Command): void {
   const g = program.command('registration').description(COMMANDS.registration);
-  sub(g, 'list', 'list registration records').action(
-    action(async (o: Opts) => {
-      const items = await all<any>(adminApi(o), `${t(o)}/registrations`);
-      if (o.json) return json(items);
-      table(
-        o,
-        items.map((r) => ({
-          ...r,
-          group: r.x509?.enrollmentGroupId,
-          error: r.errorDetail ?? r.errorMessage,
-        })),
-        [
-          'registrationId',
-          'status',
-          'substatus',
-          'assignedHub',
-          'deviceId',
-          'group',
-          'lastUpdatedDateTimeUtc',
-          'error',
-        ],
-      );
-    }),
-  );
+  sub(g, 'list', 'list registration records')
+    .option('--status <status>', 'only assigned, assigning, failed or disabled')
+    .option('--group <id>', 'only those of this enrollment group')
+    .option('--since <when>', 'only those changed at or after this ISO date')
+    .action(
+      action(async (o: Opts) => {
+        const q = new URLSearchParams();
+        if (o.status) q.set('status', o.status);
+        if (o.group) q.set('enrollmentGroup', o.group);
+        if (o.since) {
+          const at = new Date(o.since);
+          if (Number.isNaN(at.getTime()))
+            throw new ZtError('BAD_REQUEST', `--since ${o.since} is not a date`);
+          q.set('updatedSince', at.toISOString());
+        }
+        const items = await all<any>(adminApi(o), `${t(o)}/registrations${q.size ? `?${q}` : ''}`);
+        if (o.json) return json(items);
+        table(
+          o,
+          items.map((r) => ({
+            ...r,
+            group: r.x509?.enrollmentGroupId,
+            error: r.errorDetail ?? r.errorMessage,
+          })),
+          [
+            'registrationId',
+            'status',
+            'substatus',
+            'assignedHub',
+            'deviceId',
+            'group',
+            'lastUpdatedDateTimeUtc',
+            'error',
+          ],
+        );
+      }),
+    );
   sub(g, 'show <registrationId>', 'show a registration record').action(
     action(async (id: string, o: Opts) => json(await adminApi(o)('GET', `${t(o)}/registrations/${seg(id)}`))),
   );
@@ -540,6 +681,12 @@ function registerPolicy(program: Command): void {
         out(p.connectionString);
       }),
     );
+  sub(g, 'delete <name>', 'delete a policy: its connection strings stop working at once').action(
+    action(async (name: string, o: Opts) => {
+      await adminApi(o)('DELETE', `${t(o)}/access-policies/${seg(name)}`);
+      out(`deleted policy ${name}`);
+    }),
+  );
 }
 
 function registerDiagnose(program: Command): void {
@@ -569,6 +716,13 @@ function registerDiagnose(program: Command): void {
             `match: ${e.kind === 'group' ? 'enrollment group' : 'individual enrollment'} ${e.id} (${e.provisioningStatus})` +
               (e.boundTo ? ` via ${e.boundTo}` : ''),
           );
+          if ((d.candidates ?? []).length > 1) {
+            lines.push('candidates:');
+            for (const c of d.candidates)
+              lines.push(
+                `  ${c.id} (priority ${c.priority}, ${c.provisioningStatus}, bound to ${c.boundTo}): ${c.outcome}`,
+              );
+          }
         } else {
           lines.push(`refused: ${d.code} (DPS errorCode ${d.errorCode})`, `reason: ${d.reason}`);
         }
@@ -618,4 +772,5 @@ export function registerAdmin(program: Command): void {
   registerDevice(program);
   registerPolicy(program);
   registerDiagnose(program);
+  registerToken(program);
 }

@@ -6,6 +6,7 @@ export const COMMANDS = {
   server: 'run the provisioning server (device HTTPS listener and admin API)',
   pki: 'offline PKI toolkit: CAs, device and server certificates, verification certificates',
   tenant: 'tenants (ID scopes)',
+  token: 'API tokens of the admin API: create with rights and expiry, list, revoke',
   ca: 'CA certificates of a tenant (upload, proof of possession)',
   hub: 'IoT hubs linked to a tenant',
   enrollment: 'individual enrollments and enrollment groups (--group) of a tenant',

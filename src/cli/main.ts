@@ -15,7 +15,7 @@ const GROUPS: Array<{ commands: CommandName[]; load: () => Promise<Register> }> 
   { commands: ['server'], load: async () => (await import('./server.ts')).registerServer },
   { commands: ['pki'], load: async () => (await import('./pki.ts')).registerPki },
   {
-    commands: ['tenant', 'ca', 'hub', 'enrollment', 'registration', 'device', 'policy', 'diagnose'],
+    commands: ['tenant', 'token', 'ca', 'hub', 'enrollment', 'registration', 'device', 'policy', 'diagnose'],
     load: async () => (await import('./admin.ts')).registerAdmin,
   },
   {

@@ -79,6 +79,15 @@ export class AccessPolicyService {
     return policy;
   }
 
+  /** Deletes a policy: its connection strings stop working at once. NOT_FOUND when there is none. */
+  async delete(tenantId: string, keyName: string): Promise<void> {
+    if (!(await this.store.deletePolicy(tenantId, keyName)))
+      throw new ZtError(
+        'NOT_FOUND',
+        `no shared access policy "${keyName}" in this scope; zerotouch policy list shows them`,
+      );
+  }
+
   /** The tenant's policies, by name. */
   list(tenantId: string): Promise<AccessPolicy[]> {
     return this.store.listPolicies(tenantId);

@@ -7,6 +7,8 @@ export interface AccessPolicyStore {
   /** Creates a policy or replaces its keys and rights. */
   putPolicy(tenantId: string, p: AccessPolicy, now: string): Promise<void>;
   listPolicies(tenantId: string): Promise<AccessPolicy[]>;
+  /** Deletes a policy; false when there was none. */
+  deletePolicy(tenantId: string, keyName: string): Promise<boolean>;
   /** Every tenant's policy with this key name (a SAS token names the policy, not the tenant). */
   findPoliciesByName(keyName: string): Promise<Array<AccessPolicy & { tenantId: string }>>;
 }
@@ -54,5 +56,14 @@ export class KyselyAccessPolicyStore implements AccessPolicyStore {
       .where('key_name', '=', keyName)
       .execute();
     return rows.map((r) => ({ ...toPolicy(r), tenantId: r.tenant_id }));
+  }
+
+  async deletePolicy(tenantId: string, keyName: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('access_policies')
+      .where('tenant_id', '=', tenantId)
+      .where('key_name', '=', keyName)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
   }
 }

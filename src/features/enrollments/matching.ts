@@ -31,7 +31,26 @@ export type Match =
       path: Certificate[];
       /** The certificate in the path that the group is bound to. */
       signer: Certificate;
+      /** Every group bound to a CA of the path, the chosen one first, each with why it won or lost. */
+      candidates: GroupCandidate[];
     };
+
+/** A group that could have taken the device, and the outcome. */
+export interface GroupCandidate {
+  id: string;
+  boundTo: string;
+  priority: number;
+  provisioningStatus: string;
+  outcome: string;
+}
+
+/** Highest priority first, then by ID: the order groups bound to one CA are tried in. */
+export function byPriority(a: EnrollmentGroup, b: EnrollmentGroup): number {
+  return (
+    (b.priority ?? 0) - (a.priority ?? 0) ||
+    idKey(a.enrollmentGroupId).localeCompare(idKey(b.enrollmentGroupId))
+  );
+}
 
 // What a device is told; the operator's message names the enrollment, its certificates and CAs.
 const NO_ENROLLMENT =
@@ -143,6 +162,8 @@ async function matchEnrollment(
   const caNames = pathShas.map((s) => caNameBySha.get(s)).filter((n): n is string => !!n);
   // A path exists only where CAs do, so the tenant is known here.
   const groups = await store.findGroupsFor(tenantId!, pathShas, caNames);
+  let chosen: { g: EnrollmentGroup; cert: Certificate } | undefined;
+  const candidates: GroupCandidate[] = [];
   for (const cert of inPath) {
     const name = caNameBySha.get(cert.sha256);
     const bound = groups
@@ -157,9 +178,27 @@ async function matchEnrollment(
           .map((r) => idKey(r!));
         return shas.includes(cert.sha256) || (name !== undefined && refs.includes(idKey(name)));
       })
-      .sort((a, b) => idKey(a.enrollmentGroupId).localeCompare(idKey(b.enrollmentGroupId)));
-    if (bound.length === 0) continue;
-    const g = bound[0];
+      .sort(byPriority);
+    for (const g of bound) {
+      const outcome = chosen
+        ? chosen.cert === cert
+          ? `lost: "${chosen.g.enrollmentGroupId}" on the same CA has ${(chosen.g.priority ?? 0) === (g.priority ?? 0) ? 'the same priority and comes first by ID' : 'a higher priority'}`
+          : `lost: "${chosen.g.enrollmentGroupId}" is bound to a CA nearer the device certificate`
+        : g.provisioningStatus === 'disabled'
+          ? 'chosen, and disabled: the device is refused'
+          : 'chosen';
+      chosen ??= { g, cert };
+      candidates.push({
+        id: g.enrollmentGroupId,
+        boundTo: describeCertificate(cert),
+        priority: g.priority ?? 0,
+        provisioningStatus: g.provisioningStatus,
+        outcome,
+      });
+    }
+  }
+  if (chosen) {
+    const { g, cert } = chosen;
     if (g.provisioningStatus === 'disabled') {
       throw new ZtError(
         'ENROLLMENT_DISABLED',
@@ -168,7 +207,7 @@ async function matchEnrollment(
         `enrollment group "${g.enrollmentGroupId}" (bound to ${describeCertificate(cert)}) is disabled; enable it to let its devices provision`,
       );
     }
-    return { kind: 'group', registrationId, enrollment: g, leaf, path, signer: cert };
+    return { kind: 'group', registrationId, enrollment: g, leaf, path, signer: cert, candidates };
   }
   throw new ZtError(
     'ENROLLMENT_NOT_FOUND',

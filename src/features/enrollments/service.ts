@@ -3,24 +3,28 @@
  * checks their schemas cannot say (certificates parse, hubs are linked, policies fit together),
  * certificate info, etags with If-Match.
  */
+import { Value } from 'typebox/value';
 import { isZtError, ZtError } from '../../errors.ts';
 import { loadCertificates } from '../../pki/certificate.ts';
 import type { Page } from '../../store/paging.ts';
 import type { CaService } from '../cas/service.ts';
 import { etagMatches, newEtag } from '../etag.ts';
+import { mergePatch } from '../merge-patch.ts';
 import type { HubService } from '../hubs/service.ts';
 import { idKey } from '../id-key.ts';
 import { dpsErrorCode } from '../provisioning/dps-error-codes.ts';
 import { certificateInfo } from './certificate-info.ts';
 import type { EnrollmentStore, GroupSigners } from './store.ts';
-import type {
-  BulkResult,
-  EnrollmentGroup,
-  EnrollmentGroupInput,
-  EnrollmentKind,
-  IndividualEnrollment,
-  IndividualEnrollmentInput,
-  X509CertificateWithInfo,
+import {
+  type BulkResult,
+  type EnrollmentGroup,
+  type EnrollmentGroupInput,
+  EnrollmentGroupInputSchema,
+  type EnrollmentKind,
+  type IndividualEnrollment,
+  type IndividualEnrollmentInput,
+  IndividualEnrollmentInputSchema,
+  type X509CertificateWithInfo,
 } from './types.ts';
 
 const bad = (m: string) => new ZtError('BAD_REQUEST', m);
@@ -120,9 +124,13 @@ export class EnrollmentService {
   private readonly store: EnrollmentStore;
   private readonly listeners: Array<(c: EnrollmentChange) => void> = [];
   private readonly hubs: Pick<HubService, 'list'>;
-  private readonly cas: Pick<CaService, 'find'>;
+  private readonly cas: Pick<CaService, 'find' | 'withCertificates'>;
 
-  constructor(store: EnrollmentStore, hubs: Pick<HubService, 'list'>, cas: Pick<CaService, 'find'>) {
+  constructor(
+    store: EnrollmentStore,
+    hubs: Pick<HubService, 'list'>,
+    cas: Pick<CaService, 'find' | 'withCertificates'>,
+  ) {
     this.store = store;
     this.hubs = hubs;
     this.cas = cas;
@@ -215,8 +223,11 @@ export class EnrollmentService {
         );
       }
     }
+    const priority = body.priority ?? undefined;
+    await this.assertNoTie(tenantId, id, priority ?? 0, [primary, secondary], [ref1, ref2]);
     const doc: EnrollmentGroup = {
       enrollmentGroupId: prev?.doc.enrollmentGroupId ?? id,
+      ...(priority !== undefined ? { priority } : {}),
       attestation: {
         type: 'x509',
         x509: primary
@@ -231,6 +242,37 @@ export class EnrollmentService {
       caRef1: ref1 ? idKey(ref1) : null,
       caRef2: ref2 ? idKey(ref2) : null,
     });
+  }
+
+  /**
+   * Refuses a group bound to a CA that another group is bound to with the same priority: which
+   * one takes the CA's devices would otherwise depend on their names.
+   */
+  private async assertNoTie(
+    tenantId: string,
+    id: string,
+    priority: number,
+    slots: Array<{ info?: { sha256Thumbprint: string } } | undefined>,
+    refs: Array<string | undefined>,
+  ): Promise<void> {
+    const cas = await this.cas.withCertificates(tenantId);
+    const shas = new Set(slots.map((s) => s?.info?.sha256Thumbprint).filter((x): x is string => !!x));
+    const names = new Set(refs.filter((r): r is string => !!r).map(idKey));
+    // A signing certificate and an uploaded CA may be the same certificate under two names.
+    for (const { ca, cert } of cas) {
+      if (shas.has(cert.sha256)) names.add(idKey(ca.name));
+      if (names.has(idKey(ca.name))) shas.add(cert.sha256);
+    }
+    const others = await this.store.findGroupsFor(tenantId, [...shas], [...names]);
+    const tie = others.find(
+      (g) => idKey(g.enrollmentGroupId) !== idKey(id) && (g.priority ?? 0) === priority,
+    );
+    if (tie)
+      throw new ZtError(
+        'CONFLICT',
+        `enrollment group "${tie.enrollmentGroupId}" is bound to the same CA with priority ${priority}; give this group a different priority (--priority; the highest takes the devices) or bind it to another CA`,
+        { rule: 'group-priority-tie', group: tie.enrollmentGroupId },
+      );
   }
 
   private async write<T extends IndividualEnrollment | EnrollmentGroup>(
@@ -284,6 +326,70 @@ export class EnrollmentService {
     id: string,
   ): Promise<IndividualEnrollment | EnrollmentGroup> {
     return kind === 'individual' ? this.getIndividual(tenantId, id) : this.getGroup(tenantId, id);
+  }
+
+  /** Creates an enrollment; CONFLICT when one of that ID exists (PUT replaces, this never does). */
+  async create(
+    tenantId: string,
+    kind: EnrollmentKind,
+    body: IndividualEnrollmentInput | EnrollmentGroupInput,
+  ): Promise<IndividualEnrollment | EnrollmentGroup> {
+    const id =
+      kind === 'individual'
+        ? (body as IndividualEnrollmentInput).registrationId
+        : (body as EnrollmentGroupInput).enrollmentGroupId;
+    if (!id) throw bad(`${kind === 'individual' ? 'registrationId' : 'enrollmentGroupId'} is required`);
+    const exists = () =>
+      new ZtError(
+        'CONFLICT',
+        `${kind === 'group' ? 'enrollment group' : 'individual enrollment'} "${id}" exists; change it with zerotouch enrollment update (PATCH), or replace it whole (PUT, enrollment create --replace)`,
+      );
+    if (await this.store.findEnrollment(tenantId, kind, id)) throw exists();
+    try {
+      return kind === 'individual'
+        ? await this.putIndividual(tenantId, id, body as IndividualEnrollmentInput)
+        : await this.putGroup(tenantId, id, body as EnrollmentGroupInput);
+    } catch (e) {
+      // Created by someone else between the check and the write.
+      if (isZtError(e, 'PRECONDITION_FAILED')) throw exists();
+      throw e;
+    }
+  }
+
+  /**
+   * Changes the fields a JSON merge patch names (null removes one) and keeps the rest; with
+   * `ifMatch`, only when the enrollment's etag still matches.
+   */
+  async patch(
+    tenantId: string,
+    kind: EnrollmentKind,
+    id: string,
+    patch: Record<string, unknown>,
+    ifMatch?: string,
+  ): Promise<IndividualEnrollment | EnrollmentGroup> {
+    const cur = await this.store.findEnrollment<IndividualEnrollment | EnrollmentGroup>(tenantId, kind, id);
+    if (!cur)
+      throw new ZtError(
+        'NOT_FOUND',
+        `no ${kind === 'group' ? 'enrollment group' : 'individual enrollment'} "${id}" in this scope`,
+      );
+    if (ifMatch && !etagMatches(ifMatch, cur.etag))
+      throw new ZtError(
+        'PRECONDITION_FAILED',
+        `etag ${ifMatch} is stale (now ${cur.etag}); read the enrollment again and retry`,
+      );
+    const merged = mergePatch(structuredClone(cur.doc) as Record<string, unknown>, patch);
+    for (const k of ['etag', 'createdDateTimeUtc', 'lastUpdatedDateTimeUtc']) delete merged[k];
+    const schema = kind === 'individual' ? IndividualEnrollmentInputSchema : EnrollmentGroupInputSchema;
+    const problem = Value.Errors(schema, merged)[0];
+    if (problem)
+      throw bad(
+        `after the patch, ${problem.instancePath.slice(1).replaceAll('/', '.') || 'the enrollment'} ${problem.message}`,
+      );
+    // The etag read above: a write in between makes this one fail instead of undoing it.
+    return kind === 'individual'
+      ? this.putIndividual(tenantId, id, merged as IndividualEnrollmentInput, cur.etag)
+      : this.putGroup(tenantId, id, merged as EnrollmentGroupInput, cur.etag);
   }
 
   /** The enrollment, or undefined. */

@@ -149,9 +149,18 @@ export const IndividualEnrollmentInputSchema = Type.Object(
 );
 export type IndividualEnrollmentInput = Static<typeof IndividualEnrollmentInputSchema>;
 
+/** Which of several groups bound to one CA takes its devices (zerotouch's addition to the Azure shape). */
+const GroupPriority = Type.Integer({
+  minimum: -1000,
+  maximum: 1000,
+  description:
+    'the group with the highest priority takes the devices of a CA several groups are bound to; groups on one CA must differ (default 0)',
+});
+
 export const EnrollmentGroupInputSchema = Type.Object(
   {
     enrollmentGroupId: Type.Optional(Type.String({ pattern: GROUP_ID_PATTERN })),
+    priority: Type.Optional(Nullable(GroupPriority)),
     ...EnrollmentInputFields,
   },
   { description: 'An enrollment group in the Azure DPS service API shape.' },
@@ -189,7 +198,11 @@ export const IndividualEnrollmentSchema = Type.Object({
   optionalDeviceInformation: Type.Optional(TwinCollectionSchema),
   ...EnrollmentFields,
 });
-export const EnrollmentGroupSchema = Type.Object({ enrollmentGroupId: Type.String(), ...EnrollmentFields });
+export const EnrollmentGroupSchema = Type.Object({
+  enrollmentGroupId: Type.String(),
+  priority: Type.Optional(GroupPriority),
+  ...EnrollmentFields,
+});
 
 export type IndividualEnrollment = Static<typeof IndividualEnrollmentSchema>;
 export type EnrollmentGroup = Static<typeof EnrollmentGroupSchema>;

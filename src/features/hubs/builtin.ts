@@ -11,6 +11,7 @@ import { ZtError } from '../../errors.ts';
 import type { Certificate } from '../../pki/certificate.ts';
 import type { RegistryService } from '../registry/service.ts';
 import type { RegistryDevice } from '../registry/types.ts';
+import { mergePatch } from '../merge-patch.ts';
 import type { HubService } from './service.ts';
 
 /** A connected device of a builtin hub. */
@@ -55,25 +56,12 @@ export function depthOf(v: unknown, limit: number, d = 0): number {
   return max;
 }
 
-/** Applies a JSON merge patch (null removes a property), as twin patches work. */
+/** Applies a JSON merge patch (null removes a property) to twin properties; `$` keys are metadata. */
 export function mergeTwinPatch(
   target: Record<string, unknown>,
   patch: Record<string, unknown>,
 ): Record<string, unknown> {
-  for (const [k, v] of Object.entries(patch)) {
-    if (k.startsWith('$')) continue;
-    if (v === null) delete target[k];
-    else if (
-      typeof v === 'object' &&
-      !Array.isArray(v) &&
-      typeof target[k] === 'object' &&
-      target[k] !== null &&
-      !Array.isArray(target[k])
-    )
-      mergeTwinPatch(target[k] as Record<string, unknown>, v as Record<string, unknown>);
-    else target[k] = v;
-  }
-  return target;
+  return mergePatch(target, patch, (k) => k.startsWith('$'));
 }
 
 /** The builtin hub's device-facing and operator-facing operations. */

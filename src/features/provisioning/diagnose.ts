@@ -42,6 +42,7 @@ export async function diagnose(
               id: m.enrollment.registrationId,
               provisioningStatus: m.enrollment.provisioningStatus,
             },
+      ...(m.kind === 'group' && audience === 'operator' ? { candidates: m.candidates } : {}),
     };
   } catch (e) {
     if (!isZtError(e)) throw e;

@@ -22,7 +22,7 @@ import { dpsErrorCode } from './dps-error-codes.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { readRegisterBody } from './register-body.ts';
-import type { RegistrationStore } from './store.ts';
+import type { RegistrationFilter, RegistrationStore } from './store.ts';
 import type { DeviceRegistrationState, Diagnosis, RegistrationOperation } from './types.ts';
 
 export interface RegisterContext {
@@ -482,14 +482,14 @@ export class RegistrationService {
     return r.state;
   }
 
-  /** A page of registration records, optionally only those of one enrollment group. */
+  /** A page of registration records, optionally filtered (a string filter is an enrollment group). */
   records(
     tenantId: string,
     max?: number,
     continuation?: string,
-    enrollmentGroupId?: string,
+    filter?: string | RegistrationFilter,
   ): Promise<Page<DeviceRegistrationState>> {
-    return this.store.listRegistrations(tenantId, max, continuation, enrollmentGroupId);
+    return this.store.listRegistrations(tenantId, max, continuation, filter);
   }
 
   /** Deletes a registration record (the device registers afresh); `ifMatch` makes it conditional. */

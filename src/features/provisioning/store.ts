@@ -13,16 +13,26 @@ export interface StoredRegistration {
   updatedAt: string;
 }
 
+/** Which registration records a list returns. */
+export interface RegistrationFilter {
+  /** Only those of this enrollment group. */
+  groupId?: string;
+  /** Only those in this state: assigned, assigning, failed or disabled. */
+  status?: string;
+  /** Only those changed at or after this time (ISO 8601). */
+  updatedSince?: string;
+}
+
 export interface RegistrationStore {
   findRegistration(tenantId: string, registrationId: string): Promise<StoredRegistration | undefined>;
   /** Creates or replaces the registration record of one registration ID. */
   putRegistration(tenantId: string, operationId: string, state: DeviceRegistrationState): Promise<void>;
-  /** Registration records of the tenant, or of one enrollment group. */
+  /** Registration records of the tenant, optionally filtered (a string filter is an enrollment group). */
   listRegistrations(
     tenantId: string,
     max?: number,
     continuation?: string,
-    groupId?: string,
+    filter?: string | RegistrationFilter,
   ): Promise<Page<DeviceRegistrationState>>;
   deleteRegistration(tenantId: string, registrationId: string, etag?: string): Promise<boolean>;
 }
@@ -82,11 +92,14 @@ export class KyselyRegistrationStore implements RegistrationStore {
     tenantId: string,
     max?: number,
     continuation?: string,
-    groupId?: string,
+    filter?: string | RegistrationFilter,
   ): Promise<Page<DeviceRegistrationState>> {
     const { limit, offset } = pageArgs(max, continuation);
+    const f = typeof filter === 'string' ? { groupId: filter } : (filter ?? {});
     let q = this.db.selectFrom('registrations').select('doc').where('tenant_id', '=', tenantId);
-    if (groupId !== undefined) q = q.where('group_key', '=', idKey(groupId));
+    if (f.groupId !== undefined) q = q.where('group_key', '=', idKey(f.groupId));
+    if (f.status !== undefined) q = q.where('status', '=', f.status);
+    if (f.updatedSince !== undefined) q = q.where('updated_at', '>=', f.updatedSince);
     const rows = await q
       .orderBy('id_key')
       .limit(limit + 1)

@@ -72,6 +72,18 @@ export const DiagnosisSchema = Type.Object(
         ),
       }),
     ),
+    candidates: Type.Optional(
+      Type.Array(
+        Type.Object({
+          id: Type.String(),
+          boundTo: Type.String(),
+          priority: Type.Integer(),
+          provisioningStatus: Type.String(),
+          outcome: Type.String({ description: 'chosen, or why it lost' }),
+        }),
+        { description: 'every enrollment group bound to a CA of the chain, the chosen one first' },
+      ),
+    ),
     code: Type.Optional(Type.String({ description: 'zerotouch error code when refused' })),
     errorCode: Type.Optional(Type.Integer({ description: 'DPS errorCode when refused' })),
     reason: Type.Optional(Type.String()),

@@ -229,7 +229,8 @@ describe('DPS allocation, reprovisioning, throttling and etags', () => {
 
   it('makes native API writes conditional on If-Match and answers a stale etag with 412', async () => {
     const path = `/v1/tenants/${fx.idScope}/enrollment-groups/etagged`;
-    const doc = { attestation: { type: 'x509', x509: { caReferences: { primary: 'root' } } } };
+    // A second group on the root: a lower priority than "custom" keeps the root's devices there.
+    const doc = { attestation: { type: 'x509', x509: { caReferences: { primary: 'root' } } }, priority: -1 };
     const first = await api('PUT', path, doc);
     assert.equal(first.status, 200);
     const etag = first.headers.get('etag')!;

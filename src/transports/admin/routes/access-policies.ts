@@ -6,7 +6,7 @@ import {
   type AccessPolicy,
 } from '../../../features/access-policies/types.ts';
 import { authorize, tenantFor } from '../authorize.ts';
-import { ERRORS, ref, resource, ScopeParams, scoped } from '../route-kit.ts';
+import { ERRORS, NoContent, ref, resource, ScopeParams, scoped } from '../route-kit.ts';
 
 export const accessPolicyRoutes = resource((app, { services, serviceHost }) => {
   const { policies, tenants } = services;
@@ -48,6 +48,21 @@ export const accessPolicyRoutes = resource((app, { services, serviceHost }) => {
     async (req) => {
       const t = await tenantFor(tenants, req);
       return withConnectionString(await policies.put(t.id, req.params.name, req.body?.rights));
+    },
+  );
+  app.delete(
+    `${base}/:name`,
+    {
+      schema: {
+        summary: 'Delete a shared access policy (its connection strings stop working)',
+        tags,
+        params: scoped({ name: Type.String({ pattern: POLICY_NAME_PATTERN }) }),
+        response: { 204: NoContent, ...ERRORS },
+      },
+    },
+    async (req, reply) => {
+      await policies.delete((await tenantFor(tenants, req)).id, req.params.name);
+      return reply.code(204).send();
     },
   );
 });

@@ -148,6 +148,53 @@ export const enrollmentRoutes = resource((app, { services }) => {
       return reply.header('etag', doc.etag).send(doc);
     },
   );
+  for (const [kind, base, params, input, answer] of [
+    ['individual', individuals, Individual, IndividualEnrollmentInputSchema, 'individualEnrollment'],
+    ['group', groups, Group, EnrollmentGroupInputSchema, 'enrollmentGroup'],
+  ] as const) {
+    const what = kind === 'group' ? 'an enrollment group' : 'an individual enrollment';
+    app.post(
+      base,
+      {
+        schema: {
+          summary: `Create ${what}; 409 when one of that ID exists (PUT replaces)`,
+          tags,
+          params: ScopeParams,
+          body: input,
+          response: { 201: ref(answer), ...ERRORS },
+        },
+      },
+      async (req, reply) => {
+        const t = await tenantFor(tenants, req);
+        const doc = await enrollments.create(t.id, kind, req.body);
+        return reply.code(201).header('etag', doc.etag).send(doc);
+      },
+    );
+    app.patch(
+      `${base}/:id`,
+      {
+        schema: {
+          summary: `Change fields of ${what} (JSON merge patch: null removes a field); If-Match makes it conditional`,
+          tags,
+          params,
+          headers: IfMatchHeaders,
+          body: Type.Partial(input),
+          response: { 200: ref(answer), ...ERRORS },
+        },
+      },
+      async (req, reply) => {
+        const t = await tenantFor(tenants, req);
+        const doc = await enrollments.patch(
+          t.id,
+          kind,
+          req.params.id,
+          req.body as Record<string, unknown>,
+          req.headers['if-match'],
+        );
+        return reply.header('etag', doc.etag).send(doc);
+      },
+    );
+  }
   app.get(
     `${groups}/:id`,
     {

@@ -35,17 +35,20 @@ export const registrationRoutes = resource((app, { services }) => {
           enrollmentGroup: Type.Optional(
             Type.String({ description: 'only the records of this enrollment group' }),
           ),
+          status: Type.Optional(Type.Enum(['assigned', 'assigning', 'failed', 'disabled'])),
+          updatedSince: Type.Optional(
+            Type.String({ format: 'date-time', description: 'only records changed at or after this time' }),
+          ),
         }),
         response: { 200: Page(ref('registrationState')), ...ERRORS },
       },
     },
     async (req) =>
-      registrations.records(
-        (await tenantFor(tenants, req)).id,
-        req.query.max,
-        req.query.continuation,
-        req.query.enrollmentGroup,
-      ),
+      registrations.records((await tenantFor(tenants, req)).id, req.query.max, req.query.continuation, {
+        groupId: req.query.enrollmentGroup,
+        status: req.query.status,
+        updatedSince: req.query.updatedSince && new Date(req.query.updatedSince).toISOString(),
+      }),
   );
   app.get(
     `${base}/:id`,
