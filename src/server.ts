@@ -16,10 +16,11 @@ import { createLogger } from './logger.ts';
 import { loadCertificate } from './pki/certificate.ts';
 import { writeFileAtomic } from './pki/toolkit.ts';
 import { openMigratedStore, type Store } from './store/database.ts';
+import { onStoreUnavailable } from './store/unavailable.ts';
 import { buildAdminApp } from './transports/admin/app.ts';
 import { buildDeviceApp } from './transports/device-https/app.ts';
 import type { DeviceTls } from './transports/device-tls.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import { buildAwsIotApp } from './transports/aws-iot/app.ts';
 import { type MqttListener, startMqttListener } from './transports/mqtt/listener.ts';
 import { MosquittoAdmin } from './transports/mqtt/mosquitto-admin.ts';
@@ -101,6 +102,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   // The default CRL URL names the device port, which port 0 only settles at listen.
   let crlBase = config.issuance.crlBaseUrl;
   const metrics = createMetrics();
+  const stopOutageCount = onStoreUnavailable(() => metrics.storeUnavailable());
   const services = createServices(store.db, {
     gatewayMetrics: metrics.gateway,
     logger,
@@ -113,6 +115,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     passphrase: loadKeyPassphrase(config.dataDir, config.issuance.keyPassphraseFile),
     crlBaseUrl: () => crlBase,
     dynsec: (cfg) => new MosquittoAdmin(cfg),
+    observeAudit: (e) => metrics.observe(e),
+    outboxMaxRetrySeconds: config.audit.webhookMaxRetrySeconds,
   });
   const { tenants, registrations } = services;
   const adminTokenFile = join(config.dataDir, 'admin-token');
@@ -138,7 +142,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       chainLimits,
       services,
     });
-    apps.push(device);
+    apps.push(timed(device, 'device', metrics));
     const admin = await buildAdminApp({
       logger: logger.child({ listener: 'admin' }),
       services,
@@ -148,7 +152,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       version: VERSION,
       metrics: metrics.registry,
     });
-    apps.push(admin);
+    apps.push(timed(admin, 'admin', metrics));
     await device.listen({ host: config.device.host, port: config.device.port });
     const mqtt = await startMqttListener({
       logger: logger.child({ listener: 'mqtt' }),
@@ -176,13 +180,22 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       dataHost: () => config.device.tlsNames[0] ?? 'localhost',
       requestsPerSecond: config.aws.requestsPerSecond,
     });
-    apps.push(awsApp);
+    apps.push(timed(awsApp, 'aws', metrics));
     await awsApp.listen({ host: config.aws.host, port: config.aws.port });
     const w = urlOf(awsApp, 'https', config.aws.host);
     const d = urlOf(device, 'https', config.device.host);
     const a = urlOf(admin, 'http', config.admin.host);
     if (!crlBase) crlBase = `https://${config.device.tlsNames[0] ?? 'localhost'}:${d.port}/crl`;
     services.outbox.start();
+    services.audit.startRetention(config.audit.retentionDays);
+    metrics.setSources({
+      caExpiries: async () => [
+        ...(await services.cas.expiries()).map((c) => ({ ...c, kind: 'dps' as const })),
+        ...(await services.issuance.caExpiries()).map((c) => ({ ...c, kind: 'issuing' as const })),
+      ],
+      expiringSoon: (days) => services.issuance.expiringSoon(days),
+      mqttConnections: () => listeners.reduce((n, l) => n + l.connections(), 0),
+    });
     let closed = false;
     return {
       config,
@@ -205,6 +218,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         await registrations.drain();
         await services.outbox.stop();
         await services.hubSync.close();
+        services.audit.stop();
+        stopOutageCount();
         await store.close();
       },
     };
@@ -246,4 +261,18 @@ export function startupBanner(s: RunningServer): string {
   else if (existsSync(s.adminTokenFile)) lines.push(`  admin token:     in ${s.adminTokenFile}`);
   else lines.push('  admin token:     use one you created (the bootstrap token file was removed)');
   return lines.join('\n') + '\n';
+}
+
+/** Adds request timing by route pattern to an app (the raw URL would make unbounded labels). */
+function timed(app: FastifyInstance, listener: string, metrics: Metrics): FastifyInstance {
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.http(
+      listener,
+      req.routeOptions.url ?? 'unmatched',
+      req.method,
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+  });
+  return app;
 }

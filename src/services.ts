@@ -19,6 +19,9 @@ import { HubService } from './features/hubs/service.ts';
 import { KyselyHubStore } from './features/hubs/store.ts';
 import type { DynsecConnector } from './features/hubs/dynsec.ts';
 import { HubSync } from './features/hubs/sync.ts';
+import { AuditTrail } from './features/audit/service.ts';
+import { AuditStore } from './features/audit/store.ts';
+import type { AuditInput } from './features/audit/types.ts';
 import { IssuanceEngine } from './features/issuance/engine.ts';
 import { KyselyIssuanceStore } from './features/issuance/store.ts';
 import { RegistrationService } from './features/provisioning/service.ts';
@@ -64,6 +67,8 @@ export interface Services {
   hubSync: HubSync;
   /** AWS access keys of scopes (the AWS IoT control-plane face). */
   awsKeys: AwsKeyService;
+  /** The append-only audit trail; its event actions also go to the scope's webhooks. */
+  audit: AuditTrail;
 }
 
 export interface ServiceOptions {
@@ -81,6 +86,10 @@ export interface ServiceOptions {
   fetch?: typeof fetch;
   /** Where the device gateway counts what happens. */
   gatewayMetrics?: GatewayMetrics;
+  /** Longest wait between two delivery attempts of an outbox message (default an hour). */
+  outboxMaxRetrySeconds?: number;
+  /** Sees every audit record (the metrics count them). */
+  observeAudit?: (e: AuditInput) => void;
   /** How mosquitto hubs are reached (the MQTT transport's dynamic-security client). */
   dynsec: DynsecConnector;
 }
@@ -96,6 +105,25 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
     passphrase: o.passphrase,
     crlBaseUrl: o.crlBaseUrl,
   });
+  const outbox = new Outbox(db, {
+    logger: o.logger.child({ feature: 'outbox' }),
+    fetch: o.fetch,
+    maxRetrySeconds: o.outboxMaxRetrySeconds,
+  });
+  const iotStore = new IotStore(db);
+  const iotRegistry = new IotRegistry(iotStore);
+  const audit = new AuditTrail(new AuditStore(db), {
+    logger: o.logger.child({ feature: 'audit' }),
+    observe: o.observeAudit,
+    // Events go to the scope's event webhooks through the outbox.
+    events: (tenantId, action, record) =>
+      void iotRegistry
+        .settings(tenantId)
+        .then((s) => outbox.enqueue(tenantId, action, record, s.eventWebhooks))
+        .catch((e: unknown) =>
+          o.logger.error({ err: e, action }, 'an event could not be stored for its webhooks'),
+        ),
+  });
   const registrations = new RegistrationService(
     {
       store: new KyselyRegistrationStore(db),
@@ -103,6 +131,7 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
       matcher: new EnrollmentMatcher(enrollmentStore, cas),
       hubs,
       registry,
+      audit,
     },
     {
       logger: o.logger.child({ feature: 'dps' }),
@@ -112,8 +141,6 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
       fetch: o.fetch,
     },
   );
-  const iotStore = new IotStore(db);
-  const iotRegistry = new IotRegistry(iotStore);
   const templates = new ProvisioningTemplates(iotStore, iotRegistry);
   const caRegistrations = new CaRegistrations(cas, iotRegistry, templates);
   const gateway = new DeviceGateway({
@@ -124,7 +151,6 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
     fetch: o.fetch,
     metrics: o.gatewayMetrics,
   });
-  const outbox = new Outbox(db, { logger: o.logger.child({ feature: 'outbox' }), fetch: o.fetch });
   // Gateway events also go to the scope's webhooks, through the outbox.
   gateway.addSink({
     publish(tenantId, topic, payload) {
@@ -166,6 +192,41 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
   );
   // A revoked certificate disables the devices that use it, on every kind of hub.
   issuance.onRevoked((tenantId, record) => registry.disableCertificate(tenantId, record.sha256Thumbprint));
+  issuance.onRevoked(async (tenantId, record) =>
+    audit.note({
+      tenantId,
+      action: 'certificate.revoked',
+      target: `certificate/${record.serialNumber}`,
+      detail: { subject: record.subject, issuingCa: record.issuingCa, reason: record.revocationReason },
+    }),
+  );
+  issuance.onIssued((tenantId, record) =>
+    audit.note({
+      tenantId,
+      action: record.method === 'est-simplereenroll' ? 'certificate.renewed' : 'certificate.issued',
+      target: `certificate/${record.serialNumber}`,
+      detail: {
+        subject: record.subject,
+        issuingCa: record.issuingCa,
+        method: record.method,
+        requester: record.requester,
+        notAfter: record.notAfterUtc,
+        sha256: record.sha256Thumbprint,
+      },
+    }),
+  );
+  enrollments.onChange((c) =>
+    audit.note({
+      tenantId: c.tenantId,
+      action: 'enrollment.changed',
+      target: `${c.kind === 'group' ? 'enrollment-group' : 'enrollment'}/${c.id}`,
+      detail: {
+        change: !c.before ? 'created' : c.after ? 'updated' : 'deleted',
+        before: c.before,
+        after: c.after,
+      },
+    }),
+  );
   const builtinHub = new BuiltinHub(hubs, registry, (tenantId, kind, message) => {
     void iotRegistry
       .settings(tenantId)
@@ -181,6 +242,7 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
       .catch((e: unknown) => hubLog.warn({ err: e, ...c }, 'builtin hub check failed'));
   });
   return {
+    audit,
     hubSync,
     builtinHub,
     awsKeys: new AwsKeyService(db, o.passphrase),

@@ -7,6 +7,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { ZtError } from '../errors.ts';
 import { adminApi, all, json, type Opts, out, seg, sub, t, table } from './admin-client.ts';
 import { action, positiveInt } from './run.ts';
+import { registerHistory } from './audit.ts';
 import { COMMANDS } from './commands.ts';
 
 function jsonArg(what: string) {
@@ -497,6 +498,7 @@ function registerEnrollment(program: Command): void {
 
 function registerRegistration(program: Command): void {
   const g = program.command('registration').description(COMMANDS.registration);
+  registerHistory(g);
   sub(g, 'list', 'list registration records')
     .option('--status <status>', 'only assigned, assigning, failed or disabled')
     .option('--group <id>', 'only those of this enrollment group')

@@ -13,6 +13,7 @@ export const COMMANDS = {
   registration: 'registration records (the service view of devices)',
   device: 'devices in the registries of the linked hubs',
   policy: 'shared access policies: connection strings for the Azure DPS service SDK',
+  audit: 'the audit trail of a scope: admin changes, device refusals, issuances, revocations, registrations',
   diagnose:
     'say which enrollment a device chain would match (--chain), or whether a certificate would connect to the IoT gateway (--cert), and exactly why not',
   'issuing-ca': 'issuing CAs of a tenant (EST, DPS csr, API issuance)',

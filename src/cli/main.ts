@@ -22,6 +22,7 @@ const GROUPS: Array<{ commands: CommandName[]; load: () => Promise<Register> }> 
     commands: ['issuing-ca', 'profile', 'cert', 'est'],
     load: async () => (await import('./issuance.ts')).registerIssuance,
   },
+  { commands: ['audit'], load: async () => (await import('./audit.ts')).registerAudit },
   { commands: ['template'], load: async () => (await import('./template.ts')).registerTemplate },
   { commands: ['iot'], load: async () => (await import('./iot.ts')).registerIot },
   { commands: ['aws-key'], load: async () => (await import('./aws-key.ts')).registerAwsKey },

@@ -33,6 +33,7 @@ export interface ServerConfig {
   aws: { host: string; port: number; requestsPerSecond: number };
   dps: { retryAfterSeconds: number; sasMaxLifetimeSeconds: number };
   issuance: { crlBaseUrl: string; keyPassphraseFile: string };
+  audit: { retentionDays: number; webhookMaxRetrySeconds: number };
 }
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -328,6 +329,26 @@ export const CONFIG_KEYS: ConfigKey[] = [
     },
   ),
   key(
+    'audit.retention_days',
+    'count',
+    365,
+    'Days the audit trail keeps a record (admin changes, device refusals, issuances, revocations, registrations); older ones are removed every hour. 0 keeps everything.',
+    (c) => c.audit.retentionDays,
+    (c, v: number) => {
+      c.audit.retentionDays = v;
+    },
+  ),
+  key(
+    'audit.webhook_max_retry_seconds',
+    'count',
+    3600,
+    'Longest wait between two delivery attempts of a webhook message (events, webhook and mosquitto hubs): the wait starts at 2 s and doubles up to this. Messages are kept until delivered.',
+    (c) => c.audit.webhookMaxRetrySeconds,
+    (c, v: number) => {
+      c.audit.webhookMaxRetrySeconds = v;
+    },
+  ),
+  key(
     'admin.max_body_bytes',
     'bytes',
     1048576,
@@ -347,6 +368,7 @@ function defaults(): ServerConfig {
     aws: {},
     dps: {},
     issuance: {},
+    audit: {},
   } as ServerConfig;
   for (const k of CONFIG_KEYS) k.set(c, (Array.isArray(k.default) ? [...k.default] : k.default) as never);
   return c;

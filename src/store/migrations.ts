@@ -2,7 +2,7 @@
  * Versioned schema migrations, applied in name order by Kysely's Migrator. Each feature adds its
  * tables here with the next number; a migration, once released, is never edited.
  */
-import { type ColumnDefinitionBuilder, type Kysely, sql } from 'kysely';
+import { type ColumnDefinitionBuilder, type Kysely, PostgresAdapter, sql } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
 import { issuerKey, loadCertificate } from '../pki/certificate.ts';
 import type { Database } from './schema.ts';
@@ -473,6 +473,40 @@ const migrations: Record<string, Migration> = {
         .on('devices')
         .columns(['tenant_id', 'enrollment_key'])
         .execute();
+    },
+  },
+  '0010_audit': {
+    // The append-only audit trail; seq orders it across nodes (the cursor of lists and streams).
+    // No foreign key: the record of a deleted tenant stays.
+    async up(db: Kysely<unknown>) {
+      const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('seq', postgres ? 'bigserial' : 'integer', (c) =>
+          postgres ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('tenant_id', 'text')
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('actor_kind', 'text', (c) => c.notNull())
+        .addColumn('actor_id', 'text', (c) => c.notNull())
+        .addColumn('actor_name', 'text')
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('code', 'text')
+        .addColumn('detail', 'text')
+        .execute();
+      await db.schema
+        .createIndex('audit_tenant_seq')
+        .on('audit_events')
+        .columns(['tenant_id', 'seq'])
+        .execute();
+      await db.schema
+        .createIndex('audit_tenant_target')
+        .on('audit_events')
+        .columns(['tenant_id', 'target', 'seq'])
+        .execute();
+      await db.schema.createIndex('audit_at').on('audit_events').column('at').execute();
     },
   },
 };

@@ -2,6 +2,7 @@
  * Table types for Kysely. Portable across SQLite and PostgreSQL: times are ISO-8601 text (they
  * sort correctly), flags are integers, structured values are JSON text.
  */
+import type { Generated } from 'kysely';
 
 export interface TenantsTable {
   id: string;
@@ -280,6 +281,22 @@ export interface AwsAccessKeysTable {
   last_used_at: string | null;
 }
 
+/** The append-only audit trail. */
+export interface AuditEventsTable {
+  seq: Generated<number>;
+  tenant_id: string | null;
+  at: string;
+  actor_kind: string;
+  actor_id: string;
+  actor_name: string | null;
+  action: string;
+  target: string;
+  outcome: string;
+  code: string | null;
+  /** JSON. */
+  detail: string | null;
+}
+
 export interface Database {
   tenants: TenantsTable;
   api_tokens: ApiTokensTable;
@@ -305,4 +322,5 @@ export interface Database {
   iot_thing_principals: IotThingPrincipalsTable;
   outbox: OutboxTable;
   aws_access_keys: AwsAccessKeysTable;
+  audit_events: AuditEventsTable;
 }

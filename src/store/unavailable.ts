@@ -49,9 +49,18 @@ export function isStoreUnavailable(e: unknown): boolean {
   return typeof err.message === 'string' && PG_MESSAGES.test(err.message);
 }
 
+const outageObservers = new Set<() => void>();
+
+/** Calls `f` on each query that fails for an outage (metrics); returns how to stop. */
+export function onStoreUnavailable(f: () => void): () => void {
+  outageObservers.add(f);
+  return () => outageObservers.delete(f);
+}
+
 /** The error to throw for `e`: STORE_UNAVAILABLE for an outage, `e` itself otherwise. */
 export function storeError(e: unknown): unknown {
   if (!isStoreUnavailable(e)) return e;
+  for (const f of outageObservers) f();
   return new ZtError(
     'STORE_UNAVAILABLE',
     `the store is not reachable right now; retry in ${STORE_RETRY_AFTER_SECONDS} seconds`,

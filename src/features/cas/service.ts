@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ZtError } from '../../errors.ts';
-import { type Certificate, certificatePem, loadCertificates } from '../../pki/certificate.ts';
+import { type Certificate, certificatePem, loadCertificate, loadCertificates } from '../../pki/certificate.ts';
 import { verifySignature } from '../../pki/algorithms.ts';
 import { publicKeyFromSpki } from '../../pki/keys.ts';
 import { newEtag } from '../etag.ts';
@@ -67,6 +67,15 @@ export class CaService {
 
   constructor(store: CaStore) {
     this.store = store;
+  }
+
+  /** When each scope's CA certificates expire (at most 10,000 CAs). */
+  async expiries(): Promise<Array<{ tenantId: string; name: string; notAfter: Date }>> {
+    return (await this.store.allCertificates(10_000)).map((r) => ({
+      tenantId: r.tenantId,
+      name: r.name,
+      notAfter: loadCertificate(r.certificate).notAfter,
+    }));
   }
 
   /** Every CA of the tenant with its parsed certificate (parsed once per PEM and kept). */

@@ -24,6 +24,8 @@ export interface CaStore {
   setRegistration(tenantId: string, name: string, registration: CaRegistration | undefined): Promise<void>;
   /** Registered CAs, across scopes, whose subject hashes to `subjectKey` (leaf-only chains). */
   registeredBySubject(subjectKey: string): Promise<Array<{ tenantId: string; ca: CaCertificate }>>;
+  /** Every scope's CA certificates (PEM), for expiry gauges. */
+  allCertificates(limit: number): Promise<Array<{ tenantId: string; name: string; certificate: string }>>;
 }
 
 /** Columns a CaCertificate is read from. */
@@ -201,5 +203,14 @@ export class KyselyCaStore implements CaStore {
       .limit(50)
       .execute();
     return rows.map((r) => ({ tenantId: r.tenant_id, ca: fromCaRow(r) }));
+  }
+
+  async allCertificates(limit: number): Promise<Array<{ tenantId: string; name: string; certificate: string }>> {
+    const rows = await this.db
+      .selectFrom('ca_certificates')
+      .select(['tenant_id', 'name', 'certificate'])
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ tenantId: r.tenant_id, name: r.name, certificate: r.certificate }));
   }
 }

@@ -9,6 +9,7 @@ import {
   type Certificate,
   certificatePem,
   issuerKey,
+  loadCertificate,
   loadCertificates,
   nameHash,
   parseCertificate,
@@ -89,6 +90,7 @@ export class IssuanceEngine {
   private readonly passphrase: string;
   private readonly crlBase: () => string;
   private readonly loaded = new Map<string, LoadedCa>();
+  private readonly issuedListeners: Array<(tenantId: string, record: IssuedCertificate) => void> = [];
   private readonly revokedListeners: Array<
     (tenantId: string, record: IssuedCertificate) => Promise<unknown>
   > = [];
@@ -400,6 +402,7 @@ export class IssuanceEngine {
       certificatePem(certificate),
       nameHash(ca.cert.subject),
     );
+    for (const l of this.issuedListeners) l(i.tenant.id, record);
     return { certificate, caChain: ca.chain, record };
   }
 
@@ -430,6 +433,26 @@ export class IssuanceEngine {
     const record = (await this.store.findIssued(tenant.id, serial))!.record;
     for (const l of this.revokedListeners) await l(tenant.id, record);
     return record;
+  }
+
+  /** When each scope's issuing CAs expire (at most 10,000). */
+  async caExpiries(): Promise<Array<{ tenantId: string; name: string; notAfter: Date }>> {
+    return (await this.store.allCaCertificates(10_000)).map((r) => ({
+      tenantId: r.tenantId,
+      name: r.name,
+      notAfter: loadCertificate(r.certificate).notAfter,
+    }));
+  }
+
+  /** Valid issued certificates that expire within `days` days, per scope. */
+  expiringSoon(days: number): Promise<Array<{ tenantId: string; count: number }>> {
+    const now = Date.now();
+    return this.store.expiringCounts(new Date(now).toISOString(), new Date(now + days * 86_400_000).toISOString());
+  }
+
+  /** Calls `l` after each issuance (the audit trail). */
+  onIssued(l: (tenantId: string, record: IssuedCertificate) => void): void {
+    this.issuedListeners.push(l);
   }
 
   /** Calls `l` after each revocation (the registry disables the devices that use the certificate). */

@@ -98,6 +98,10 @@ export interface IssuanceStore {
     caName: string,
   ): Promise<{ number: number; nextUpdate: string; der: Buffer } | undefined>;
   putCrl(tenantId: string, caName: string, number: number, nextUpdate: string, der: Buffer): Promise<void>;
+  /** Every scope's issuing-CA certificates (PEM), for expiry gauges. */
+  allCaCertificates(limit: number): Promise<Array<{ tenantId: string; name: string; certificate: string }>>;
+  /** Valid issued certificates expiring in [from, to), counted per scope. */
+  expiringCounts(from: string, to: string): Promise<Array<{ tenantId: string; count: number }>>;
   deleteCrl(tenantId: string, caName: string): Promise<void>;
 }
 
@@ -355,5 +359,26 @@ export class KyselyIssuanceStore implements IssuanceStore {
       .where('tenant_id', '=', tenantId)
       .where('ca_key', '=', nameKey(caName))
       .execute();
+  }
+
+  async allCaCertificates(limit: number): Promise<Array<{ tenantId: string; name: string; certificate: string }>> {
+    const rows = await this.db
+      .selectFrom('issuing_cas')
+      .select(['tenant_id', 'name', 'certificate'])
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ tenantId: r.tenant_id, name: r.name, certificate: r.certificate }));
+  }
+
+  async expiringCounts(from: string, to: string): Promise<Array<{ tenantId: string; count: number }>> {
+    const rows = await this.db
+      .selectFrom('issued_certificates')
+      .select(['tenant_id', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('status', '=', 'valid')
+      .where('not_after', '>=', from)
+      .where('not_after', '<', to)
+      .groupBy('tenant_id')
+      .execute();
+    return rows.map((r) => ({ tenantId: r.tenant_id, count: Number(r.n) }));
   }
 }

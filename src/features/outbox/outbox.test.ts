@@ -29,8 +29,12 @@ async function receiver(status: () => number, port = 0) {
 
 describe('webhook outbox', () => {
   it('backs off from 2 s, doubling, to at most an hour', () => {
-    assert.deepEqual([1, 2, 3, 4].map(backoffMs), [2000, 4000, 8000, 16000]);
+    assert.deepEqual(
+      [1, 2, 3, 4].map((n) => backoffMs(n)),
+      [2000, 4000, 8000, 16000],
+    );
     assert.equal(backoffMs(30), 3_600_000);
+    assert.equal(backoffMs(3, 5000), 5000, 'audit.webhook_max_retry_seconds caps it');
   });
 
   it('retries a failing receiver and loses nothing across a restart; deliveries are signed', async () => {

@@ -49,9 +49,9 @@ const MAX_BACKOFF_MS = 60 * 60 * 1000;
 const CLAIM_MS = 60_000;
 const TIMEOUT_MS = 10_000;
 
-/** Milliseconds before attempt number `attempts + 1`. */
-export function backoffMs(attempts: number): number {
-  return Math.min(2000 * 2 ** Math.max(attempts - 1, 0), MAX_BACKOFF_MS);
+/** Milliseconds before attempt number `attempts + 1`, at most `maxMs`. */
+export function backoffMs(attempts: number, maxMs = MAX_BACKOFF_MS): number {
+  return Math.min(2000 * 2 ** Math.max(attempts - 1, 0), maxMs);
 }
 
 /** Writes messages for webhooks and delivers them. */
@@ -64,7 +64,10 @@ export class Outbox {
   private again = false;
   private readonly handlers = new Map<string, OutboxHandler>();
 
-  constructor(db: Kysely<Database>, o: { logger: Logger; fetch?: typeof fetch }) {
+  private readonly maxBackoffMs: number;
+
+  constructor(db: Kysely<Database>, o: { logger: Logger; fetch?: typeof fetch; maxRetrySeconds?: number }) {
+    this.maxBackoffMs = (o.maxRetrySeconds ?? MAX_BACKOFF_MS / 1000) * 1000;
     this.db = db;
     this.log = o.logger;
     this.fetchFn = o.fetch ?? fetch;
@@ -200,7 +203,7 @@ export class Outbox {
           .set({
             attempts,
             last_error: error.slice(0, 500),
-            next_attempt_at: new Date(Date.now() + backoffMs(attempts)).toISOString(),
+            next_attempt_at: new Date(Date.now() + backoffMs(attempts, this.maxBackoffMs)).toISOString(),
           })
           .where('id', '=', row.id)
           .execute();

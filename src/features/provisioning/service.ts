@@ -10,6 +10,7 @@ import type { Certificate } from '../../pki/certificate.ts';
 import { type CertificationRequest, parseCsr, verifyCsr } from '../../pki/csr.ts';
 import type { Page } from '../../store/paging.ts';
 import { allocate } from '../allocation/allocate.ts';
+import type { AuditTrail } from '../audit/service.ts';
 import { certificateInfo } from '../enrollments/certificate-info.ts';
 import type { EnrollmentMatcher, Match, RevocationCheck } from '../enrollments/matching.ts';
 import { etagMatches } from '../etag.ts';
@@ -112,6 +113,8 @@ export interface RegistrationDeps {
   matcher: Pick<EnrollmentMatcher, 'match'>;
   hubs: Pick<HubService, 'list'>;
   registry: Pick<RegistryService, 'assign'>;
+  /** The audit trail: refusals, assignments and failures, each with its reason. */
+  audit?: Pick<AuditTrail, 'note'>;
 }
 
 /** Runs DPS registrations, answers their polls, and keeps the registration records. */
@@ -226,6 +229,17 @@ export class RegistrationService {
       );
       if (isZtError(e, 'ENROLLMENT_DISABLED') && scope.id)
         await this.recordFailure(scope.id, urlRegistrationId, e);
+      // A scope that does not exist has no trail to write to: the log has those.
+      if (scope.id)
+        this.deps.audit?.note({
+          tenantId: scope.id,
+          action: 'device.refused',
+          target: `registration/${urlRegistrationId}`,
+          outcome: 'refused',
+          code: isZtError(e) ? e.code : 'INTERNAL',
+          actor: { kind: 'device', id: urlRegistrationId },
+          detail: { face: 'dps', reason: operatorText(e), certificate: ctx.chain[0]?.sha256 },
+        });
       throw e;
     }
     if (csrText !== undefined) {
@@ -401,6 +415,22 @@ export class RegistrationService {
     state.lastUpdatedDateTimeUtc = new Date().toISOString();
     state.etag = Buffer.from(`"${randomUUID()}"`).toString('base64');
     await this.store.putRegistration(tenantId, operationId, state);
+    this.deps.audit?.note({
+      tenantId,
+      action: state.status === 'assigned' ? 'registration.assigned' : 'registration.failed',
+      target: `registration/${match.registrationId}`,
+      outcome: state.status === 'assigned' ? 'ok' : 'failed',
+      ...(state.status === 'assigned' ? {} : { code: String(state.errorCode) }),
+      actor: { kind: 'device', id: match.registrationId },
+      detail: {
+        operationId,
+        ...(state.assignedHub ? { assignedHub: state.assignedHub, deviceId: state.deviceId } : {}),
+        ...(state.substatus ? { substatus: state.substatus } : {}),
+        ...(state.errorMessage ? { reason: state.errorMessage } : {}),
+        enrollment: match.kind === 'group' ? `group/${match.enrollment.enrollmentGroupId}` : 'individual',
+        certificate: match.leaf.sha256,
+      },
+    });
     live.result = { operationId, status: state.status, registrationState: state };
   }
 

@@ -10,6 +10,8 @@ import { ZtError } from '../../errors.ts';
 import type { Services } from '../../services.ts';
 import { installErrorHandlers } from '../http-errors.ts';
 import { installSchemaValidation } from '../schema-validation.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { auditAdminCalls } from './audit-hook.ts';
 import { addComponents, redactWebhookSecrets, type ResourceOptions } from './route-kit.ts';
 import { accessPolicyRoutes } from './routes/access-policies.ts';
 import { caRoutes } from './routes/cas.ts';
@@ -61,6 +63,7 @@ const RESOURCES = [
   iotThingRoutes,
   iotPolicyRoutes,
   awsKeyRoutes,
+  auditRoutes,
 ];
 
 /** Builds the admin fastify app (not listening yet). */
@@ -116,6 +119,7 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
     );
   }
 
+  auditAdminCalls(app, o.services.audit, o.services.tenants);
   const opts: ResourceOptions = { services: o.services, serviceHost: o.serviceHost };
   for (const r of RESOURCES) await app.register(r, opts);
   return app;

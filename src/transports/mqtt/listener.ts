@@ -29,6 +29,8 @@ export interface MqttListener {
   port: number;
   /** Serves MQTT carried by a WebSocket stream that arrived on the TLS connection `socket`. */
   serveWebSocket(socket: TLSSocket, stream: Duplex): void;
+  /** Connections open now (TLS and WebSocket). */
+  connections(): number;
   close(): Promise<void>;
 }
 
@@ -275,6 +277,7 @@ export async function startMqttListener(o: {
   });
   return {
     port: (server.address() as AddressInfo).port,
+    connections: () => sockets.size,
     serveWebSocket(socket, stream) {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
