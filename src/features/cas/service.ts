@@ -5,7 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ZtError } from '../../errors.ts';
-import { type Certificate, certificatePem, loadCertificate, loadCertificates } from '../../pki/certificate.ts';
+import {
+  type Certificate,
+  certificatePem,
+  loadCertificate,
+  loadCertificates,
+} from '../../pki/certificate.ts';
 import { verifySignature } from '../../pki/algorithms.ts';
 import { publicKeyFromSpki } from '../../pki/keys.ts';
 import { newEtag } from '../etag.ts';

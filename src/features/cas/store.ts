@@ -205,7 +205,9 @@ export class KyselyCaStore implements CaStore {
     return rows.map((r) => ({ tenantId: r.tenant_id, ca: fromCaRow(r) }));
   }
 
-  async allCertificates(limit: number): Promise<Array<{ tenantId: string; name: string; certificate: string }>> {
+  async allCertificates(
+    limit: number,
+  ): Promise<Array<{ tenantId: string; name: string; certificate: string }>> {
     const rows = await this.db
       .selectFrom('ca_certificates')
       .select(['tenant_id', 'name', 'certificate'])

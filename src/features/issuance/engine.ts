@@ -447,7 +447,10 @@ export class IssuanceEngine {
   /** Valid issued certificates that expire within `days` days, per scope. */
   expiringSoon(days: number): Promise<Array<{ tenantId: string; count: number }>> {
     const now = Date.now();
-    return this.store.expiringCounts(new Date(now).toISOString(), new Date(now + days * 86_400_000).toISOString());
+    return this.store.expiringCounts(
+      new Date(now).toISOString(),
+      new Date(now + days * 86_400_000).toISOString(),
+    );
   }
 
   /** Calls `l` after each issuance (the audit trail). */

@@ -361,7 +361,9 @@ export class KyselyIssuanceStore implements IssuanceStore {
       .execute();
   }
 
-  async allCaCertificates(limit: number): Promise<Array<{ tenantId: string; name: string; certificate: string }>> {
+  async allCaCertificates(
+    limit: number,
+  ): Promise<Array<{ tenantId: string; name: string; certificate: string }>> {
     const rows = await this.db
       .selectFrom('issuing_cas')
       .select(['tenant_id', 'name', 'certificate'])
