@@ -3,12 +3,15 @@
  * registrations, registry devices, access policies and diagnose.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { ZtError } from '../errors.ts';
 import { adminApi, all, json, type Opts, out, seg, sub, t, table } from './admin-client.ts';
 import { action, positiveInt } from './run.ts';
 import { registerHistory } from './audit.ts';
 import { COMMANDS } from './commands.ts';
+import { csvRecords } from './csv.ts';
+import { startProgress } from './progress.ts';
 
 function jsonArg(what: string) {
   return (v: string) => {
@@ -356,6 +359,86 @@ function priorityArg(v: string): number {
   return n;
 }
 
+/** CSV columns `enrollment import` reads. */
+const IMPORT_COLUMNS = [
+  'registrationId',
+  'certificate',
+  'fullChain',
+  'deviceId',
+  'iotHubs',
+  'iotEdge',
+  'provisioningStatus',
+  'allocationPolicy',
+  'tags',
+  'desired',
+  'key',
+];
+
+/** Enrollments (Azure shape) from a JSON file (an array, or {enrollments}) or a CSV file. */
+function importRows(file: string): Array<Record<string, unknown>> {
+  const text = readFileSync(file, 'utf8');
+  if (/\.json$/i.test(file)) {
+    const doc = JSON.parse(text);
+    const list = Array.isArray(doc) ? doc : doc?.enrollments;
+    if (!Array.isArray(list))
+      throw new ZtError('BAD_REQUEST', `${file}: expected an array of enrollments or {"enrollments": [...]}`);
+    return list;
+  }
+  const records = csvRecords(text);
+  const unknown = Object.keys(records[0] ?? {}).filter((c) => !IMPORT_COLUMNS.includes(c));
+  if (unknown.length)
+    throw new ZtError(
+      'BAD_REQUEST',
+      `${file}: unknown column ${unknown.join(', ')}; the columns are ${IMPORT_COLUMNS.join(', ')}`,
+    );
+  const dir = dirname(file);
+  const certOf = (v: string, row: number) => {
+    if (/-----BEGIN|^[A-Za-z0-9+/=\s]{200,}$/.test(v)) return v;
+    try {
+      // A full chain file: the device certificate is its first block.
+      const pem = readFileSync(resolve(dir, v), 'utf8');
+      const end = pem.indexOf('-----END CERTIFICATE-----');
+      return end < 0 ? pem : pem.slice(0, end + 25);
+    } catch {
+      throw new ZtError(
+        'BAD_REQUEST',
+        `${file} row ${row}: certificate ${v} is neither PEM, base64 nor a readable file`,
+      );
+    }
+  };
+  const json = (v: string, col: string, row: number) => {
+    try {
+      return JSON.parse(v);
+    } catch {
+      throw new ZtError('BAD_REQUEST', `${file} row ${row}: ${col} is not JSON: ${v}`);
+    }
+  };
+  return records.map((r, i) => {
+    const row = i + 2;
+    const cert = r.certificate || r.fullChain;
+    return {
+      registrationId: r.registrationId,
+      attestation: {
+        type: 'x509',
+        x509: { clientCertificates: { primary: { certificate: cert ? certOf(cert, row) : '' } } },
+      },
+      ...(r.deviceId ? { deviceId: r.deviceId } : {}),
+      ...(r.iotHubs ? { iotHubs: r.iotHubs.split(/[;\s]+/).filter(Boolean) } : {}),
+      ...(r.iotEdge ? { capabilities: { iotEdge: /^(true|1|yes)$/i.test(r.iotEdge) } } : {}),
+      ...(r.provisioningStatus ? { provisioningStatus: r.provisioningStatus } : {}),
+      ...(r.allocationPolicy ? { allocationPolicy: r.allocationPolicy } : {}),
+      ...(r.tags || r.desired
+        ? {
+            initialTwin: {
+              ...(r.tags ? { tags: json(r.tags, 'tags', row) } : {}),
+              ...(r.desired ? { properties: { desired: json(r.desired, 'desired', row) } } : {}),
+            },
+          }
+        : {}),
+    };
+  });
+}
+
 /** `<acltype> <topic> allow|deny` as an mqttAcl entry. */
 function aclEntry(spec: string): Record<string, unknown> {
   const [acltype, topic, verdict, extra] = spec.trim().split(/\s+/);
@@ -478,6 +561,72 @@ function registerEnrollment(program: Command): void {
       }),
     );
   }
+  sub(
+    g,
+    'delete-prefix <prefix>',
+    'delete every individual enrollment whose registration ID starts with <prefix>',
+  )
+    .option('--yes', 'confirm (without it, only say how many and which)')
+    .action(
+      action(async (prefix: string, o: Opts) => {
+        const r = await adminApi(o)('POST', `${t(o)}/enrollments/delete`, { prefix, dryRun: !o.yes });
+        if (o.json) return json(r);
+        if (r.dryRun) {
+          out(
+            `${r.count} individual enrollments start with "${prefix}"${r.count ? ` (${r.registrationIds.slice(0, 5).join(', ')}${r.count > 5 ? ', ...' : ''})` : ''}; add --yes to delete them`,
+          );
+          if (r.count) process.exitCode = 1;
+          return;
+        }
+        out(`deleted ${r.count} individual enrollments starting with "${prefix}"`);
+      }),
+    );
+  sub(g, 'import <file>', 'import individual enrollments from CSV or JSON (thousands per run)')
+    .option('--mode <mode>', 'create (an existing ID is an error) or upsert (replace it)', 'create')
+    .option('--dry-run', 'check every row and write nothing')
+    .option('--chunk <n>', 'enrollments per request (each written in one transaction)', positiveInt, 500)
+    .action(
+      action(async (file: string, o: Opts) => {
+        if (o.mode !== 'create' && o.mode !== 'upsert')
+          throw new ZtError('BAD_REQUEST', `--mode ${o.mode} is not create or upsert`);
+        const items = importRows(file);
+        const api = adminApi(o);
+        const bar = startProgress(items.length, o.dryRun ? 'checked' : 'imported');
+        const started = Date.now();
+        const totals = { created: 0, updated: 0, errors: 0 };
+        const errors: string[] = [];
+        try {
+          for (let i = 0; i < items.length; i += o.chunk) {
+            const chunk = items.slice(i, i + o.chunk);
+            const r = await api('POST', `${t(o)}/enrollments/import`, {
+              mode: o.mode,
+              dryRun: !!o.dryRun,
+              enrollments: chunk,
+            });
+            totals.created += r.created;
+            totals.updated += r.updated;
+            totals.errors += r.errors;
+            for (const x of r.results)
+              if (x.status === 'error')
+                errors.push(`row ${i + x.row + 1} (${x.registrationId || '-'}): ${x.error}`);
+            bar.tick(chunk.length);
+          }
+        } finally {
+          bar.stop();
+        }
+        const seconds = (Date.now() - started) / 1000;
+        if (o.json) return json({ ...totals, seconds, errorRows: errors });
+        const verb = o.dryRun ? 'would be ' : '';
+        out(
+          [
+            ...errors.slice(0, 20),
+            ...(errors.length > 20 ? [`... and ${errors.length - 20} more rows with errors`] : []),
+            `${verb}created ${totals.created}, ${verb}updated ${totals.updated}, errors ${totals.errors} (${items.length} rows in ${seconds.toFixed(1)} s)`,
+          ].join('\n'),
+        );
+        if (totals.errors) process.exitCode = 1;
+      }),
+    );
   withGroup(sub(g, 'show <id>', 'show an enrollment')).action(
     action(async (id: string, o: Opts) => json(await adminApi(o)('GET', `${path(o)}/${seg(id)}`))),
   );

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { connect, createServer } from 'node:tls';
 import { promisify } from 'node:util';
+import { loadCertificates } from '../pki/certificate.ts';
 import { openssl, scratchDir } from '../testing/pki.ts';
 
 const main = join(import.meta.dirname, 'main.ts');
@@ -187,6 +188,49 @@ describe('zerotouch pki (CLI)', () => {
     assert.match(r.stdout, /FAILED/);
     r = await cli(dir, 'pki', 'inspect', 'certs/dev-01.cert.pem', '--json');
     assert.equal(JSON.parse(r.stdout).certificates[0].subject, 'CN=dev-01');
+  });
+
+  it('reads DER, base64 and PKCS#7 (as EST cacerts serves it) and shows a chain without failing it', async () => {
+    // A full chain without its root: shown as the chain it is, exit 0; checked only with --verify.
+    let r = await cli(dir, 'pki', 'inspect', 'certs/dev-01-full-chain.cert.pem');
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /As given \(leaf first\):\n  1\. CN=dev-01  <- issued by the next/);
+    assert.match(r.stdout, /add --verify/);
+    r = await cli(dir, 'pki', 'inspect', 'certs/dev-01-full-chain.cert.pem', '--verify');
+    assert.equal(r.code, 2);
+    assert.match(r.stdout, /Chain: FAILED/);
+    const der = join(dir, 'dev-01.der');
+    writeFileSync(der, loadCertificates(readFileSync(join(dir, 'certs/dev-01.cert.pem')))[0]!.der);
+    r = await cli(dir, 'pki', 'inspect', der);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Read as DER certificate/);
+    const p7 = join(dir, 'cacerts.p7');
+    execFileSync('openssl', [
+      'crl2pkcs7',
+      '-nocrl',
+      '-certfile',
+      join(dir, 'certs/dev-01-full-chain.cert.pem'),
+      '-outform',
+      'DER',
+      '-out',
+      p7,
+    ]);
+    // EST's /cacerts answer: base64 of the DER PKCS#7, in 64-column lines.
+    const b64 = join(dir, 'cacerts.b64');
+    writeFileSync(b64, readFileSync(p7).toString('base64').replace(/.{64}/g, '$&\r\n'));
+    for (const [file, format] of [
+      [p7, 'DER PKCS#7'],
+      [b64, 'base64 PKCS#7'],
+    ]) {
+      r = await cli(dir, 'pki', 'inspect', file!);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`Read as ${format}`));
+      assert.match(r.stdout, /Certificate 1 of \d/);
+    }
+    writeFileSync(join(dir, 'junk.bin'), Buffer.from([0x30, 0x03, 0x02, 0x01]));
+    r = await cli(dir, 'pki', 'inspect', 'junk.bin');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /not a certificate, a PKCS#7 bundle or a CSR in PEM, DER or base64/);
   });
 
   it('refuses to overwrite without --force and explains bad input in one line', async () => {

@@ -17,6 +17,8 @@ import {
 } from '../pki/toolkit.ts';
 import { action, positiveInt } from './run.ts';
 import { COMMANDS } from './commands.ts';
+import { startProgress } from './progress.ts';
+import { issueBatch, namesFromCsv, numberedNames } from '../pki/batch.ts';
 
 function keyType(v: string): KeyType {
   if (!isKeyType(v)) throw new InvalidArgumentError(`must be one of ${KEY_TYPES.join(', ')}`);
@@ -73,6 +75,54 @@ function withCa(cmd: Command): Command {
     .option('--ca-key-pass <passphrase>', 'passphrase of an encrypted CA key');
 }
 
+/** `pki issue --count N` / `--from names.csv`: many identities with a progress bar. */
+async function issueMany(
+  o: CommonOpts & {
+    ca: string;
+    caKey: string;
+    caKeyPass?: string;
+    count?: number;
+    from?: string;
+    prefix: string;
+    aziotConfig?: boolean;
+    idScope?: string;
+    globalEndpoint?: string;
+    deviceDir: string;
+    server?: boolean;
+    csr?: string;
+  },
+): Promise<void> {
+  if (o.server || o.csr)
+    throw new ZtError(
+      'BAD_REQUEST',
+      '--count and --from issue device identities; --server and --csr are for one certificate',
+    );
+  if (o.count !== undefined && o.from !== undefined)
+    throw new ZtError('BAD_REQUEST', 'give --count or --from, not both');
+  if (o.aziotConfig && (!o.idScope || !o.globalEndpoint))
+    throw new ZtError('BAD_REQUEST', '--aziot-config needs --id-scope and --global-endpoint');
+  const names = o.from ? namesFromCsv(readFileSync(o.from, 'utf8')) : numberedNames(o.prefix, o.count!);
+  const ca = loadCa(o.ca, o.caKey, o.caKeyPass);
+  const bar = startProgress(names.length, 'identities');
+  const started = Date.now();
+  const r = await issueBatch({
+    out: o.out,
+    force: o.force,
+    ca,
+    keyType: o.keyType,
+    days: o.days,
+    names,
+    ...(o.aziotConfig
+      ? { aziot: { idScope: o.idScope!, globalEndpoint: o.globalEndpoint!, deviceDir: o.deviceDir } }
+      : {}),
+    onIssued: () => bar.tick(),
+  }).finally(() => bar.stop());
+  const seconds = (Date.now() - started) / 1000;
+  process.stdout.write(
+    `issued ${r.count} device identities in ${seconds.toFixed(1)} s (${Math.round(r.count / seconds)}/s) under ${o.out}\nmanifest: ${r.manifest} (zerotouch enrollment import ${r.manifest} creates their enrollments)\n`,
+  );
+}
+
 /** Registers the pki command tree. */
 export function registerPki(program: Command): void {
   const pki = program.command('pki').description(COMMANDS.pki);
@@ -121,9 +171,23 @@ export function registerPki(program: Command): void {
       'subject alternative names: DNS:host, IP:addr, URI:..., email:... or a bare host/IP',
     )
     .option('--csr <file>', 'certify the key in this CSR instead of generating one')
+    .option('--count <n>', 'issue N device identities, named <prefix>1..N (zero-padded)', positiveInt)
+    .option('--from <file>', 'issue one device identity per name in the first column of this CSV file')
+    .option('--prefix <prefix>', 'with --count: the name before the number', 'device-')
+    .option('--aziot-config', 'with --count/--from: also write aziot/<name>.config.toml for DPS')
+    .option('--id-scope <idScope>', 'with --aziot-config: the ID scope devices register in')
+    .option(
+      '--global-endpoint <url>',
+      'with --aziot-config: the DPS endpoint, e.g. https://dps.example.com:8443',
+    )
+    .option(
+      '--device-dir <dir>',
+      'with --aziot-config: where the files will be on the device',
+      '/var/secrets/aziot',
+    )
     .action(
       action(
-        (
+        async (
           o: CommonOpts & {
             ca: string;
             caKey: string;
@@ -131,8 +195,16 @@ export function registerPki(program: Command): void {
             server?: boolean;
             san?: string[];
             csr?: string;
+            count?: number;
+            from?: string;
+            prefix: string;
+            aziotConfig?: boolean;
+            idScope?: string;
+            globalEndpoint?: string;
+            deviceDir: string;
           },
         ) => {
+          if (o.count !== undefined || o.from !== undefined) return issueMany(o);
           const csr = o.csr ? readFileSync(o.csr) : undefined;
           const name = o.name || o.cn;
           if (!name)
@@ -188,14 +260,17 @@ export function registerPki(program: Command): void {
 
   pki
     .command('inspect')
-    .description('show subject, issuer, validity, thumbprints and extensions, and check the chain')
+    .description(
+      'show subject, issuer, validity, thumbprints and extensions of certificates (PEM, DER, base64, PKCS#7) or a CSR; --verify checks the chain',
+    )
     .argument('<file>', 'certificate, full-chain PEM, PKCS#7 or CSR (PEM, base64 or DER)')
-    .option('--ca-file <file>', 'trusted CA certificates to check the chain against')
+    .option('--verify', 'check signatures and trust (against --ca-file, else the root in the file)')
+    .option('--ca-file <file>', 'trusted CA certificates to verify against (implies --verify)')
     .option('--json', 'machine-readable output')
     .action(
-      action((file: string, o: { caFile?: string; json?: boolean }) => {
+      action((file: string, o: { caFile?: string; json?: boolean; verify?: boolean }) => {
         const anchors = o.caFile ? loadCertificates(readFileSync(o.caFile)) : [];
-        const r = inspect(readFileSync(file), anchors);
+        const r = inspect(readFileSync(file), anchors, !!o.verify || anchors.length > 0);
         process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatInspectReport(r));
         if (r.chain && !r.chain.ok) process.exitCode = 2;
       }),

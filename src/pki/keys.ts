@@ -1,5 +1,11 @@
 /** Private and public keys: generate, import in the formats users have (PEM/DER, PKCS#8, SEC1, PKCS#1), export. */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
 import { ZtError } from '../errors.ts';
 import { isPem, parsePem, toPem } from './pem.ts';
 
@@ -25,6 +31,27 @@ export function generateKey(type: KeyType): KeyObject {
     case 'ed25519':
       return generateKeyPairSync('ed25519').privateKey;
   }
+}
+
+/** A new private key of `type`, generated on libuv's thread pool (several at once use several cores). */
+export function generateKeyAsync(type: KeyType): Promise<KeyObject> {
+  const done =
+    (resolve: (k: KeyObject) => void, reject: (e: Error) => void) =>
+    (err: Error | null, _pub: KeyObject, key: KeyObject) => (err ? reject(err) : resolve(key));
+  return new Promise((resolve, reject) => {
+    switch (type) {
+      case 'p256':
+        return generateKeyPair('ec', { namedCurve: 'prime256v1' }, done(resolve, reject));
+      case 'p384':
+        return generateKeyPair('ec', { namedCurve: 'secp384r1' }, done(resolve, reject));
+      case 'rsa2048':
+      case 'rsa3072':
+      case 'rsa4096':
+        return generateKeyPair('rsa', { modulusLength: Number(type.slice(3)) }, done(resolve, reject));
+      case 'ed25519':
+        return generateKeyPair('ed25519', undefined, done(resolve, reject));
+    }
+  });
 }
 
 /** Human description: "EC P-256", "RSA 2048", "Ed25519". Throws KEY_UNSUPPORTED for anything else. */

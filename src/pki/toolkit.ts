@@ -57,7 +57,8 @@ export function toolkitPaths(out: string, name: string): { cert: string; key: st
   };
 }
 
-function checkName(name: string): void {
+/** Refuses a name that cannot be a file name. */
+export function checkName(name: string): void {
   if (!/^[A-Za-z0-9._-]+$/.test(name)) {
     throw new ZtError(
       'BAD_REQUEST',
@@ -154,6 +155,8 @@ export interface IssueOptions extends OutputOptions {
   subjectAltNames?: SubjectAltName[];
   /** Certify the key in this CSR instead of generating one. */
   csr?: Buffer;
+  /** Use this key instead of generating one (batches generate keys in parallel). */
+  key?: KeyObject;
 }
 
 /** Issues an intermediate CA, device, server or verification certificate and its full-chain file. */
@@ -171,7 +174,7 @@ export function issueToFiles(o: IssueOptions): WrittenFiles {
     if (Object.keys(o.subject).length === 0) subject = csr.subject.der;
     if (sans.length === 0) sans = csr.subjectAltNames;
   } else {
-    key = newKey(o.keyType, o);
+    key = o.key ?? newKey(o.keyType, o);
     spki = spkiDer(key);
   }
   const der = o.ca.signer.issue({
@@ -245,7 +248,12 @@ export interface InspectReport {
   kind: 'certificates' | 'csr';
   certificates: InspectedCertificate[];
   csr?: { subject: string; publicKey: string; signature: 'valid' | 'invalid'; subjectAltNames: string[] };
+  /** Set when verification was asked for. */
   chain?: { ok: boolean; path?: string[]; code?: string; reason?: string };
+  /** How the certificates of a multi-certificate input link up, in the order given (no signature check). */
+  links?: Array<{ from: number; issuedByNext: boolean }>;
+  /** What the input was read as: PEM, DER or base64, and which structure. */
+  format: string;
 }
 
 function keyDescription(spki: Buffer): string {
@@ -271,12 +279,60 @@ function describeCert(c: Certificate, now: Date): InspectedCertificate {
   };
 }
 
-/** Describes certificates (PEM chain, DER, PKCS#7) or a CSR, and checks the chain when it can. */
-export function inspect(input: Buffer, anchors: Certificate[] = []): InspectReport {
+/** What an input holds: certificates (from a certificate, a PEM chain or PKCS#7) or a CSR. */
+function readInput(
+  input: Buffer,
+):
+  | { certs: Certificate[]; csr?: undefined; format: string }
+  | { certs?: undefined; csr: Buffer; format: string } {
+  if (isPem(input)) {
+    const labels = parsePem(input.toString('latin1')).map((b) => b.label);
+    if (labels.some((l) => l.includes('CERTIFICATE REQUEST'))) return { csr: input, format: 'PEM CSR' };
+    if (labels.includes('PKCS7') || labels.includes('CMS'))
+      return { certs: decodeCertsOnly(input).map((d) => parseCertificate(d)), format: 'PEM PKCS#7' };
+    return {
+      certs: loadCertificates(input),
+      format: `PEM, ${labels.length} block${labels.length > 1 ? 's' : ''}`,
+    };
+  }
+  // DER or base64 of DER: a certificate, a PKCS#7 bundle (EST /cacerts as served) or a CSR.
+  const encoding = input[0] === 0x30 ? 'DER' : 'base64';
+  const attempts: Array<[string, () => ReturnType<typeof readInput>]> = [
+    ['certificate', () => ({ certs: loadCertificates(input), format: `${encoding} certificate` })],
+    [
+      'PKCS#7',
+      () => ({ certs: decodeCertsOnly(input).map((d) => parseCertificate(d)), format: `${encoding} PKCS#7` }),
+    ],
+    ['CSR', () => (parseCsr(input), { csr: input, format: `${encoding} CSR` })],
+  ];
+  const errors: string[] = [];
+  for (const [what, read] of attempts) {
+    try {
+      return read();
+    } catch (e) {
+      errors.push(`not a ${what}: ${(e as Error).message}`);
+    }
+  }
+  throw new ZtError(
+    'DER_MALFORMED',
+    `the input is not a certificate, a PKCS#7 bundle or a CSR in PEM, DER or base64 (${errors.join('; ')})`,
+  );
+}
+
+/**
+ * Describes certificates (a certificate, a PEM chain, PKCS#7) or a CSR, in PEM, DER or base64.
+ * Several certificates are shown as the chain they form; signatures and trust are checked only
+ * when `verify` (against `anchors`, else the self-signed root in the input).
+ */
+export function inspect(
+  input: Buffer,
+  anchors: Certificate[] = [],
+  verify = anchors.length > 0,
+): InspectReport {
   const now = new Date();
-  const labels = isPem(input) ? parsePem(input.toString('latin1')).map((b) => b.label) : [];
-  if (labels.some((l) => l.includes('CERTIFICATE REQUEST'))) {
-    const csr = parseCsr(input);
+  const read = readInput(input);
+  if (read.csr) {
+    const csr = parseCsr(read.csr);
     let signature: 'valid' | 'invalid' = 'valid';
     try {
       verifyCsr(csr);
@@ -285,6 +341,7 @@ export function inspect(input: Buffer, anchors: Certificate[] = []): InspectRepo
     }
     return {
       kind: 'csr',
+      format: read.format,
       certificates: [],
       csr: {
         subject: formatName(csr.subject),
@@ -294,17 +351,20 @@ export function inspect(input: Buffer, anchors: Certificate[] = []): InspectRepo
       },
     };
   }
-  const certs = labels.includes('PKCS7')
-    ? decodeCertsOnly(input).map((d) => parseCertificate(d))
-    : loadCertificates(input);
+  const certs = read.certs;
   const report: InspectReport = {
     kind: 'certificates',
+    format: read.format,
     certificates: certs.map((c) => describeCert(c, now)),
   };
-  const trusted = anchors.length > 0 ? anchors : certs.filter(isSelfIssued).slice(-1);
-  if (certs.length > 1 || anchors.length > 0) {
+  if (certs.length > 1)
+    report.links = certs
+      .slice(0, -1)
+      .map((c, i) => ({ from: i, issuedByNext: c.issuer.der.equals(certs[i + 1]!.subject.der) }));
+  if (verify) {
+    const trusted = anchors.length > 0 ? anchors : certs.filter(isSelfIssued).slice(-1);
     try {
-      const r = validateChain(certs[0], certs.slice(1), trusted, { at: now });
+      const r = validateChain(certs[0]!, certs.slice(1), trusted, { at: now });
       report.chain = { ok: true, path: r.path.map((c) => formatName(c.subject)) };
     } catch (e) {
       const err = e as ZtError;
@@ -314,9 +374,11 @@ export function inspect(input: Buffer, anchors: Certificate[] = []): InspectRepo
   return report;
 }
 
+const isRoot = (c: InspectedCertificate) => c.subject === c.issuer;
+
 /** The report as text for a terminal. */
 export function formatInspectReport(r: InspectReport): string {
-  const lines: string[] = [];
+  const lines: string[] = [`Read as ${r.format}`, ''];
   if (r.csr) {
     lines.push(
       'Certificate signing request',
@@ -334,6 +396,17 @@ export function formatInspectReport(r: InspectReport): string {
     lines.push(`  public key: ${c.publicKey}`, `  SHA-1:      ${c.sha1}`, `  SHA-256:    ${c.sha256}`);
     lines.push('  extensions:', ...c.extensions.map((e) => `    ${e}`));
   });
+  if (r.links) {
+    lines.push('', 'As given (leaf first):');
+    r.certificates.forEach((c, i) => {
+      const link = r.links![i];
+      lines.push(
+        `  ${i + 1}. ${c.subject}${link ? (link.issuedByNext ? '  <- issued by the next' : '  (the next is not its issuer)') : isRoot(c) ? '  (self-signed root)' : ''}`,
+      );
+    });
+    if (!r.chain)
+      lines.push('Signatures and trust were not checked: add --verify (and --ca-file <root>) to check them.');
+  }
   if (r.chain) {
     lines.push('');
     lines.push(

@@ -111,6 +111,50 @@ function withDefaults(body: IndividualEnrollmentInput | EnrollmentGroupInput, hu
 }
 
 /** CRUD for enrollments with DPS semantics. */
+/** One row's outcome in an import. */
+export interface ImportResult {
+  row: number;
+  registrationId: string;
+  status: 'created' | 'updated' | 'error';
+  code?: string;
+  error?: string;
+}
+
+/** The stored shape of an individual enrollment from its input (`prev`: the stored one it replaces). */
+function individualDoc(
+  id: string,
+  body: IndividualEnrollmentInput,
+  prev: IndividualEnrollment | undefined,
+  hubs: Set<string>,
+): IndividualEnrollment {
+  if (body.registrationId !== undefined && idKey(body.registrationId) !== idKey(id)) {
+    throw bad(`registrationId in the body (${body.registrationId}) differs from the one in the path (${id})`);
+  }
+  const cc = body.attestation.x509.clientCertificates;
+  const prevCc = prev?.attestation.x509?.clientCertificates;
+  const primary = certSlot(cc?.primary, 'attestation.x509.clientCertificates.primary', prevCc?.primary);
+  if (!primary) {
+    throw bad(
+      'an individual X.509 enrollment needs attestation.x509.clientCertificates.primary.certificate (the device certificate)',
+    );
+  }
+  const secondary = certSlot(
+    cc?.secondary,
+    'attestation.x509.clientCertificates.secondary',
+    prevCc?.secondary,
+  );
+  return {
+    registrationId: prev?.registrationId ?? id,
+    ...(body.deviceId ? { deviceId: body.deviceId } : {}),
+    attestation: {
+      type: 'x509',
+      x509: { clientCertificates: { primary, ...(secondary ? { secondary } : {}) } },
+    },
+    ...withDefaults(body, hubs),
+    ...(body.optionalDeviceInformation ? { optionalDeviceInformation: body.optionalDeviceInformation } : {}),
+  };
+}
+
 /** An enrollment written (`after`) or deleted (no `after`). */
 export interface EnrollmentChange {
   tenantId: string;
@@ -147,43 +191,56 @@ export class EnrollmentService {
     body: IndividualEnrollmentInput,
     ifMatch?: string,
   ): Promise<IndividualEnrollment> {
-    if (body.registrationId !== undefined && idKey(body.registrationId) !== idKey(id)) {
-      throw bad(
-        `registrationId in the body (${body.registrationId}) differs from the one in the path (${id})`,
-      );
-    }
     const prev = await this.store.findEnrollment<IndividualEnrollment>(tenantId, 'individual', id);
-    const cc = body.attestation.x509.clientCertificates;
-    const prevCc = prev?.doc.attestation.x509?.clientCertificates;
-    const primary = certSlot(cc?.primary, 'attestation.x509.clientCertificates.primary', prevCc?.primary);
-    if (!primary) {
-      throw bad(
-        'an individual X.509 enrollment needs attestation.x509.clientCertificates.primary.certificate (the device certificate)',
-      );
-    }
-    const secondary = certSlot(
-      cc?.secondary,
-      'attestation.x509.clientCertificates.secondary',
-      prevCc?.secondary,
-    );
-    const doc: IndividualEnrollment = {
-      registrationId: prev?.doc.registrationId ?? id,
-      ...(body.deviceId ? { deviceId: body.deviceId } : {}),
-      attestation: {
-        type: 'x509',
-        x509: { clientCertificates: { primary, ...(secondary ? { secondary } : {}) } },
-      },
-      ...withDefaults(body, await this.hubSet(tenantId)),
-      ...(body.optionalDeviceInformation
-        ? { optionalDeviceInformation: body.optionalDeviceInformation }
-        : {}),
-    };
+    const doc = individualDoc(id, body, prev?.doc, await this.hubSet(tenantId));
     return this.write(tenantId, 'individual', id, doc, prev, ifMatch, {
       signer1: null,
       signer2: null,
       caRef1: null,
       caRef2: null,
     });
+  }
+
+  /**
+   * Imports individual enrollments: each row is checked alone (its error reported, the others
+   * kept) and the good rows are written in one transaction. `create` refuses IDs that exist;
+   * `upsert` replaces them. A dry run checks everything and writes nothing.
+   */
+  async importIndividuals(
+    tenantId: string,
+    items: IndividualEnrollmentInput[],
+    o: { mode: 'create' | 'upsert'; dryRun?: boolean },
+  ): Promise<ImportResult[]> {
+    const hubs = await this.hubSet(tenantId);
+    const existing = await this.store.existingIndividuals(
+      tenantId,
+      items.map((i) => i.registrationId ?? '').filter(Boolean),
+    );
+    const now = new Date().toISOString();
+    const seen = new Set<string>();
+    const docs: IndividualEnrollment[] = [];
+    const results: ImportResult[] = items.map((item, row) => {
+      const id = item.registrationId ?? '';
+      try {
+        if (!id) throw bad('registrationId is required');
+        if (seen.has(idKey(id))) throw bad(`registrationId ${id} appears twice in this import`);
+        seen.add(idKey(id));
+        const exists = existing.has(idKey(id));
+        if (exists && o.mode === 'create')
+          throw new ZtError('CONFLICT', `${id} exists; import with mode upsert to replace it`);
+        const doc = individualDoc(id, item, undefined, hubs);
+        doc.createdDateTimeUtc = now;
+        doc.lastUpdatedDateTimeUtc = now;
+        doc.etag = newEtag();
+        docs.push(doc);
+        return { row, registrationId: id, status: exists ? 'updated' : 'created' };
+      } catch (e) {
+        if (!isZtError(e)) throw e;
+        return { row, registrationId: id, status: 'error', code: e.code, error: e.message };
+      }
+    });
+    if (!o.dryRun && docs.length) await this.store.putIndividuals(tenantId, docs, o.mode === 'upsert');
+    return results;
   }
 
   /** Creates or replaces an enrollment group; `ifMatch` makes it conditional. */
@@ -452,6 +509,24 @@ export class EnrollmentService {
       }
     }
     return { isSuccessful: errors.length === 0, errors };
+  }
+
+  /**
+   * Deletes every enrollment of a kind whose ID starts with `prefix` (at least one character),
+   * or with `dryRun` only says which; their devices are no longer admitted.
+   */
+  async deleteByPrefix(
+    tenantId: string,
+    kind: EnrollmentKind,
+    prefix: string,
+    dryRun: boolean,
+  ): Promise<string[]> {
+    if (!prefix) throw bad('give the prefix of the IDs to delete (at least one character)');
+    const docs = await this.store.deleteByPrefix(tenantId, kind, prefix, dryRun);
+    const idOf = (d: IndividualEnrollment | EnrollmentGroup) =>
+      'registrationId' in d ? d.registrationId : d.enrollmentGroupId;
+    if (!dryRun) for (const d of docs) this.changed({ tenantId, kind, id: idOf(d), before: d });
+    return docs.map(idOf);
   }
 
   /** Deletes an enrollment, or NOT_FOUND; `ifMatch` makes it conditional. */

@@ -30,6 +30,25 @@ function group(enrollmentGroupId: string, etag = '"g"'): EnrollmentGroup {
 describeEachStore('enrollment store', (getStore) => {
   const store = () => new KyselyEnrollmentStore(getStore().db);
 
+  it('writes many individual enrollments in one transaction and deletes by a literal prefix', async () => {
+    const t = await newTenant(getStore());
+    const s = store();
+    const many = Array.from({ length: 120 }, (_, i) => individual(`Line_A-${i}`, `"${i}"`));
+    await s.putIndividuals(t.id, many, false);
+    assert.equal((await s.existingIndividuals(t.id, ['line_a-3', 'LINE_A-119', 'other'])).size, 2);
+    // Inserting an existing ID fails the whole chunk: nothing of it is written.
+    await assert.rejects(
+      s.putIndividuals(t.id, [individual('new-1', '"n"'), individual('Line_A-5', '"x"')], false),
+    );
+    assert.equal((await s.existingIndividuals(t.id, ['new-1'])).size, 0);
+    await s.putIndividuals(t.id, [individual('Line_A-5', '"replaced"')], true);
+    assert.equal((await s.findEnrollment(t.id, 'individual', 'line_a-5'))?.etag, '"replaced"');
+    await s.putIndividuals(t.id, [individual('LineXA-1', '"y"')], false);
+    assert.equal((await s.deleteByPrefix(t.id, 'individual', 'line_a-', true)).length, 120, 'dry run');
+    assert.equal((await s.deleteByPrefix(t.id, 'individual', 'Line_A-', false)).length, 120);
+    assert.ok(await s.findEnrollment(t.id, 'individual', 'LineXA-1'), '"_" is not a wildcard');
+  });
+
   it('creates only what does not exist, replaces only on a matching etag, and finds IDs in any case', async () => {
     const t = await newTenant(getStore());
     const s = store();

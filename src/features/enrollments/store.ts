@@ -1,5 +1,5 @@
 /** Persistence contract for enrollments; implemented over Kysely for both dialects. */
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { isUniqueViolation } from '../../store/errors.ts';
 import { type Page, pageArgs, pageOf } from '../../store/paging.ts';
 import type { Database } from '../../store/schema.ts';
@@ -38,6 +38,17 @@ export interface EnrollmentStore {
     expectEtag: string | null | undefined,
   ): Promise<boolean>;
   deleteEnrollment(tenantId: string, kind: EnrollmentKind, id: string, etag?: string): Promise<boolean>;
+  /** Deletes (or, with dryRun, counts) the enrollments of a kind whose ID starts with `prefix`. */
+  deleteByPrefix(
+    tenantId: string,
+    kind: EnrollmentKind,
+    prefix: string,
+    dryRun: boolean,
+  ): Promise<Array<IndividualEnrollment | EnrollmentGroup>>;
+  /** Which of these individual enrollment IDs exist (lower-cased keys). */
+  existingIndividuals(tenantId: string, ids: string[]): Promise<Set<string>>;
+  /** Writes individual enrollments in one transaction (insert, or replace with `replace`); all or none. */
+  putIndividuals(tenantId: string, docs: IndividualEnrollment[], replace: boolean): Promise<void>;
   listEnrollments<T>(
     tenantId: string,
     kind: EnrollmentKind,
@@ -117,6 +128,83 @@ export class KyselyEnrollmentStore implements EnrollmentStore {
       if (isUniqueViolation(e)) return false;
       throw e;
     }
+  }
+
+  async deleteByPrefix(
+    tenantId: string,
+    kind: EnrollmentKind,
+    prefix: string,
+    dryRun: boolean,
+  ): Promise<Array<IndividualEnrollment | EnrollmentGroup>> {
+    // LIKE with the prefix's own wildcards escaped, so "line_1" does not match "lineX1".
+    const pattern = `${idKey(prefix).replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const like = sql<boolean>`id_key like ${pattern} escape '\\'`;
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .selectFrom('enrollments')
+        .select('doc')
+        .where('tenant_id', '=', tenantId)
+        .where('kind', '=', kind)
+        .where(like)
+        .execute();
+      if (!dryRun && rows.length)
+        await trx
+          .deleteFrom('enrollments')
+          .where('tenant_id', '=', tenantId)
+          .where('kind', '=', kind)
+          .where(like)
+          .execute();
+      return rows.map((r) => JSON.parse(r.doc) as IndividualEnrollment | EnrollmentGroup);
+    });
+  }
+
+  async existingIndividuals(tenantId: string, ids: string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    // Bounded IN lists: SQLite and PostgreSQL both take a few hundred parameters at ease.
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('enrollments')
+        .select('id_key')
+        .where('tenant_id', '=', tenantId)
+        .where('kind', '=', 'individual')
+        .where('id_key', 'in', ids.slice(i, i + 500).map(idKey))
+        .execute();
+      for (const r of rows) out.add(r.id_key);
+    }
+    return out;
+  }
+
+  async putIndividuals(tenantId: string, docs: IndividualEnrollment[], replace: boolean): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      // Rows of 11 values: 50 rows stay far below SQLite's parameter limit.
+      for (let i = 0; i < docs.length; i += 50) {
+        const rows = docs.slice(i, i + 50).map((d) => ({
+          tenant_id: tenantId,
+          kind: 'individual',
+          id_key: idKey(d.registrationId),
+          doc: JSON.stringify(d),
+          etag: d.etag!,
+          created_at: d.createdDateTimeUtc!,
+          updated_at: d.lastUpdatedDateTimeUtc!,
+          signer1: null,
+          signer2: null,
+          ca_ref1: null,
+          ca_ref2: null,
+        }));
+        const insert = trx.insertInto('enrollments').values(rows);
+        await (
+          replace
+            ? insert.onConflict((oc) =>
+                oc.columns(['tenant_id', 'kind', 'id_key']).doUpdateSet((eb) => ({
+                  doc: eb.ref('excluded.doc'),
+                  etag: eb.ref('excluded.etag'),
+                  updated_at: eb.ref('excluded.updated_at'),
+                })),
+              )
+            : insert
+        ).execute();
+      }
+    });
   }
 
   async deleteEnrollment(

@@ -148,6 +148,97 @@ export const enrollmentRoutes = resource((app, { services }) => {
       return reply.header('etag', doc.etag).send(doc);
     },
   );
+  app.post(
+    `${individuals}/import`,
+    {
+      // Thousands of enrollments with their certificates: larger than other admin bodies.
+      bodyLimit: 16 * 1024 * 1024,
+      schema: {
+        summary:
+          'Import up to 5,000 individual enrollments: each row checked alone, the good ones written in one transaction; a result per row',
+        tags,
+        params: ScopeParams,
+        body: Type.Object(
+          {
+            mode: Type.Optional(
+              Type.Enum(['create', 'upsert'], {
+                description: 'create (default) refuses IDs that exist; upsert replaces them',
+              }),
+            ),
+            dryRun: Type.Optional(Type.Boolean({ description: 'check every row, write nothing' })),
+            enrollments: Type.Array(IndividualEnrollmentInputSchema, { minItems: 1, maxItems: 5000 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            created: Type.Integer(),
+            updated: Type.Integer(),
+            errors: Type.Integer(),
+            dryRun: Type.Boolean(),
+            results: Type.Array(
+              Type.Object({
+                row: Type.Integer({ description: 'index in enrollments' }),
+                registrationId: Type.String(),
+                status: Type.Enum(['created', 'updated', 'error']),
+                code: Type.Optional(Type.String()),
+                error: Type.Optional(Type.String()),
+              }),
+            ),
+          }),
+          ...ERRORS,
+        },
+      },
+    },
+    async (req) => {
+      const t = await tenantFor(tenants, req);
+      const dryRun = req.body.dryRun === true;
+      const results = await enrollments.importIndividuals(t.id, req.body.enrollments, {
+        mode: req.body.mode ?? 'create',
+        dryRun,
+      });
+      const count = (s: string) => results.filter((r) => r.status === s).length;
+      return {
+        created: count('created'),
+        updated: count('updated'),
+        errors: count('error'),
+        dryRun,
+        results,
+      };
+    },
+  );
+  app.post(
+    `${individuals}/delete`,
+    {
+      schema: {
+        summary:
+          'Delete every individual enrollment whose registration ID starts with a prefix (dryRun: only list them)',
+        tags,
+        params: ScopeParams,
+        body: Type.Object(
+          {
+            prefix: Type.String({ minLength: 1, maxLength: 128 }),
+            dryRun: Type.Optional(Type.Boolean()),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            count: Type.Integer(),
+            dryRun: Type.Boolean(),
+            registrationIds: Type.Array(Type.String()),
+          }),
+          ...ERRORS,
+        },
+      },
+    },
+    async (req) => {
+      const t = await tenantFor(tenants, req);
+      const dryRun = req.body.dryRun === true;
+      const ids = await enrollments.deleteByPrefix(t.id, 'individual', req.body.prefix, dryRun);
+      return { count: ids.length, dryRun, registrationIds: ids.slice(0, 1000) };
+    },
+  );
   for (const [kind, base, params, input, answer] of [
     ['individual', individuals, Individual, IndividualEnrollmentInputSchema, 'individualEnrollment'],
     ['group', groups, Group, EnrollmentGroupInputSchema, 'enrollmentGroup'],
