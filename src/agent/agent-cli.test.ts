@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { certificatePem, parseCertificate } from '../pki/certificate.ts';
@@ -76,7 +76,7 @@ describe(
       );
       const applied = await ok('agent', 'config', 'apply', '-c', cfg);
       assert.match(applied, new RegExp(`proxy:\\s+http://zt:\\*\\*\\*@127.0.0.1:${proxyPort}`));
-      assert.match(applied, /not used here:\s+edge_ca/);
+      assert.match(applied, /IoT Edge's:\s+edge_ca \(kept in the file, not read by the agent\)/);
       assert.doesNotMatch(applied, new RegExp(SECRET));
       const run = await zt('agent', 'run', '--once', '-c', cfg);
       assert.equal(run.code, 0, run.stderr);
@@ -465,6 +465,91 @@ describe(
         }
       },
     );
+
+    it('renews an EST identity on demand with agent renew, and says so', async () => {
+      const cfg = p('renew.toml');
+      const serialOf = () =>
+        /serial (\S+),/.exec(
+          execFileSync(
+            process.execPath,
+            [join(import.meta.dirname, '..', 'cli', 'main.ts'), 'agent', 'status', '-c', cfg],
+            { encoding: 'utf8' },
+          ),
+        )?.[1];
+      const before = serialOf();
+      assert.ok(before, 'the identity has a serial');
+      const r = await zt('agent', 'renew', '-c', cfg);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^renewed: serial \S+, valid until \S+$/m);
+      assert.notEqual(serialOf(), before);
+      const fileIdentity = writeConfig('file-id', 'proxied-device');
+      const no = await zt('agent', 'renew', '-c', fileIdentity);
+      assert.equal(no.code, 1);
+      assert.match(no.stderr, /identity_cert is a file: renewal needs an EST identity/);
+    });
+
+    it('config apply checks the files, the key against the certificate, and names a mistyped key', async () => {
+      device('apply-a');
+      device('apply-b');
+      let cfg = writeConfig('apply-ok', 'apply-a');
+      assert.match(await ok('agent', 'config', 'apply', '-c', cfg), /configuration is valid/);
+      // The key of another device: the pair does not match.
+      writeFileSync(p('apply-a.key'), readFileSync(p('apply-b.key')));
+      let r = await zt('agent', 'config', 'apply', '-c', cfg);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /identity_pk: the key in .*apply-a\.key is not the key of the certificate in .*apply-a\.pem/,
+      );
+      rmSync(p('apply-a.key'));
+      r = await zt('agent', 'config', 'apply', '-c', cfg);
+      assert.match(r.stderr, /provisioning\.attestation\.identity_pk: .*apply-a\.key does not exist/);
+      cfg = writeConfig(
+        'apply-typo',
+        'apply-b',
+        'trust_bundel_cert = "file:///x.pem"\nhttps_prxy = "http://p:3128"',
+      );
+      r = await zt('agent', 'config', 'apply', '-c', cfg);
+      assert.equal(r.code, 1);
+      assert.match(
+        r.stderr,
+        /trust_bundel_cert: not a key the agent or IoT Edge knows; did you mean "trust_bundle_cert"\?/,
+      );
+      assert.match(r.stderr, /https_prxy: .*did you mean "https_proxy"\?/);
+    });
+
+    it('tells an untrusted server from a proxy that may inspect TLS', async () => {
+      device('trust-dev');
+      // No trust configured for the server, through the proxy: the server is not trusted, no proxy blamed.
+      const plain = p('trust-plain.toml');
+      writeFileSync(
+        plain,
+        readFileSync(
+          writeConfig('trust-x', 'trust-dev', `https_proxy = "http://zt:${SECRET}@127.0.0.1:${proxyPort}"`),
+          'utf8',
+        ).replace(/^trust_bundle_cert = .*$/m, ''),
+      );
+      let r = await zt('agent', 'run', '--once', '-c', plain);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /The server is not trusted: add its root CA to trust_bundle_cert/);
+      assert.doesNotMatch(r.stderr, /inspect/);
+      // The server's root is configured but another CA signed what came back through the proxy.
+      const other = makeRoot('Corporate Inspection CA');
+      writeFileSync(p('other-root.pem'), certificatePem(other.cert));
+      const wrong = p('trust-wrong.toml');
+      writeFileSync(
+        wrong,
+        readFileSync(plain, 'utf8').replace(
+          '[agent_state]',
+          `trust_bundle_cert = "file://${p('other-root.pem')}"\n[agent_state]`,
+        ),
+      );
+      r = await zt('agent', 'run', '--once', '-c', wrong);
+      assert.match(
+        r.stderr,
+        /The CA configured for it \(Corporate Inspection CA\) did not issue it.*a proxy may be inspecting TLS/,
+      );
+    });
 
     it('explains configuration mistakes with the key path', async () => {
       const cfg = p('broken.toml');

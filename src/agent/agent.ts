@@ -10,7 +10,7 @@ import { createCsr } from '../pki/csr.ts';
 import { exportPrivateKeyPem, generateKey, importPrivateKey } from '../pki/keys.ts';
 import { maskPin } from '../pki/pkcs11-uri.ts';
 import { ZtError, isZtError } from '../errors.ts';
-import { type AgentConfig, type AutoRenew, type KeyRef, maskProxy } from './config.ts';
+import { type AgentConfig, type AutoRenew, autoRenew, type KeyRef, maskProxy } from './config.ts';
 import { registerWithDps } from './dps-client.ts';
 import { type EstCredentials, estEnroll } from './est-client.ts';
 import { type HttpOptions, NetworkError } from './network.ts';
@@ -373,8 +373,9 @@ export class DeviceAgent {
    * Renews the device certificate: EST with the same subject (new key if rotate_key), then DPS
    * registration with the new certificate, then commit. Any failure keeps the old identity.
    */
-  async renew(cur: Identity): Promise<{ ok: boolean; identity: Identity; retryMs?: number }> {
-    const policy = this.autoRenew()!;
+  async renew(cur: Identity): Promise<{ ok: boolean; identity: Identity; retryMs?: number; error?: string }> {
+    // `agent renew` may renew an EST identity whose config has no identity_auto_renew table.
+    const policy = this.autoRenew() ?? autoRenew('identity_auto_renew');
     const leaf = cur.chain[0]!;
     const { retryMs } = renewalTimes(leaf, policy.threshold, policy.retry, this.now());
     try {
@@ -410,8 +411,21 @@ export class DeviceAgent {
         reason: (e as Error).message,
         retryInSeconds: Math.round(retryMs / 1000),
       });
-      return { ok: false, identity: cur, retryMs };
+      return { ok: false, identity: cur, retryMs, error: (e as Error).message };
     }
+  }
+
+  /** Renews the EST identity now, whatever its age (`zerotouch agent renew`). */
+  async renewNow(): Promise<{ ok: boolean; identity: Identity }> {
+    if (this.config.dps.identityCert.kind !== 'est')
+      throw new ZtError(
+        'CONFIG_INVALID',
+        'provisioning.attestation.identity_cert is a file: renewal needs an EST identity (identity_cert.method = "est"); replace the file and run zerotouch agent reprovision',
+      );
+    const r = await this.renew(await this.identity());
+    if (!r.ok)
+      throw new ZtError('PROVISIONING_FAILED', `renewal failed; the current certificate stays: ${r.error}`);
+    return r;
   }
 
   /**
@@ -484,7 +498,11 @@ export class DeviceAgent {
       return { assignment, identity: id, nextRenewal };
     } catch (e) {
       const msg = (e as Error).message;
-      this.log('error', 'provisioning failed', { reason: msg, retryable: e instanceof NetworkError });
+      // Whether it is tried again is the caller's to say (run retries; --once does not).
+      this.log('error', 'provisioning failed', {
+        reason: msg,
+        cause: e instanceof NetworkError ? 'network' : 'refused',
+      });
       this.setStatus('failed', msg);
       throw e;
     }

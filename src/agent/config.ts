@@ -131,7 +131,8 @@ function keyRef(path: string, v: string): KeyRef {
   return { kind: 'file', path: fileUri(path, v) };
 }
 
-function autoRenew(path: string, t: AutoRenewTable = {}): AutoRenew {
+/** Renewal settings from an identity_auto_renew table, with aziot's defaults (80%, 4%, rotate). */
+export function autoRenew(path: string, t: AutoRenewTable = {}): AutoRenew {
   return {
     rotateKey: t.rotate_key ?? true,
     threshold: parsePolicy(`${path}.threshold`, t.threshold ?? '80%'),

@@ -7,10 +7,11 @@
  */
 import { request as httpRequest } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
-import { checkServerIdentity, connect as tlsConnect, rootCertificates, type TLSSocket } from 'node:tls';
+import { checkServerIdentity, connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { ZtError } from '../errors.ts';
+import { loadCertificates } from '../pki/certificate.ts';
 import { maskProxy } from './config.ts';
-import { bypassesProxy, type HttpAnswer, type HttpOptions, NetworkError } from './network.ts';
+import { bypassesProxy, type HttpAnswer, type HttpOptions, NetworkError, trustStore } from './network.ts';
 import { opensslHttpsRequest } from './openssl-tls.ts';
 
 function readProxyAnswer(socket: Socket): Promise<{ status: number; head: string; rest: Buffer }> {
@@ -89,7 +90,7 @@ export async function openTls(
   const socket = tlsConnect({
     ...(raw ? { socket: raw } : { host, port }),
     servername: host.match(/^[\d.]+$|:/) ? undefined : host,
-    ca: [...rootCertificates, ...(o.trusted ?? [])],
+    ca: [...trustStore(), ...(o.trusted ?? [])],
     cert: o.cert,
     key: o.key,
     // Judged below, so that a replaced certificate can be explained.
@@ -120,18 +121,50 @@ export async function openTls(
   const peer = socket.getPeerCertificate();
   const identity = peer?.subject ? checkServerIdentity(host, peer) : undefined;
   if (!socket.authorized || identity) {
-    const issuer = peer?.issuer?.CN ?? peer?.issuer?.O ?? 'an unknown issuer';
+    const issuer = String(peer?.issuer?.CN ?? peer?.issuer?.O ?? 'an unknown issuer');
     socket.destroy();
-    throw new ZtError(
-      'CHAIN_UNKNOWN_ISSUER',
-      `the TLS certificate presented for ${host} (issued by "${issuer}") is not trusted: ${socket.authorizationError ?? identity?.message}. ` +
-        (viaProxy
-          ? `If ${maskProxy(viaProxy)} inspects TLS, it replaced the certificate, and mutual TLS with the device certificate cannot pass it: exempt ${host} from inspection, or list it in no_proxy.`
-          : "Add the server's root CA to trusted_certs / trust_bundle_cert, or fix the URL."),
+    throw untrusted(
+      host,
+      issuer,
+      String(socket.authorizationError ?? identity?.message),
+      viaProxy,
+      o.trusted ?? [],
     );
   }
   socket.setTimeout(0);
   return socket;
+}
+
+/**
+ * Why a server certificate is not accepted. It is "a proxy may be inspecting TLS" only when it
+ * can be: the connection goes through a proxy and the certificate's issuer is none of the CAs
+ * configured for the server (trust_bundle_cert, trusted_certs); otherwise the server itself is
+ * not trusted, and the answer is to trust its root.
+ */
+function untrusted(
+  host: string,
+  issuer: string,
+  reason: string,
+  viaProxy: string | undefined,
+  trusted: string[],
+): ZtError {
+  const configured = trusted.flatMap((pem) => {
+    try {
+      return loadCertificates(pem).map((c) => c.commonName ?? '');
+    } catch {
+      return [];
+    }
+  });
+  const head = `the TLS certificate presented for ${host} (issued by "${issuer}") is not trusted: ${reason}.`;
+  if (viaProxy && configured.length > 0 && !configured.includes(issuer))
+    return new ZtError(
+      'CHAIN_UNKNOWN_ISSUER',
+      `${head} The CA configured for it (${configured.filter(Boolean).join(', ')}) did not issue it, and the connection goes through ${maskProxy(viaProxy)}: a proxy may be inspecting TLS, and mutual TLS with the device certificate cannot pass it. Exempt ${host} from inspection, or list it in no_proxy.`,
+    );
+  return new ZtError(
+    'CHAIN_UNKNOWN_ISSUER',
+    `${head} The server is not trusted: add its root CA to trust_bundle_cert (or trusted_certs, the OS store, NODE_EXTRA_CA_CERTS), or check the URL.`,
+  );
 }
 
 /** One HTTPS request; resolves with the status, headers and body whatever the status. */

@@ -1,5 +1,6 @@
 /** What the agent's HTTPS clients share: request options, answers, network failures and no_proxy. */
 import type { IncomingMessage } from 'node:http';
+import { getCACertificates } from 'node:tls';
 import { ZtError } from '../errors.ts';
 
 export interface HttpOptions {
@@ -36,4 +37,18 @@ export function bypassesProxy(host: string, noProxy: string[] = []): boolean {
     const d = e.replace(/^\*?\./, '').replace(/:\d+$/, '');
     return h === d || h.endsWith(`.${d}`);
   });
+}
+
+let store: string[] | undefined;
+
+/** The CAs the agent trusts besides its config's: Node's bundle, the OS store and NODE_EXTRA_CA_CERTS, as aziot trusts the system store. */
+export function trustStore(): string[] {
+  store ??= [
+    ...new Set([
+      ...getCACertificates('bundled'),
+      ...getCACertificates('system'),
+      ...getCACertificates('extra'),
+    ]),
+  ];
+  return store;
 }

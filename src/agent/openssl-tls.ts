@@ -8,11 +8,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rootCertificates } from 'node:tls';
 import { ZtError } from '../errors.ts';
 import { maskPin } from '../pki/pkcs11-uri.ts';
 import { maskProxy } from './config.ts';
-import { bypassesProxy, type HttpAnswer, type HttpOptions, NetworkError } from './network.ts';
+import { bypassesProxy, type HttpAnswer, type HttpOptions, NetworkError, trustStore } from './network.ts';
 
 /** Splits an HTTP/1.1 response into status, headers and body (Content-Length or chunked). */
 export function parseHttpResponse(raw: Buffer): HttpAnswer {
@@ -57,7 +56,7 @@ export async function opensslHttpsRequest(
     const certs = o.cert.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
     writeFileSync(join(dir, 'cert.pem'), certs[0] ?? '');
     writeFileSync(join(dir, 'chain.pem'), certs.slice(1).join('\n') || (certs[0] ?? ''));
-    writeFileSync(join(dir, 'ca.pem'), [...rootCertificates, ...(o.trusted ?? [])].join('\n'));
+    writeFileSync(join(dir, 'ca.pem'), [...trustStore(), ...(o.trusted ?? [])].join('\n'));
     const args = [
       's_client',
       '-quiet',

@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DeviceAgent } from '../agent/agent.ts';
 import { formatChecks, runChecks } from '../agent/check.ts';
+import { checkAgentConfig, IOT_EDGE_KEYS } from '../agent/config-check.ts';
+import { ZtError } from '../errors.ts';
 import { type AgentConfig, loadAgentConfig, maskProxy } from '../agent/config.ts';
 import { readableLine } from '../agent/log.ts';
 import { formatPolicy } from '../agent/renew-policy.ts';
@@ -53,8 +55,9 @@ function summary(c: AgentConfig): string {
     `proxy:            ${c.httpsProxy ? maskProxy(c.httpsProxy) : 'none'}${c.noProxy.length ? ` (no_proxy ${c.noProxy.join(', ')})` : ''}`,
   );
   lines.push(`state directory:  ${c.stateDir}`);
-  if (c.unknownKeys.length)
-    lines.push(`not used here:    ${c.unknownKeys.join(', ')} (kept in the file, ignored by the agent)`);
+  const edge = c.unknownKeys.filter((k) => IOT_EDGE_KEYS.includes(k));
+  if (edge.length)
+    lines.push(`IoT Edge's:       ${edge.join(', ')} (kept in the file, not read by the agent)`);
   return lines.join('\n');
 }
 
@@ -70,6 +73,12 @@ export function registerAgent(program: Command): void {
     action((o: Opts) => {
       const c = loadAgentConfig(o.config);
       out(summary(c));
+      const problems = checkAgentConfig(c);
+      if (problems.length)
+        throw new ZtError(
+          'CONFIG_INVALID',
+          `the configuration is not ready to use:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+        );
       out('configuration is valid; restart the agent (systemctl restart zerotouch-agent) to use it');
     }),
   );
@@ -93,6 +102,18 @@ export function registerAgent(program: Command): void {
         await a.run(ctl.signal);
       }),
     );
+
+  withConfig(
+    agent
+      .command('renew')
+      .description('renew the EST identity now (EST, then DPS with the new certificate, then commit)'),
+  ).action(
+    action(async (o: Opts) => {
+      const r = await new DeviceAgent(loadAgentConfig(o.config)).renewNow();
+      const leaf = r.identity.chain[0]!;
+      out(`renewed: serial ${leaf.serialNumber}, valid until ${leaf.notAfter.toISOString()}`);
+    }),
+  );
 
   withConfig(
     agent.command('reprovision').description('register with DPS now, whatever the cache says'),
