@@ -262,6 +262,6 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
     registry,
     policies: new AccessPolicyService(new KyselyAccessPolicyStore(db), o.sas),
     issuance,
-    est: new EstService(new KyselyEstStore(db), issuance, tenants, cas),
+    est: new EstService(new KyselyEstStore(db), issuance, tenants, cas, audit),
   };
 }

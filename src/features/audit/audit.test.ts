@@ -102,6 +102,34 @@ describe('the audit trail, events on webhooks and as a stream', () => {
     assert.equal(refusals[0].code, 'CHAIN_UNKNOWN_ISSUER');
   });
 
+  it('records EST requests refused for a wrong password, with the user and the reason', async () => {
+    await api('POST', `/v1/tenants/${fx.idScope}/issuing-cas`, { name: 'audited-est' });
+    await api('PUT', `/v1/tenants/${fx.idScope}/est-labels/audited-est`, { issuingCa: 'audited-est' });
+    await api('PUT', `/v1/tenants/${fx.idScope}/est-labels/audited-est/users/estdev`, {
+      password: 'right-password',
+    });
+    const { estRequest } = await import('../../testing/est-client.ts');
+    const { createCsr } = await import('../../pki/csr.ts');
+    const { generateKey } = await import('../../pki/keys.ts');
+    const csr = createCsr(generateKey('p256'), { CN: 'est-audited' }).toString('base64');
+    const r = await estRequest(
+      { port: server.devicePort, ca, path: '/.well-known/est/audited-est' },
+      'POST',
+      'simpleenroll',
+      { basic: { user: 'estdev', password: 'wrong-password' } },
+      csr,
+    );
+    assert.equal(r.status, 401);
+    let rows: Array<{ actor: { id: string }; code?: string; detail?: { face?: string } }> = [];
+    for (let i = 0; i < 50 && rows.length === 0; i++) {
+      rows = (await api('GET', `/v1/tenants/${fx.idScope}/audit?target=est-label/audited-est`)).body;
+      if (!rows.length) await sleep(50);
+    }
+    assert.equal(rows[0]?.actor.id, 'estdev');
+    assert.equal(rows[0]?.code, 'UNAUTHENTICATED');
+    assert.equal(rows[0]?.detail?.face, 'est');
+  });
+
   it('records who issued and who revoked a certificate, and exports the trail as CSV', async () => {
     assert.equal(
       (await api('POST', `/v1/tenants/${fx.idScope}/issuing-cas`, { name: 'audited-ca' })).status,
@@ -110,7 +138,7 @@ describe('the audit trail, events on webhooks and as a stream', () => {
     const key = await import('../../pki/keys.ts');
     const { createCsr } = await import('../../pki/csr.ts');
     const csr = createCsr(key.generateKey('p256'), { CN: 'audited-issue-1' }).toString('base64');
-    const issued = await api('POST', `/v1/tenants/${fx.idScope}/certificates`, { csr });
+    const issued = await api('POST', `/v1/tenants/${fx.idScope}/certificates`, { csr, ca: 'audited-ca' });
     assert.equal(issued.status, 201, JSON.stringify(issued.body));
     const serial = issued.body.serialNumber;
     const revoked = await asOps('POST', `/v1/tenants/${fx.idScope}/certificates/${serial}/revoke`, {

@@ -13,6 +13,7 @@ import { encodeSubjectAltName } from '../../pki/extensions.ts';
 import { spkiDer } from '../../pki/keys.ts';
 import { formatName } from '../../pki/names.ts';
 import { OID } from '../../pki/oids.ts';
+import type { AuditTrail } from '../audit/service.ts';
 import type { CaService } from '../cas/service.ts';
 import type { IssuanceEngine, Issued, TenantRef } from '../issuance/engine.ts';
 import type { Tenant } from '../tenants/types.ts';
@@ -67,6 +68,15 @@ export class EstAuthError extends ZtError {
   }
 }
 
+/** The user name of an HTTP Basic header, if it is one. */
+function basicUser(authorization: string | undefined): string | undefined {
+  const m = /^Basic\s+(\S+)/i.exec(authorization ?? '');
+  if (!m) return undefined;
+  const text = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const i = text.indexOf(':');
+  return i > 0 ? text.slice(0, Math.min(i, 128)) : undefined;
+}
+
 /** The EST service for every label of every tenant. */
 export class EstService {
   private readonly store: EstStore;
@@ -75,17 +85,21 @@ export class EstService {
   private readonly cas: Pick<CaService, 'find' | 'verifiedAnchors'>;
   /** Recently verified credentials: scrypt costs tens of milliseconds, too much per enrollment. */
   private readonly verified = new Map<string, number>();
+  private readonly audit: Pick<AuditTrail, 'note'> | undefined;
 
   constructor(
     store: EstStore,
     engine: IssuanceEngine,
     tenants: TenantService,
     cas: Pick<CaService, 'find' | 'verifiedAnchors'>,
+    /** The audit trail: refused EST requests, with the reason. */
+    audit?: Pick<AuditTrail, 'note'>,
   ) {
     this.store = store;
     this.engine = engine;
     this.tenants = tenants;
     this.cas = cas;
+    this.audit = audit;
   }
 
   // ---------------------------------------------------------------- management
@@ -252,7 +266,30 @@ export class EstService {
     return der.seq(...items);
   }
 
+  /** Authenticates an EST request; a refusal is also recorded in the audit trail. */
   private async authenticate(r: Resolved, ctx: EstContext): Promise<Authenticated> {
+    try {
+      return await this.authenticateOnce(r, ctx);
+    } catch (e) {
+      // A request without credentials is the challenge step of HTTP Basic, not a refusal.
+      if (ctx.authorization || ctx.chain.length)
+        this.audit?.note({
+          tenantId: r.tenant.id,
+          action: 'device.refused',
+          target: `est-label/${r.label.label}`,
+          outcome: 'refused',
+          code: isZtError(e) ? e.code : 'INTERNAL',
+          actor: {
+            kind: 'device',
+            id: ctx.chain[0]?.commonName ?? basicUser(ctx.authorization) ?? 'unknown',
+          },
+          detail: { face: 'est', reason: operatorText(e), certificate: ctx.chain[0]?.sha256 },
+        });
+      throw e;
+    }
+  }
+
+  private async authenticateOnce(r: Resolved, ctx: EstContext): Promise<Authenticated> {
     const realm = `zerotouch EST ${r.label.label}`;
     const challenge = r.label.basicAuth ? realm : undefined;
     let certProblem: string | undefined;
