@@ -150,6 +150,7 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
     logger: o.logger.child({ feature: 'iot' }),
     fetch: o.fetch,
     metrics: o.gatewayMetrics,
+    audit,
   });
   // Gateway events also go to the scope's webhooks, through the outbox.
   gateway.addSink({

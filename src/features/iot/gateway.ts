@@ -5,6 +5,7 @@
  * every PUBLISH, SUBSCRIBE and delivery is held to. Refusals carry two texts: what a device may
  * know, and the whole reason for the operator, which also lands in the certificate's record.
  */
+import type { AuditTrail } from '../audit/service.ts';
 import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isZtError, operatorText, ZtError } from '../../errors.ts';
@@ -168,6 +169,7 @@ export class DeviceGateway {
   private readonly live = new Set<GatewaySession>();
   private sinks: EventSink[] = [];
   readonly metrics: GatewayMetrics;
+  private readonly audit: Pick<AuditTrail, 'note'> | undefined;
 
   constructor(o: {
     registry: IotRegistry;
@@ -176,8 +178,11 @@ export class DeviceGateway {
     logger: Logger;
     fetch?: typeof fetch;
     metrics?: GatewayMetrics;
+    /** The audit trail: refusals of certificates the scope knows. */
+    audit?: Pick<AuditTrail, 'note'>;
   }) {
     this.metrics = o.metrics ?? NO_METRICS;
+    this.audit = o.audit;
     this.registry = o.registry;
     this.registry.onPolicyChange(() => this.recompileAll());
     this.cas = o.cas;
@@ -409,6 +414,19 @@ export class DeviceGateway {
     return new GatewayRefusal('certificate not accepted', operatorReason);
   }
 
+  /** Records a refusal of a certificate the scope knows in the audit trail. */
+  private audited(tenantId: string, record: IotCertificate, code: string, reason: string): void {
+    this.audit?.note({
+      tenantId,
+      action: 'device.refused',
+      target: `iot-certificate/${record.certificateId}`,
+      outcome: 'refused',
+      code,
+      actor: { kind: 'device', id: record.certificateId },
+      detail: { face: 'mqtt', reason },
+    });
+  }
+
   private async refuse(
     tenantId: string,
     record: IotCertificate,
@@ -416,6 +434,12 @@ export class DeviceGateway {
     operator: string,
   ): Promise<never> {
     this.refused(device === 'certificate not active' ? `certificate ${record.status}` : device);
+    this.audited(
+      tenantId,
+      record,
+      device === 'certificate not active' ? `certificate ${record.status}` : device,
+      operator,
+    );
     await this.registry.recordCertificateEvent(tenantId, record.certificateId, {
       at: new Date().toISOString(),
       outcome: 'refused',
@@ -524,6 +548,7 @@ export class DeviceGateway {
       this.metrics.provisioned(client ? 'ClientError' : 'ServerError');
       this.refused(client ? 'provisioning failed' : 'provisioning unavailable');
       const reason = operatorText(e);
+      this.audited(tenantId, record, client ? 'provisioning failed' : 'provisioning unavailable', reason);
       const detail = isZtError(e) ? e.detail : undefined;
       await this.registry
         .recordCertificateEvent(tenantId, record.certificateId, {

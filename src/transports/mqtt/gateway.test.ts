@@ -346,6 +346,22 @@ describe('JITP and JITR on the MQTT device gateway', () => {
       assert.match(c.lastEvent!.reason!, new RegExp(`is ${status}; only ACTIVE certificates connect`));
     }
     await assert.rejects(reg.setCertificateStatus(tenantId, id, 'ACTIVE'), /REVOKED/);
+    // Both refusals are in the scope's audit trail too, as the MQTT face's.
+    let rows: Array<{ code?: string; detail?: { face?: string } }> = [];
+    for (let i = 0; i < 50 && rows.length < 2; i++) {
+      rows = await server.services.audit.list(tenantId, {
+        target: `iot-certificate/${id}`,
+        action: 'device.refused',
+      });
+      if (rows.length < 2) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(
+      rows.map((r) => [r.code, r.detail?.face]),
+      [
+        ['certificate INACTIVE', 'mqtt'],
+        ['certificate REVOKED', 'mqtt'],
+      ],
+    );
   });
 
   it("counts provisionings with AWS's metric names and refusals by reason on /metrics", async () => {
