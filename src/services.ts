@@ -192,7 +192,18 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
         ),
   );
   // A revoked certificate disables the devices that use it, on every kind of hub.
-  issuance.onRevoked((tenantId, record) => registry.disableCertificate(tenantId, record.sha256Thumbprint));
+  // The revocation is stored by then: a failure here is logged (the builtin hub checks issuer and
+  // serial at connect too), never turned into an error answer for a revocation that happened.
+  issuance.onRevoked((tenantId, record) =>
+    registry
+      .disableCertificate(tenantId, record.sha256Thumbprint)
+      .catch((e: unknown) =>
+        hubLog.error(
+          { err: e, serial: record.serialNumber },
+          'devices of a revoked certificate could not be disabled',
+        ),
+      ),
+  );
   issuance.onRevoked(async (tenantId, record) =>
     audit.note({
       tenantId,
@@ -228,14 +239,19 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
       },
     }),
   );
-  const builtinHub = new BuiltinHub(hubs, registry, (tenantId, kind, message) => {
-    void iotRegistry
-      .settings(tenantId)
-      .then((s) => outbox.enqueue(tenantId, kind, message, s.eventWebhooks))
-      .catch((e: unknown) =>
-        o.logger.error({ err: e, kind }, 'a device message could not be stored for its webhooks'),
-      );
-  });
+  const builtinHub = new BuiltinHub(
+    hubs,
+    registry,
+    (tenantId, kind, message) => {
+      void iotRegistry
+        .settings(tenantId)
+        .then((s) => outbox.enqueue(tenantId, kind, message, s.eventWebhooks))
+        .catch((e: unknown) =>
+          o.logger.error({ err: e, kind }, 'a device message could not be stored for its webhooks'),
+        );
+    },
+    issuance,
+  );
   registry.onChange(async (c) => {
     if (c.what === 'assigned') return;
     await builtinHub

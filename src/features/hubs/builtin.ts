@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { ZtError } from '../../errors.ts';
 import type { Certificate } from '../../pki/certificate.ts';
+import type { RevocationCheck } from '../enrollments/matching.ts';
 import type { RegistryService } from '../registry/service.ts';
 import type { RegistryDevice } from '../registry/types.ts';
 import { mergePatch } from '../merge-patch.ts';
@@ -74,6 +75,7 @@ export class BuiltinHub {
     { resolve: (r: { status: number; payload: unknown }) => void; timer: NodeJS.Timeout }
   >();
 
+  private readonly revocation: RevocationCheck | undefined;
   private readonly telemetry: (tenantId: string, kind: string, message: Record<string, unknown>) => void;
 
   constructor(
@@ -81,10 +83,13 @@ export class BuiltinHub {
     registry: RegistryService,
     /** Where device-to-cloud messages go (the scope's event webhooks, through the outbox). */
     telemetry: (tenantId: string, kind: string, message: Record<string, unknown>) => void = () => undefined,
+    /** Refuses chains holding a revoked certificate, by issuer and serial (what re-encoding keeps). */
+    revocation?: RevocationCheck,
   ) {
     this.hubs = hubs;
     this.registry = registry;
     this.telemetry = telemetry;
+    this.revocation = revocation;
   }
 
   /** A device-to-cloud message: its body and the properties the topic carried. */
@@ -145,6 +150,9 @@ export class BuiltinHub {
       if (!d || d.certificate?.sha256Thumbprint !== leaf.sha256) continue;
       if (d.status !== 'enabled')
         throw new ZtError('UNAUTHENTICATED', `device ${deviceId} of hub ${hubHost} is disabled`);
+      // The registry disables devices on revocation by thumbprint; a re-encoded copy of the
+      // certificate has another thumbprint but the same issuer and serial, which this checks.
+      await this.revocation?.assertNotRevoked(chain);
       return { tenantId, hub: d.hub, deviceId };
     }
     throw new ZtError(

@@ -5,12 +5,15 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import deviceSdk from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
-import { certificatePem } from '../../pki/certificate.ts';
+import { certificatePem, parseCertificate } from '../../pki/certificate.ts';
+import { createCsr } from '../../pki/csr.ts';
+import { exportPrivateKeyPem, generateKey } from '../../pki/keys.ts';
+import { registerAndWait } from '../../testing/dps-client.ts';
 import { adminClient } from '../../testing/admin.ts';
 import { sdkRegisterMqtt, sdkRegisterMqttWs } from '../../testing/azure-sdk.ts';
 import { cliRunner } from '../../testing/cli.ts';
 import { dpsFixture, type DpsFixture, makeDevice } from '../../testing/dps.ts';
-import { scratchDir } from '../../testing/pki.ts';
+import { makeLeaf, makeRoot, scratchDir } from '../../testing/pki.ts';
 import { hasCommand, startTinyproxy, TunnelAgent } from '../../testing/proxy.ts';
 import { startTestServer, type TestServer } from '../../testing/server.ts';
 
@@ -211,6 +214,53 @@ describe('the builtin hub: the Azure IoT device SDK after DPS', () => {
         (l) => l.includes('IoT Hub connect refused') && l.includes('registered with this certificate'),
       ),
     );
+  });
+
+  it('refuses a revoked certificate at connect even when its device was enabled again', async () => {
+    await api('POST', `/v1/tenants/${fx.idScope}/issuing-cas`, { name: 'hub-issuer' });
+    const bootRoot = makeRoot('Hub Bootstrap CA');
+    await api('POST', `/v1/tenants/${fx.idScope}/cas`, {
+      name: 'hub-bootstrap',
+      certificate: certificatePem(bootRoot.cert),
+      verified: true,
+    });
+    await api('PUT', `/v1/tenants/${fx.idScope}/enrollment-groups/hub-csr`, {
+      attestation: { type: 'x509', x509: { caReferences: { primary: 'hub-bootstrap' } } },
+      iotHubs: ['localhost'],
+      certificateIssuancePolicy: { validityDays: 7, issuingCa: 'hub-issuer' },
+    });
+    const boot = makeLeaf(bootRoot, 'hub-csr-1');
+    const key = generateKey('p256');
+    const op = await registerAndWait(
+      server.devicePort,
+      ca,
+      fx.idScope,
+      {
+        registrationId: 'hub-csr-1',
+        chainPem: certificatePem(boot.cert),
+        keyPem: exportPrivateKeyPem(boot.key),
+        sha256: boot.cert.sha256,
+      },
+      { csr: createCsr(key, { CN: 'hub-csr-1' }).toString('base64') },
+      { apiVersion: '2025-07-01-preview' },
+    );
+    assert.equal(op.status, 'assigned', JSON.stringify(op));
+    const chain = (op.registrationState.issuedCertificateChain as string[]).map((b) =>
+      certificatePem(parseCertificate(Buffer.from(b, 'base64'))),
+    );
+    const dev = { chainPem: chain.join(''), keyPem: exportPrivateKeyPem(key) };
+    // The issued certificate is the one the hub knows the device by.
+    const first = deviceClient('hub-csr-1', dev);
+    await open(first, dev);
+    await first.close();
+    const serial = parseCertificate(
+      Buffer.from(op.registrationState.issuedCertificateChain[0], 'base64'),
+    ).serialNumber;
+    await ok('cert', 'revoke', serial, '--scope', fx.idScope);
+    // An operator enables the device again by mistake: the revocation still holds.
+    await ok('device', 'enable', 'localhost', 'hub-csr-1', '--scope', fx.idScope);
+    await assert.rejects(open(deviceClient('hub-csr-1', dev), dev));
+    assert.ok(server.logs.some((l) => l.includes('IoT Hub connect refused') && l.includes('was revoked')));
   });
 
   it('drops a connected device when it is disabled and refuses it until it is enabled again', async () => {

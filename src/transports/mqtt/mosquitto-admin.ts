@@ -119,7 +119,10 @@ export class MosquittoAdmin implements DynsecClient {
     } catch {
       return;
     }
-    for (const r of body.responses ?? []) {
+    // Anything else on the response topic (another admin's tool, a broken broker) is ignored.
+    if (!Array.isArray(body?.responses)) return;
+    for (const r of body.responses) {
+      if (typeof r !== 'object' || r === null || typeof r.correlationData !== 'string') continue;
       const done = r.correlationData ? this.pending.get(r.correlationData) : undefined;
       if (!done) continue;
       this.pending.delete(r.correlationData!);
