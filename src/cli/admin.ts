@@ -323,7 +323,10 @@ function enrollmentBody(id: string, o: Opts, group: boolean): Record<string, unk
   if (o.webhook) body.customAllocationDefinition = { webhookUrl: o.webhook, apiVersion: '2019-03-31' };
   if (o.issueDays) body.certificateIssuancePolicy = { validityDays: o.issueDays };
   if (o.mqttAcl?.length) body.mqttAcl = (o.mqttAcl as string[]).map(aclEntry);
-  if (group && o.priority !== undefined) body.priority = o.priority;
+  if (o.priority !== undefined) {
+    if (!group) throw new ZtError('BAD_REQUEST', '--priority is for enrollment groups (--group)');
+    body.priority = o.priority;
+  }
   return body;
 }
 
@@ -450,6 +453,32 @@ function aclEntry(spec: string): Record<string, unknown> {
   return { acltype, topic, allow: verdict === 'allow' };
 }
 
+/** The enrollment settings `enrollment create` and `update` both take (update merges them in). */
+function withSettings(c: Command): Command {
+  return c
+    .option('--hub <hostName...>', 'hubs this enrollment may assign to (create default: all linked hubs)')
+    .option('--allocation <policy>', `allocation policy: ${POLICIES.join(', ')}`, allocationPolicy)
+    .option('--webhook <url>', 'custom allocation webhook URL (with --allocation custom)')
+    .option(
+      '--tags <json>',
+      'initial twin tags, e.g. \'{"environment":"test"}\' (update: merged, null removes one)',
+      jsonArg('--tags'),
+    )
+    .option('--desired <json>', 'initial twin desired properties (update: merged)', jsonArg('--desired'))
+    .option('--edge', 'devices are IoT Edge devices')
+    .option('--reprovision <policy>', 'on re-registration: migrate (default), reset, never', reprovision)
+    .option('--issue-days <n>', 'issue device certificates from CSRs for this many days', positiveInt)
+    .option(
+      '--mqtt-acl <entry...>',
+      'mosquitto hubs: "<acltype> <topic> allow|deny" ({deviceId} is replaced), e.g. "publishClientSend devices/{deviceId}/# allow"',
+    )
+    .option(
+      '--priority <n>',
+      'group: which group takes the devices when several are bound to one CA (highest wins; default 0)',
+      priorityArg,
+    );
+}
+
 function registerEnrollment(program: Command): void {
   const g = program.command('enrollment').description(COMMANDS.enrollment);
   const path = (o: Opts) => `${t(o)}/${o.group ? 'enrollment-groups' : 'enrollments'}`;
@@ -471,32 +500,17 @@ function registerEnrollment(program: Command): void {
       table(o, rows, ['id', 'status', 'allocation', 'hubs', 'iotEdge', 'etag']);
     }),
   );
-  withGroup(
-    sub(g, 'create <id>', 'create or replace an enrollment (registration ID, or group ID with --group)'),
+  withSettings(
+    withGroup(
+      sub(g, 'create <id>', 'create or replace an enrollment (registration ID, or group ID with --group)'),
+    ),
   )
     .option('--cert <file>', 'device certificate (individual) or signing CA certificate (group)')
     .option('--secondary-cert <file>', 'secondary certificate')
     .option('--ca <name>', 'group: name of an uploaded, verified CA certificate')
     .option('--secondary-ca <name>', 'group: secondary CA reference')
     .option('--device-id <id>', 'individual: device ID (defaults to the registration ID)')
-    .option('--hub <hostName...>', 'hubs this enrollment may assign to (default: all linked hubs)')
-    .option('--allocation <policy>', `allocation policy: ${POLICIES.join(', ')}`, allocationPolicy)
-    .option('--webhook <url>', 'custom allocation webhook URL (with --allocation custom)')
-    .option('--tags <json>', 'initial twin tags, e.g. \'{"environment":"test"}\'', jsonArg('--tags'))
-    .option('--desired <json>', 'initial twin desired properties', jsonArg('--desired'))
-    .option('--edge', 'devices are IoT Edge devices')
     .option('--disabled', 'create it disabled (matching devices are refused)')
-    .option('--reprovision <policy>', 'on re-registration: migrate (default), reset, never', reprovision)
-    .option('--issue-days <n>', 'issue device certificates from CSRs for this many days', positiveInt)
-    .option(
-      '--mqtt-acl <entry...>',
-      'mosquitto hubs: "<acltype> <topic> allow|deny" ({deviceId} is replaced), e.g. "publishClientSend devices/{deviceId}/# allow"',
-    )
-    .option(
-      '--priority <n>',
-      'group: which group takes the devices when several are bound to one CA (highest wins; default 0)',
-      priorityArg,
-    )
     .option('--from-file <file>', 'take the whole enrollment from a JSON file (Azure DPS shape)')
     .option('--replace', 'replace an existing enrollment whole (without it, an existing ID is an error)')
     .option('--if-match <etag>', 'with --replace: only replace if the current etag matches')
@@ -517,18 +531,10 @@ function registerEnrollment(program: Command): void {
         );
       }),
     );
-  withGroup(sub(g, 'update <id>', 'change only the given fields of an enrollment (the rest stays)'))
-    .option('--hub <hostName...>', 'hubs this enrollment may assign to')
-    .option('--allocation <policy>', `allocation policy: ${POLICIES.join(', ')}`, allocationPolicy)
-    .option('--webhook <url>', 'custom allocation webhook URL')
-    .option('--tags <json>', 'initial twin tags (merged: null removes one)', jsonArg('--tags'))
-    .option('--desired <json>', 'initial twin desired properties (merged)', jsonArg('--desired'))
-    .option('--edge', 'devices are IoT Edge devices')
+  withSettings(
+    withGroup(sub(g, 'update <id>', 'change only the given fields of an enrollment (the rest stays)')),
+  )
     .option('--no-edge', 'devices are not IoT Edge devices')
-    .option('--reprovision <policy>', 'on re-registration: migrate, reset, never', reprovision)
-    .option('--issue-days <n>', 'issue device certificates from CSRs for this many days', positiveInt)
-    .option('--mqtt-acl <entry...>', 'mosquitto hubs: replaces the ACL ("<acltype> <topic> allow|deny")')
-    .option('--priority <n>', 'group: priority among groups bound to one CA', priorityArg)
     .option('--if-match <etag>', 'only change it if the current etag matches')
     .action(
       action(async (id: string, o: Opts) => {

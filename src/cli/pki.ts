@@ -75,23 +75,25 @@ function withCa(cmd: Command): Command {
     .option('--ca-key-pass <passphrase>', 'passphrase of an encrypted CA key');
 }
 
+/** The options of `pki issue`. */
+type IssueOpts = CommonOpts & {
+  ca: string;
+  caKey: string;
+  caKeyPass?: string;
+  server?: boolean;
+  san?: string[];
+  csr?: string;
+  count?: number;
+  from?: string;
+  prefix: string;
+  aziotConfig?: boolean;
+  idScope?: string;
+  globalEndpoint?: string;
+  deviceDir: string;
+};
+
 /** `pki issue --count N` / `--from names.csv`: many identities with a progress bar. */
-async function issueMany(
-  o: CommonOpts & {
-    ca: string;
-    caKey: string;
-    caKeyPass?: string;
-    count?: number;
-    from?: string;
-    prefix: string;
-    aziotConfig?: boolean;
-    idScope?: string;
-    globalEndpoint?: string;
-    deviceDir: string;
-    server?: boolean;
-    csr?: string;
-  },
-): Promise<void> {
+async function issueMany(o: IssueOpts): Promise<void> {
   if (o.server || o.csr)
     throw new ZtError(
       'BAD_REQUEST',
@@ -186,47 +188,29 @@ export function registerPki(program: Command): void {
       '/var/secrets/aziot',
     )
     .action(
-      action(
-        async (
-          o: CommonOpts & {
-            ca: string;
-            caKey: string;
-            caKeyPass?: string;
-            server?: boolean;
-            san?: string[];
-            csr?: string;
-            count?: number;
-            from?: string;
-            prefix: string;
-            aziotConfig?: boolean;
-            idScope?: string;
-            globalEndpoint?: string;
-            deviceDir: string;
-          },
-        ) => {
-          if (o.count !== undefined || o.from !== undefined) return issueMany(o);
-          const csr = o.csr ? readFileSync(o.csr) : undefined;
-          const name = o.name || o.cn;
-          if (!name)
-            throw new ZtError(
-              'BAD_REQUEST',
-              'give --name (or --cn, used as the name): the device ID, e.g. --name dev-01',
-            );
-          const ca = loadCa(o.ca, o.caKey, o.caKeyPass);
-          report(
-            issueToFiles({
-              ...o,
-              name,
-              ca,
-              csr,
-              profile: o.server ? 'server' : 'device',
-              subject: csr && !o.cn && !o.subject ? {} : subjectFrom(o, name),
-              subjectAltNames: (o.san ?? []).map(parseSanSpec),
-              progress,
-            }),
+      action(async (o: IssueOpts) => {
+        if (o.count !== undefined || o.from !== undefined) return issueMany(o);
+        const csr = o.csr ? readFileSync(o.csr) : undefined;
+        const name = o.name || o.cn;
+        if (!name)
+          throw new ZtError(
+            'BAD_REQUEST',
+            'give --name (or --cn, used as the name): the device ID, e.g. --name dev-01',
           );
-        },
-      ),
+        const ca = loadCa(o.ca, o.caKey, o.caKeyPass);
+        report(
+          issueToFiles({
+            ...o,
+            name,
+            ca,
+            csr,
+            profile: o.server ? 'server' : 'device',
+            subject: csr && !o.cn && !o.subject ? {} : subjectFrom(o, name),
+            subjectAltNames: (o.san ?? []).map(parseSanSpec),
+            progress,
+          }),
+        );
+      }),
     );
 
   withCa(common(pki.command('verification-cert'), { name: '', days: 30 }))
