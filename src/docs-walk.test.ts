@@ -24,10 +24,23 @@ function commands(markdown: string): Array<{ command: string; expect: string[] }
       .replace(/\\\n\s*/g, ' ')
       .replace(/\|\n\s*/g, '| ')
       .split('\n');
-    for (const line of lines) {
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
       if (!line.trim()) continue;
-      if (line.startsWith('# ')) out[out.length - 1]?.expect.push(line.slice(2).trim());
-      else out.push({ command: line, expect: [] });
+      if (line.startsWith('# ')) {
+        out[out.length - 1]?.expect.push(line.slice(2).trim());
+        continue;
+      }
+      // A here-document is one command, up to its terminator line.
+      const here = /<<\s*'?(\w+)'?\s*$/.exec(line);
+      let command = line;
+      if (here) {
+        const end = lines.indexOf(here[1]!, i + 1);
+        assert.ok(end > i, `here-document ${here[1]} is not closed`);
+        command = lines.slice(i, end + 1).join('\n');
+        i = end;
+      }
+      out.push({ command, expect: [] });
     }
   }
   return out;
@@ -202,5 +215,21 @@ describe('the guides, followed literally in a fresh directory', () => {
       ],
     });
     assert.ok(ran >= 15, `ran ${ran} commands`);
+  });
+
+  it('docs/jitp.md, against a server, with mosquitto_pub and mosquitto_sub as the devices', async () => {
+    const jitp = await startTestServer();
+    try {
+      const ran = await walk('jitp.md', {
+        // A webhook receiver of the reader's own.
+        skip: /ops\.example\.com/,
+        env: { ZEROTOUCH_URL: jitp.adminUrl, ZEROTOUCH_DATA_DIR: jitp.config.dataDir },
+        replace: [['-p 8883', `-p ${jitp.mqttPort}`]],
+        captures: [{ after: /tenant create/, re: /ID scope (\S+)/, example: '0ne00A1B2C3' }],
+      });
+      assert.ok(ran >= 30, `ran ${ran} commands`);
+    } finally {
+      await jitp.dispose();
+    }
   });
 });
