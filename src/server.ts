@@ -149,6 +149,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       serviceHost: config.device.tlsNames[0] ?? 'localhost',
       ready,
       bodyLimit: config.admin.maxBodyBytes,
+      console: config.admin.console,
       version: VERSION,
       metrics: metrics.registry,
     });
@@ -251,6 +252,9 @@ export function startupBanner(s: RunningServer): string {
     `  device API:      ${s.deviceUrl}  (DPS device API, EST, MQTT over WebSockets at /$iothub/websocket; mutual TLS, TLS 1.2/1.3)`,
     `  device MQTT:     mqtts://${new URL(s.deviceUrl).hostname}:${s.mqttPort}  (DPS over MQTT and the IoT device gateway, mutual TLS)`,
     `  admin API:       ${s.adminUrl}  (OpenAPI at ${s.adminUrl}/v1/openapi.json; /healthz, /readyz)`,
+    ...(s.config.admin.console
+      ? [`  web console:     ${s.adminUrl}/  (sign in with an API token, e.g. the admin token below)`]
+      : []),
     `  AWS IoT API:     ${s.awsUrl}  (aws iot --endpoint-url ${s.awsUrl}; SigV4 with keys from zerotouch aws-key create)`,
     `  development CA:  ${p.root.cert}  (${state(p.root.created)}; trust this on devices)`,
     `  issuing CA:      ${p.issuing.fullChain}  (${state(p.issuing.created)})`,

@@ -29,7 +29,7 @@ export interface ServerConfig {
     maxConnectionsPerSource: number;
     authFailuresPerMinute: number;
   };
-  admin: { host: string; port: number; maxBodyBytes: number };
+  admin: { host: string; port: number; maxBodyBytes: number; console: boolean };
   aws: { host: string; port: number; requestsPerSecond: number };
   dps: { retryAfterSeconds: number; sasMaxLifetimeSeconds: number };
   issuance: { crlBaseUrl: string; keyPassphraseFile: string };
@@ -46,6 +46,7 @@ const KIND = {
   count: Type.Integer({ minimum: 0, maximum: 2 ** 31 }),
   bytes: Type.Integer({ minimum: 0, maximum: 2 ** 31 }),
   list: Type.Array(Type.String()),
+  bool: Type.Boolean(),
 } satisfies Record<string, TSchema>;
 type Kind = keyof typeof KIND;
 
@@ -57,7 +58,7 @@ export interface ConfigKey {
   kind: Kind;
   /** What its values must be. */
   schema: TSchema;
-  default: string | number | string[];
+  default: string | number | boolean | string[];
   doc: string;
   get: (c: ServerConfig) => unknown;
   set: (c: ServerConfig, v: never) => void;
@@ -66,7 +67,7 @@ export interface ConfigKey {
 function key<V>(
   toml: string,
   kind: Kind,
-  def: string | number | string[],
+  def: string | number | boolean | string[],
   doc: string,
   get: (c: ServerConfig) => V,
   set: (c: ServerConfig, v: V) => void,
@@ -349,6 +350,16 @@ export const CONFIG_KEYS: ConfigKey[] = [
     },
   ),
   key(
+    'admin.console',
+    'bool',
+    true,
+    'Serve the web console at / on the admin listener (it signs in with an API token and uses only the admin API); false: the admin listener answers the API only.',
+    (c) => c.admin.console,
+    (c, v: boolean) => {
+      c.admin.console = v;
+    },
+  ),
+  key(
     'admin.max_body_bytes',
     'bytes',
     1048576,
@@ -385,6 +396,7 @@ function coerce(k: ConfigKey, raw: unknown, source: string, fromText = false): u
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean);
+    if (k.kind === 'bool' && /^(true|false)$/i.test(raw.trim())) v = raw.trim().toLowerCase() === 'true';
     if (Number.isNaN(v)) v = raw;
   }
   return checkConfig(k.schema, v, source, k.toml);

@@ -1,10 +1,10 @@
 /** Linked IoT hubs of a tenant: where allocation policies may put devices. */
+import { unmasked } from '../masked-secret.ts';
 import { ZtError } from '../../errors.ts';
 import type { HubStore } from './store.ts';
 import type { HubSettings, LinkedHub } from './types.ts';
 
 /** How answers show a stored password or secret. */
-const MASK = '********';
 
 /** Links, lists and unlinks hubs. */
 export class HubService {
@@ -36,7 +36,7 @@ export class HubService {
           'BAD_REQUEST',
           'a mosquitto hub needs mosquitto.url, mosquitto.username and mosquitto.password: the broker listener and the dynamic-security admin client zerotouch manages it with',
         );
-      const password = m.password === MASK ? prev?.mosquitto?.password : m.password;
+      const password = unmasked(m.password, prev?.mosquitto?.password);
       if (password === undefined)
         throw new ZtError(
           'BAD_REQUEST',
@@ -50,7 +50,7 @@ export class HubService {
       const w = settings.webhook ?? prev?.webhook;
       if (!w)
         throw new ZtError('BAD_REQUEST', 'a webhook hub needs webhook.url: where device changes are POSTed');
-      const secret = w.secret === MASK ? prev?.webhook?.secret : w.secret;
+      const secret = unmasked(w.secret, prev?.webhook?.secret);
       hub.webhook = { url: w.url, ...(secret ? { secret } : {}) };
     } else if (settings.webhook) {
       throw new ZtError('BAD_REQUEST', `webhook settings belong to a hub of kind webhook, not ${kind}`);

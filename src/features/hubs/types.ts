@@ -1,5 +1,6 @@
 /** IoT hubs linked to a tenant: where allocation policies may put devices. */
 import Type, { type Static } from 'typebox';
+import { hmacSecretSchema } from '../masked-secret.ts';
 
 /** A DNS host name, e.g. hub-1.example.com. */
 export const HOST_NAME_PATTERN =
@@ -43,9 +44,7 @@ export type MosquittoHub = Static<typeof MosquittoHubSchema>;
 export const WebhookHubSchema = Type.Object(
   {
     url: Type.String({ pattern: '^https?://', maxLength: 2048 }),
-    secret: Type.Optional(
-      Type.String({ minLength: 16, maxLength: 256, description: 'HMAC-SHA256 key; write-only' }),
-    ),
+    secret: Type.Optional(hmacSecretSchema('HMAC-SHA256 key')),
   },
   { additionalProperties: false },
 );

@@ -3,6 +3,7 @@
  * certificates with their status, policies with versions, and the attachments between them.
  * JITP, JITR, the admin API and (next) the AWS control-plane face all call this one service.
  */
+import { unmasked } from '../masked-secret.ts';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { ZtError } from '../../errors.ts';
 import { type Certificate, certificatePem } from '../../pki/certificate.ts';
@@ -162,7 +163,12 @@ export class IotRegistry {
     if (patch.requireConnectPolicy !== undefined) next.requireConnectPolicy = patch.requireConnectPolicy;
     if (patch.createMissingTypesAndGroups !== undefined)
       next.createMissingTypesAndGroups = patch.createMissingTypesAndGroups;
-    if (patch.eventWebhooks !== undefined) next.eventWebhooks = patch.eventWebhooks;
+    if (patch.eventWebhooks !== undefined)
+      // A secret sent back masked (as answers show it) keeps the one stored for that URL.
+      next.eventWebhooks = patch.eventWebhooks.map((w) => {
+        const secret = unmasked(w.secret, row.settings.eventWebhooks.find((o) => o.url === w.url)?.secret);
+        return secret === undefined ? { url: w.url } : { url: w.url, secret };
+      });
     if (next.endpoint) {
       const owner = await this.store.tenantByEndpoint(next.endpoint);
       if (owner && owner !== tenantId)

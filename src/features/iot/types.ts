@@ -5,6 +5,7 @@
  * here; the AWS control-plane face (a later issue) renders the same records in AWS's shapes.
  */
 import Type, { type Static } from 'typebox';
+import { hmacSecretSchema } from '../masked-secret.ts';
 
 /** AWS thing, thing type and group names: `^[a-zA-Z0-9:_-]+$`, 1-128. */
 export const AWS_NAME = '^[a-zA-Z0-9:_-]{1,128}$';
@@ -75,7 +76,7 @@ export const IotSettingsPatchSchema = Type.Object(
         Type.Object(
           {
             url: Type.String({ pattern: '^https?://', maxLength: 2048 }),
-            secret: Type.Optional(Type.String({ minLength: 16, maxLength: 256 })),
+            secret: Type.Optional(hmacSecretSchema('HMAC-SHA256 key for x-zerotouch-signature')),
           },
           { additionalProperties: false },
         ),
@@ -144,7 +145,7 @@ export const CaRegistrationInputSchema = Type.Object(
         Type.Object(
           {
             url: Type.String({ pattern: '^https?://', maxLength: 2048 }),
-            secret: Type.Optional(Type.String({ minLength: 16, maxLength: 256 })),
+            secret: Type.Optional(hmacSecretSchema('HMAC-SHA256 key for x-zerotouch-signature')),
           },
           { additionalProperties: false },
         ),

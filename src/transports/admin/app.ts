@@ -12,6 +12,7 @@ import { installErrorHandlers } from '../http-errors.ts';
 import { installSchemaValidation } from '../schema-validation.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { auditAdminCalls } from './audit-hook.ts';
+import { installConsole, isConsolePath } from './console.ts';
 import { addComponents, redactWebhookSecrets, type ResourceOptions } from './route-kit.ts';
 import { accessPolicyRoutes } from './routes/access-policies.ts';
 import { caRoutes } from './routes/cas.ts';
@@ -38,6 +39,8 @@ export interface AdminAppOptions {
   serviceHost: string;
   ready: () => Promise<boolean>;
   bodyLimit: number;
+  /** Serve the web console at / (admin.console). */
+  console?: boolean;
   version: string;
   /** Prometheus metrics served at /metrics (to a caller with a token). */
   metrics?: Registry;
@@ -94,7 +97,8 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
   app.addHook('onRequest', async (req: FastifyRequest) => {
     const path = req.url.split('?')[0];
     // CRLs are public by nature: relying parties fetch them without credentials.
-    if (PUBLIC.has(path) || path.startsWith('/crl/')) return;
+    // The console's files are public too: it signs in with a token in the browser.
+    if (PUBLIC.has(path) || path.startsWith('/crl/') || (o.console !== false && isConsolePath(path))) return;
     const header = req.headers.authorization;
     if (!header?.startsWith('Bearer ')) {
       throw new ZtError(
@@ -119,6 +123,7 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
     );
   }
 
+  if (o.console !== false) installConsole(app);
   auditAdminCalls(app, o.services.audit, o.services.tenants);
   const opts: ResourceOptions = { services: o.services, serviceHost: o.serviceHost };
   for (const r of RESOURCES) await app.register(r, opts);

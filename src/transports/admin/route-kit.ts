@@ -3,6 +3,7 @@
  * route schema types the handler), the named components of the OpenAPI document, the error
  * answers, paging, and the resource plugin that carries its own error handler.
  */
+import { MASKED_SECRET } from '../../features/masked-secret.ts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type {
   FastifyBaseLogger,
@@ -176,8 +177,8 @@ export function redactWebhookSecrets<T>(payload: T): T {
     const o = v as Record<string, unknown>;
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(o)) out[k] = walk(x);
-    if (typeof o.url === 'string' && typeof o.secret === 'string') out.secret = '********';
-    if (typeof o.url === 'string' && typeof o.password === 'string') out.password = '********';
+    if (typeof o.url === 'string' && typeof o.secret === 'string') out.secret = MASKED_SECRET;
+    if (typeof o.url === 'string' && typeof o.password === 'string') out.password = MASKED_SECRET;
     return out;
   };
   return walk(payload) as T;

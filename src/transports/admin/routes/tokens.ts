@@ -7,6 +7,32 @@ import { ERRORS, NoContent, ref, resource } from '../route-kit.ts';
 export const tokenRoutes = resource((app, { services }) => {
   const tags = ['tokens'];
   app.get(
+    '/v1/token',
+    {
+      schema: {
+        summary: 'The token of this request: its name, scopes and tenant (what a caller may do)',
+        tags,
+        response: {
+          200: Type.Object({
+            id: Type.String(),
+            name: Type.String(),
+            scopes: Type.Array(Type.String()),
+            tenant: Type.Union([
+              Type.String({ description: 'the ID scope the token is limited to' }),
+              Type.Null(),
+            ]),
+          }),
+          ...ERRORS,
+        },
+      },
+    },
+    async (req) => {
+      const p = authorize(req.principal, 'GET');
+      const tenant = p.tenantId === null ? null : (await services.tenants.getTenant(p.tenantId)).idScope;
+      return { id: p.tokenId, name: p.name, scopes: p.scopes, tenant };
+    },
+  );
+  app.get(
     '/v1/tokens',
     {
       schema: {
