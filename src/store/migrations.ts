@@ -509,6 +509,24 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('audit_at').on('audit_events').column('at').execute();
     },
   },
+  '0011_cluster': {
+    // What several servers on one store share instead of memory: per-device leases that
+    // serialise one device's registrations across nodes, and secrets every node reads (the key
+    // that makes DPS operation IDs verifiable by any node).
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('device_leases')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('cluster_secrets')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 /** The migrations, for Kysely's Migrator. */

@@ -91,6 +91,19 @@ export interface RegistrationsTable {
   updated_at: string;
 }
 
+/** A lease on one device's registrations (`<tenant>/<id key>`), held by one operation until it expires. */
+export interface DeviceLeasesTable {
+  key: string;
+  owner: string;
+  expires_at: string;
+}
+
+/** Random secrets shared by every server on the store (base64). */
+export interface ClusterSecretsTable {
+  name: string;
+  value: string;
+}
+
 /** The hub-side registry: devices created by assignment. */
 export interface DevicesTable {
   tenant_id: string;
@@ -323,4 +336,6 @@ export interface Database {
   outbox: OutboxTable;
   aws_access_keys: AwsAccessKeysTable;
   audit_events: AuditEventsTable;
+  device_leases: DeviceLeasesTable;
+  cluster_secrets: ClusterSecretsTable;
 }

@@ -11,6 +11,7 @@ export interface BucketOptions {
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly opts: BucketOptions;
+  private swept = 0;
 
   constructor(opts: BucketOptions) {
     this.opts = opts;
@@ -22,7 +23,8 @@ export class RateLimiter {
     const b = this.buckets.get(key) ?? { tokens: capacity, at: now };
     b.tokens = Math.min(capacity, b.tokens + (now - b.at) / 1000 / refillSeconds);
     b.at = now;
-    if (this.buckets.size > 100_000) this.sweep(now);
+    // At most one sweep a second: a map of busy buckets must not be walked on every request.
+    if (this.buckets.size > 100_000 && now - this.swept > 1000) this.sweep(now);
     if (b.tokens >= 1) {
       b.tokens -= 1;
       this.buckets.set(key, b);
@@ -33,6 +35,7 @@ export class RateLimiter {
   }
 
   private sweep(now: number): void {
+    this.swept = now;
     const full = this.opts.capacity * this.opts.refillSeconds * 1000;
     for (const [k, b] of this.buckets) if (now - b.at > full) this.buckets.delete(k);
   }

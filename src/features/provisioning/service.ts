@@ -20,7 +20,9 @@ import type { RegistryService } from '../registry/service.ts';
 import type { TenantService } from '../tenants/service.ts';
 import { diagnose } from './diagnose.ts';
 import { dpsErrorCode } from './dps-error-codes.ts';
+import { LEASE_TTL_MS, withDeviceLease } from './device-lease.ts';
 import { KeyedLock } from './keyed-lock.ts';
+import { newOperationId, operationCreatedAt } from './operation-id.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { readRegisterBody } from './register-body.ts';
 import type { RegistrationFilter, RegistrationStore } from './store.ts';
@@ -66,10 +68,14 @@ interface LiveOperation {
   leafTbs: string;
   done: Promise<void>;
   result?: RegistrationOperation;
-  expires: number;
 }
 
-const OPERATION_TTL_MS = 15 * 60 * 1000;
+// A finished operation's answer stays in memory this long for polls on this node; after that
+// (and on every other node) polls read the registration record.
+const RESULT_TTL_MS = 2 * 60 * 1000;
+// How long a poll for an operation this node does not hold is answered "assigning" while no
+// record of it is written: the lease wait plus the assignment, with room to spare.
+const ASSIGNING_DEADLINE_MS = LEASE_TTL_MS * 2;
 
 /** The failure fields of a registration state: the device's message, and the operator's when it says more. */
 function failure(e: ZtError): Pick<DeviceRegistrationState, 'errorCode' | 'errorMessage' | 'errorDetail'> {
@@ -101,9 +107,9 @@ function requireChain(chain: Certificate[]): void {
   }
 }
 
-/** An operation ID in the DPS shape: `<digit>.<16 hex>.<uuid>`. */
-function newOperationId(): string {
-  return `5.${randomBytes(8).toString('hex')}.${randomUUID()}`;
+/** What an operation ID is bound to: the tenant, the registration ID and the registering certificate. */
+function operationBinding(tenantId: string, registrationId: string, leafTbs: string): string {
+  return `${tenantId}\n${idKey(registrationId)}\n${leafTbs}`;
 }
 
 /** What the registration service needs of other features: the narrow part of each. */
@@ -124,7 +130,10 @@ export class RegistrationService {
   private readonly tenants: RegistrationDeps['tenants'];
   private readonly opts: RegistrationOptions;
   private readonly locks = new KeyedLock();
+  /** Operations started here: running, or finished within RESULT_TTL_MS (in `finished`). */
   private readonly operations = new Map<string, LiveOperation>();
+  private readonly finished = new ExpiryQueue();
+  private operationKey?: Promise<Buffer>;
   // DPS allows 5 polls per 10 s per device; registrations get a small burst for retries.
   private readonly pollLimit = new RateLimiter({ capacity: 5, refillSeconds: 2 });
   private readonly registerLimit = new RateLimiter({ capacity: 10, refillSeconds: 6 });
@@ -255,37 +264,54 @@ export class RegistrationService {
 
     // Matching succeeds only in a scope that exists.
     const tenant = scope.tenant!;
-    const operationId = newOperationId();
+    const operationId = newOperationId(
+      await this.opKey(),
+      operationBinding(tenant.id, match.registrationId, match.leaf.tbsSha256),
+    );
     const live: LiveOperation = {
       tenantId: tenant.id,
       registrationId: match.registrationId,
       leafTbs: match.leaf.tbsSha256,
       done: Promise.resolve(),
-      expires: Date.now() + OPERATION_TTL_MS,
     };
-    this.sweep();
+    this.forgetFinished();
     this.operations.set(operationId, live);
+    const device = `${tenant.id}/${idKey(match.registrationId)}`;
+    // One registration of a device at a time: in this process, then across every node.
     live.done = this.locks
-      .run(`${tenant.id}/${idKey(match.registrationId)}`, () =>
-        this.assign(operationId, live, match, payload, ctx, tenant.idScope, csr),
+      .run(device, () =>
+        withDeviceLease(this.store, device, operationId, () =>
+          this.assign(operationId, live, match, payload, ctx, tenant.idScope, csr),
+        ),
       )
       .catch((e: unknown) => {
-        // The store failed while recording: tell the device, which will register again.
+        // The store failed while recording, or the device's lease stayed taken: tell the device,
+        // which will register again.
         const unavailable = isZtError(e, 'STORE_UNAVAILABLE');
         const log = { err: e, registrationId: match.registrationId };
         if (unavailable)
           this.opts.logger.warn(log, 'registration could not be recorded: the store is unavailable');
+        else if (isZtError(e)) this.opts.logger.warn(log, 'registration could not run');
         else this.opts.logger.error(log, 'registration could not be recorded');
         const state: DeviceRegistrationState = {
           registrationId: match.registrationId,
           status: 'failed',
-          errorCode: unavailable ? 503001 : 500001,
-          errorMessage: unavailable
-            ? 'the registration could not be recorded because the store is unavailable; register again in a few seconds'
-            : 'the registration could not be recorded; register again',
+          ...(unavailable
+            ? {
+                errorCode: 503001,
+                errorMessage:
+                  'the registration could not be recorded because the store is unavailable; register again in a few seconds',
+              }
+            : isZtError(e)
+              ? failure(e)
+              : {
+                  errorCode: 500001,
+                  errorMessage: 'the registration could not be recorded; register again',
+                }),
         };
         live.result = { operationId, status: 'failed', registrationState: state };
-      });
+      })
+      .finally(() => this.finished.add(operationId, Date.now() + RESULT_TTL_MS));
     return {
       operationId,
       status: 'assigning',
@@ -296,15 +322,19 @@ export class RegistrationService {
   private async recordFailure(tenantId: string, registrationId: string, e: ZtError): Promise<void> {
     const prev = await this.store.findRegistration(tenantId, registrationId);
     const now = new Date().toISOString();
-    await this.store.putRegistration(tenantId, prev?.operationId ?? newOperationId(), {
-      ...(prev?.state ?? {}),
-      registrationId: prev?.state.registrationId ?? registrationId,
-      status: 'failed',
-      ...failure(e),
-      createdDateTimeUtc: prev?.state.createdDateTimeUtc ?? now,
-      lastUpdatedDateTimeUtc: now,
-      etag: Buffer.from(`"${randomUUID()}"`).toString('base64'),
-    });
+    await this.store.putRegistration(
+      tenantId,
+      prev?.operationId ?? `5.${randomBytes(8).toString('hex')}.${randomUUID()}`,
+      {
+        ...(prev?.state ?? {}),
+        registrationId: prev?.state.registrationId ?? registrationId,
+        status: 'failed',
+        ...failure(e),
+        createdDateTimeUtc: prev?.state.createdDateTimeUtc ?? now,
+        lastUpdatedDateTimeUtc: now,
+        etag: Buffer.from(`"${randomUUID()}"`).toString('base64'),
+      },
+    );
   }
 
   /** Allocation and registry work of one operation; failures become a "failed" operation. */
@@ -445,6 +475,7 @@ export class RegistrationService {
     this.checkIdentity(urlRegistrationId, chain);
     const scope = await this.deviceScope(idScope);
     this.throttle(this.pollLimit, `${scope.key}/${idKey(urlRegistrationId)}`, 'status polls');
+    this.forgetFinished();
     const live = this.operations.get(operationId);
     if (live && live.tenantId === scope.id && idKey(live.registrationId) === idKey(urlRegistrationId)) {
       if (chain[0]!.tbsSha256 !== live.leafTbs) {
@@ -461,14 +492,38 @@ export class RegistrationService {
       };
     }
     // Only a device that still matches its enrollment reads the stored outcome.
-    await this.match(idScope, scope, chain);
+    const match = await this.match(idScope, scope, chain);
     const stored = await this.store.findRegistration(scope.id!, urlRegistrationId);
     if (stored && stored.operationId === operationId && stored.status !== 'assigning') {
       return { operationId, status: stored.status, registrationState: forDevice(stored.state) };
     }
+    // An operation another node started (or this node before a restart) that has no record yet:
+    // still assigning, until the deadline. Its ID proves it is genuine and whose it is.
+    const createdAt = operationCreatedAt(
+      await this.opKey(),
+      operationId,
+      operationBinding(scope.id!, match.registrationId, chain[0]!.tbsSha256),
+    );
+    // A later registration of the device finished after this one began (they run one at a time):
+    // its record is the device's state now.
+    if (
+      createdAt !== undefined &&
+      stored &&
+      stored.status !== 'assigning' &&
+      Date.parse(stored.updatedAt) >= createdAt
+    ) {
+      return { operationId, status: stored.status, registrationState: forDevice(stored.state) };
+    }
+    if (createdAt !== undefined && Date.now() - createdAt < ASSIGNING_DEADLINE_MS) {
+      return {
+        operationId,
+        status: 'assigning',
+        registrationState: { registrationId: match.registrationId, status: 'assigning' },
+      };
+    }
     throw new ZtError(
       'NOT_FOUND',
-      `operation ${operationId} of ${urlRegistrationId} is not known (it may have expired or the server restarted); register again`,
+      `operation ${operationId} of ${urlRegistrationId} is not known (operations are answered for 2 minutes while their registration runs, then from the registration record); register again`,
     );
   }
 
@@ -545,9 +600,37 @@ export class RegistrationService {
     await Promise.all([...this.operations.values()].map((o) => o.done.catch(() => undefined)));
   }
 
-  private sweep(): void {
-    if (this.operations.size < 10_000) return;
-    const now = Date.now();
-    for (const [id, op] of this.operations) if (op.expires < now && op.result) this.operations.delete(id);
+  /** The store-shared key of operation IDs (read once). */
+  private opKey(): Promise<Buffer> {
+    this.operationKey ??= this.store.sharedSecret('dps-operation-ids').catch((e: unknown) => {
+      this.operationKey = undefined;
+      throw e;
+    });
+    return this.operationKey;
+  }
+
+  /** Drops finished operations older than RESULT_TTL_MS: constant work per call, whatever the load. */
+  private forgetFinished(): void {
+    for (const id of this.finished.expired(Date.now())) this.operations.delete(id);
+  }
+}
+
+/** Keys in the order they expire (one fixed TTL, so insertion order is expiry order). */
+class ExpiryQueue {
+  private items: Array<[at: number, key: string]> = [];
+  private head = 0;
+
+  add(key: string, at: number): void {
+    this.items.push([at, key]);
+  }
+
+  /** Takes the keys expired by `now` off the queue. */
+  *expired(now: number): Generator<string> {
+    while (this.head < this.items.length && this.items[this.head]![0] <= now)
+      yield this.items[this.head++]![1];
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
   }
 }

@@ -77,3 +77,36 @@ describeEachStore('registration record store', (getStore) => {
     assert.equal(await s.findRegistration(b.id, 'same'), undefined);
   });
 });
+
+describeEachStore('device leases and shared secrets', (getStore) => {
+  const store = () => new KyselyRegistrationStore(getStore().db);
+
+  it('gives a lease to one owner at a time, takes an expired one over, and frees it only for its owner', async () => {
+    const s = store();
+    const key = `t/${Math.random()}`;
+    assert.equal(await s.tryLease(key, 'a', 60_000), true);
+    assert.equal(await s.tryLease(key, 'b', 60_000), false);
+    await s.releaseLease(key, 'b');
+    assert.equal(await s.tryLease(key, 'b', 60_000), false, 'b cannot free a lease of a');
+    await s.releaseLease(key, 'a');
+    assert.equal(await s.tryLease(key, 'b', 1), true);
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(await s.tryLease(key, 'c', 60_000), true, 'an expired lease is taken over');
+    await s.releaseLease(key, 'c');
+  });
+
+  it('lets exactly one of many racing owners take a free lease', async () => {
+    const s = store();
+    const key = `t/${Math.random()}`;
+    const won = await Promise.all(Array.from({ length: 20 }, (_, i) => s.tryLease(key, `o${i}`, 60_000)));
+    assert.equal(won.filter(Boolean).length, 1);
+  });
+
+  it('makes a shared secret once: every later reader gets the same 32 bytes', async () => {
+    const name = `test-${Math.random()}`;
+    const [a, b] = await Promise.all([store().sharedSecret(name), store().sharedSecret(name)]);
+    assert.equal(a.length, 32);
+    assert.deepEqual(a, b);
+    assert.deepEqual(await store().sharedSecret(name), a);
+  });
+});

@@ -1,4 +1,5 @@
 /** Persistence contract for registration records; implemented over Kysely for both dialects. */
+import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { type Page, pageArgs, pageOf } from '../../store/paging.ts';
 import type { Database } from '../../store/schema.ts';
@@ -35,6 +36,12 @@ export interface RegistrationStore {
     filter?: string | RegistrationFilter,
   ): Promise<Page<DeviceRegistrationState>>;
   deleteRegistration(tenantId: string, registrationId: string, etag?: string): Promise<boolean>;
+  /** Takes the lease on `key` for `owner` until `ttlMs` from now, if it is free or expired; true when taken. */
+  tryLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Gives the lease back (only `owner`'s). */
+  releaseLease(key: string, owner: string): Promise<void>;
+  /** A random 32-byte secret shared by every server on this store, made by the first to ask. */
+  sharedSecret(name: string): Promise<Buffer>;
 }
 
 /** RegistrationStore over Kysely (SQLite or PostgreSQL). */
@@ -106,6 +113,42 @@ export class KyselyRegistrationStore implements RegistrationStore {
       .offset(offset)
       .execute();
     return pageOf(rows, limit, offset, (r) => JSON.parse(r.doc) as DeviceRegistrationState);
+  }
+
+  async tryLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    const now = new Date();
+    const expires = new Date(now.getTime() + ttlMs).toISOString();
+    // Insert, or take over an expired lease; a live lease of someone else leaves no row returned.
+    const r = await this.db
+      .insertInto('device_leases')
+      .values({ key, owner, expires_at: expires })
+      .onConflict((oc) =>
+        oc
+          .column('key')
+          .doUpdateSet({ owner, expires_at: expires })
+          .where('device_leases.expires_at', '<', now.toISOString()),
+      )
+      .returning('owner')
+      .executeTakeFirst();
+    return r?.owner === owner;
+  }
+
+  async releaseLease(key: string, owner: string): Promise<void> {
+    await this.db.deleteFrom('device_leases').where('key', '=', key).where('owner', '=', owner).execute();
+  }
+
+  async sharedSecret(name: string): Promise<Buffer> {
+    await this.db
+      .insertInto('cluster_secrets')
+      .values({ name, value: randomBytes(32).toString('base64') })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+    const r = await this.db
+      .selectFrom('cluster_secrets')
+      .select('value')
+      .where('name', '=', name)
+      .executeTakeFirstOrThrow();
+    return Buffer.from(r.value, 'base64');
   }
 
   async deleteRegistration(tenantId: string, registrationId: string, etag?: string): Promise<boolean> {
