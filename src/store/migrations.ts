@@ -527,6 +527,34 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0012_keyset_indexes': {
+    // Lists page by the last key seen: each filter's index ends with the list's sort key, so a
+    // page is one index range read, however deep.
+    async up(db: Kysely<unknown>) {
+      await db.schema.dropIndex('registrations_group').execute();
+      await db.schema
+        .createIndex('registrations_group_id')
+        .on('registrations')
+        .columns(['tenant_id', 'group_key', 'id_key'])
+        .execute();
+      await db.schema
+        .createIndex('registrations_status_id')
+        .on('registrations')
+        .columns(['tenant_id', 'status', 'id_key'])
+        .execute();
+      await db.schema.dropIndex('issued_certificates_created').execute();
+      await db.schema
+        .createIndex('issued_certificates_created_serial')
+        .on('issued_certificates')
+        .columns(['tenant_id', 'created_at', 'serial'])
+        .execute();
+      await db.schema
+        .createIndex('iot_certificates_created_id')
+        .on('iot_certificates')
+        .columns(['tenant_id', 'created_at', 'id'])
+        .execute();
+    },
+  },
 };
 
 /** The migrations, for Kysely's Migrator. */

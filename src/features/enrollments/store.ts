@@ -1,7 +1,7 @@
 /** Persistence contract for enrollments; implemented over Kysely for both dialects. */
 import { type Kysely, sql } from 'kysely';
 import { isUniqueViolation } from '../../store/errors.ts';
-import { type Page, pageArgs, pageOf } from '../../store/paging.ts';
+import { type Page, after, pageArgs, pageOf } from '../../store/paging.ts';
 import type { Database } from '../../store/schema.ts';
 import { idKey } from '../id-key.ts';
 import type { EnrollmentGroup, EnrollmentKind, IndividualEnrollment } from './types.ts';
@@ -229,17 +229,23 @@ export class KyselyEnrollmentStore implements EnrollmentStore {
     max?: number,
     continuation?: string,
   ): Promise<Page<T>> {
-    const { limit, offset } = pageArgs(max, continuation);
-    const rows = await this.db
+    const { limit, after: from } = pageArgs(max, continuation);
+    let q = this.db
       .selectFrom('enrollments')
-      .select('doc')
+      .select(['doc', 'id_key'])
       .where('tenant_id', '=', tenantId)
-      .where('kind', '=', kind)
+      .where('kind', '=', kind);
+    if (from) q = q.where(after(['id_key'], from));
+    const rows = await q
       .orderBy('id_key')
       .limit(limit + 1)
-      .offset(offset)
       .execute();
-    return pageOf(rows, limit, offset, (r) => JSON.parse(r.doc) as T);
+    return pageOf(
+      rows,
+      limit,
+      (r) => [r.id_key],
+      (r) => JSON.parse(r.doc) as T,
+    );
   }
 
   async findGroupsFor(tenantId: string, sha256s: string[], caNames: string[]): Promise<EnrollmentGroup[]> {

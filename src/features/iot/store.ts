@@ -4,7 +4,7 @@
  * converges on one thing, one certificate and one set of attachments.
  */
 import type { Kysely } from 'kysely';
-import { type Page, pageArgs, pageOf } from '../../store/paging.ts';
+import { type Page, after, pageArgs, pageOf } from '../../store/paging.ts';
 import type { Database } from '../../store/schema.ts';
 import type {
   CertificateStatus,
@@ -116,16 +116,19 @@ export class IotStore {
   }
 
   async listThings(tenantId: string, max?: number, continuation?: string): Promise<Page<Thing>> {
-    const { limit, offset } = pageArgs(max, continuation);
-    const rows = await this.db
-      .selectFrom('iot_things')
-      .select('doc')
-      .where('tenant_id', '=', tenantId)
+    const { limit, after: from } = pageArgs(max, continuation);
+    let q = this.db.selectFrom('iot_things').select(['doc', 'name']).where('tenant_id', '=', tenantId);
+    if (from) q = q.where(after(['name'], from));
+    const rows = await q
       .orderBy('name')
       .limit(limit + 1)
-      .offset(offset)
       .execute();
-    return pageOf(rows, limit, offset, (r) => JSON.parse(r.doc) as Thing);
+    return pageOf(
+      rows,
+      limit,
+      (r) => [r.name],
+      (r) => JSON.parse(r.doc) as Thing,
+    );
   }
 
   // thing types, groups, billing groups, templates
@@ -264,17 +267,25 @@ export class IotStore {
     max?: number,
     continuation?: string,
   ): Promise<Page<IotCertificate>> {
-    const { limit, offset } = pageArgs(max, continuation);
-    let q = this.db.selectFrom('iot_certificates').select('doc').where('tenant_id', '=', tenantId);
+    const { limit, after: from } = pageArgs(max, continuation);
+    let q = this.db
+      .selectFrom('iot_certificates')
+      .select(['doc', 'created_at', 'id'])
+      .where('tenant_id', '=', tenantId);
     if (filter.caName) q = q.where('ca_name', '=', filter.caName);
     if (filter.status) q = q.where('status', '=', filter.status);
+    if (from) q = q.where(after(['created_at', 'id'], from));
     const rows = await q
       .orderBy('created_at')
       .orderBy('id')
       .limit(limit + 1)
-      .offset(offset)
       .execute();
-    return pageOf(rows, limit, offset, (r) => JSON.parse(r.doc) as IotCertificate);
+    return pageOf(
+      rows,
+      limit,
+      (r) => [r.created_at, r.id],
+      (r) => JSON.parse(r.doc) as IotCertificate,
+    );
   }
 
   // policies and attachments

@@ -470,19 +470,14 @@ export class IssuanceEngine {
     return { ...f.record, certificate: f.pem };
   }
 
-  /** Issued certificates, newest first, a page at a time (continuation = offset). */
-  async listIssued(
+  /** Issued certificates, newest first, a page at a time. */
+  listIssued(
     tenant: TenantRef,
-    filter: Omit<IssuedFilter, 'limit' | 'offset'>,
+    filter: IssuedFilter,
     max = 100,
     continuation?: string,
   ): Promise<{ items: IssuedCertificate[]; continuation?: string }> {
-    const offset = continuation ? Number.parseInt(continuation, 10) || 0 : 0;
-    const items = await this.store.listIssued(tenant.id, { ...filter, limit: max + 1, offset });
-    return {
-      items: items.slice(0, max),
-      ...(items.length > max ? { continuation: String(offset + max) } : {}),
-    };
+    return this.store.listIssued(tenant.id, filter, max, continuation);
   }
 
   /** The CRL published as `<ca>.crl` (the distribution-point file name in issued certificates). */

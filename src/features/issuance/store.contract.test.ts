@@ -105,15 +105,17 @@ describeEachStore('issuance store', (getStore) => {
       'issuer-2',
     );
     const serials = async (f: Parameters<typeof s.listIssued>[1]) =>
-      (await s.listIssued(t.id, f)).map((c) => c.serialNumber);
-    assert.deepEqual(await serials({ limit: 10, offset: 0 }), ['0C', '0B', '0A']);
-    assert.deepEqual(await serials({ limit: 1, offset: 1 }), ['0B']);
-    assert.deepEqual(await serials({ ca: 'devices', limit: 10, offset: 0 }), ['0B', '0A']);
-    assert.deepEqual(await serials({ subject: 'gateway', limit: 10, offset: 0 }), ['0C']);
-    assert.deepEqual(await serials({ method: 'est-simpleenroll', limit: 10, offset: 0 }), ['0B']);
-    assert.deepEqual(await serials({ expiringBefore: '2026-12-31T00:00:00.000Z', limit: 10, offset: 0 }), [
-      '0B',
-    ]);
+      (await s.listIssued(t.id, f, 10)).items.map((c) => c.serialNumber);
+    assert.deepEqual(await serials({}), ['0C', '0B', '0A']);
+    const first = await s.listIssued(t.id, {}, 1);
+    assert.deepEqual(
+      (await s.listIssued(t.id, {}, 1, first.continuation)).items.map((c) => c.serialNumber),
+      ['0B'],
+    );
+    assert.deepEqual(await serials({ ca: 'devices' }), ['0B', '0A']);
+    assert.deepEqual(await serials({ subject: 'gateway' }), ['0C']);
+    assert.deepEqual(await serials({ method: 'est-simpleenroll' }), ['0B']);
+    assert.deepEqual(await serials({ expiringBefore: '2026-12-31T00:00:00.000Z' }), ['0B']);
     const found = await s.findIssued(t.id, '0a');
     assert.equal(found?.pem, 'pem-a');
     assert.deepEqual(found?.record.subjectAltNames, ['DNS:a.example.com']);
@@ -129,7 +131,7 @@ describeEachStore('issuance store', (getStore) => {
     assert.deepEqual(await s.revokedOf(t.id, 'DEVICES'), [
       { serial: '1A', revokedAt: '2026-06-02T00:00:00.000Z', reason: 'keyCompromise' },
     ]);
-    assert.equal((await s.listIssued(t.id, { status: 'revoked', limit: 10, offset: 0 })).length, 1);
+    assert.equal((await s.listIssued(t.id, { status: 'revoked' })).items.length, 1);
     assert.deepEqual(await s.firstRevoked([{ issuerKey: 'issuer-1', serial: '1A' }]), {
       issuerKey: 'issuer-1',
       serial: '1A',

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { isUniqueViolation } from '../../store/errors.ts';
 import type { Database, IssuedCertificatesTable, IssuingCasTable } from '../../store/schema.ts';
 import type { CertificateProfile, IssuedCertificate } from './types.ts';
+import { after, type Page, pageArgs, pageOf } from '../../store/paging.ts';
 
 export const nameKey = (s: string) => s.toLowerCase();
 
@@ -25,8 +26,6 @@ export interface IssuedFilter {
   subject?: string;
   method?: string;
   expiringBefore?: string;
-  limit: number;
-  offset: number;
 }
 
 function toStoredCa(r: IssuingCasTable): StoredIssuingCa {
@@ -79,7 +78,13 @@ export interface IssuanceStore {
     tenantId: string,
     serial: string,
   ): Promise<{ record: IssuedCertificate; pem: string } | undefined>;
-  listIssued(tenantId: string, f: IssuedFilter): Promise<IssuedCertificate[]>;
+  /** Newest first, a page at a time. */
+  listIssued(
+    tenantId: string,
+    f: IssuedFilter,
+    max?: number,
+    continuation?: string,
+  ): Promise<Page<IssuedCertificate>>;
   /** Marks a certificate revoked; false when it was not found or already revoked. */
   revoke(tenantId: string, serial: string, reason: string, at: string): Promise<boolean>;
   revokedOf(
@@ -256,7 +261,13 @@ export class KyselyIssuanceStore implements IssuanceStore {
     return r ? { record: toIssued(r), pem: r.certificate } : undefined;
   }
 
-  async listIssued(tenantId: string, f: IssuedFilter): Promise<IssuedCertificate[]> {
+  async listIssued(
+    tenantId: string,
+    f: IssuedFilter,
+    max?: number,
+    continuation?: string,
+  ): Promise<Page<IssuedCertificate>> {
+    const { limit, after: from } = pageArgs(max, continuation);
     let q = this.db.selectFrom('issued_certificates').selectAll().where('tenant_id', '=', tenantId);
     if (f.ca) q = q.where('ca_key', '=', nameKey(f.ca));
     if (f.status) q = q.where('status', '=', f.status);
@@ -264,13 +275,13 @@ export class KyselyIssuanceStore implements IssuanceStore {
     if (f.subject)
       q = q.where((eb) => eb(eb.fn('lower', ['subject']), 'like', `%${f.subject!.toLowerCase()}%`));
     if (f.expiringBefore) q = q.where('not_after', '<', f.expiringBefore);
+    if (from) q = q.where(after(['created_at', 'serial'], from, 'desc'));
     const rows = await q
       .orderBy('created_at', 'desc')
-      .orderBy('serial')
-      .limit(f.limit)
-      .offset(f.offset)
+      .orderBy('serial', 'desc')
+      .limit(limit + 1)
       .execute();
-    return rows.map(toIssued);
+    return pageOf(rows, limit, (r) => [r.created_at, r.serial], toIssued);
   }
 
   /** Marks a certificate revoked; false when it was not found or already revoked. */

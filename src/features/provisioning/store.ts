@@ -1,7 +1,7 @@
 /** Persistence contract for registration records; implemented over Kysely for both dialects. */
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { type Page, pageArgs, pageOf } from '../../store/paging.ts';
+import { type Page, after, pageArgs, pageOf } from '../../store/paging.ts';
 import type { Database } from '../../store/schema.ts';
 import { idKey } from '../id-key.ts';
 import type { DeviceRegistrationState, RegistrationStatus } from './types.ts';
@@ -101,18 +101,23 @@ export class KyselyRegistrationStore implements RegistrationStore {
     continuation?: string,
     filter?: string | RegistrationFilter,
   ): Promise<Page<DeviceRegistrationState>> {
-    const { limit, offset } = pageArgs(max, continuation);
+    const { limit, after: from } = pageArgs(max, continuation);
     const f = typeof filter === 'string' ? { groupId: filter } : (filter ?? {});
-    let q = this.db.selectFrom('registrations').select('doc').where('tenant_id', '=', tenantId);
+    let q = this.db.selectFrom('registrations').select(['doc', 'id_key']).where('tenant_id', '=', tenantId);
     if (f.groupId !== undefined) q = q.where('group_key', '=', idKey(f.groupId));
     if (f.status !== undefined) q = q.where('status', '=', f.status);
     if (f.updatedSince !== undefined) q = q.where('updated_at', '>=', f.updatedSince);
+    if (from) q = q.where(after(['id_key'], from));
     const rows = await q
       .orderBy('id_key')
       .limit(limit + 1)
-      .offset(offset)
       .execute();
-    return pageOf(rows, limit, offset, (r) => JSON.parse(r.doc) as DeviceRegistrationState);
+    return pageOf(
+      rows,
+      limit,
+      (r) => [r.id_key],
+      (r) => JSON.parse(r.doc) as DeviceRegistrationState,
+    );
   }
 
   async tryLease(key: string, owner: string, ttlMs: number): Promise<boolean> {

@@ -1,6 +1,6 @@
 /** Persistence contract for registry devices; implemented over Kysely for both dialects. */
 import type { Kysely } from 'kysely';
-import { type Page, pageArgs, pageOf } from '../../store/paging.ts';
+import { type Page, after, pageArgs, pageOf } from '../../store/paging.ts';
 import type { Database } from '../../store/schema.ts';
 import { idKey } from '../id-key.ts';
 import type { RegistryDevice } from './types.ts';
@@ -89,16 +89,24 @@ export class KyselyDeviceStore implements DeviceStore {
     max?: number,
     continuation?: string,
   ): Promise<Page<RegistryDevice>> {
-    const { limit, offset } = pageArgs(max, continuation);
-    let q = this.db.selectFrom('devices').select('doc').where('tenant_id', '=', tenantId);
+    const { limit, after: from } = pageArgs(max, continuation);
+    let q = this.db
+      .selectFrom('devices')
+      .select(['doc', 'hub_key', 'device_id'])
+      .where('tenant_id', '=', tenantId);
     if (hub) q = q.where('hub_key', '=', idKey(hub));
+    if (from) q = q.where(after(['hub_key', 'device_id'], from));
     const rows = await q
       .orderBy('hub_key')
       .orderBy('device_id')
       .limit(limit + 1)
-      .offset(offset)
       .execute();
-    return pageOf(rows, limit, offset, (r) => JSON.parse(r.doc) as RegistryDevice);
+    return pageOf(
+      rows,
+      limit,
+      (r) => [r.hub_key, r.device_id],
+      (r) => JSON.parse(r.doc) as RegistryDevice,
+    );
   }
 
   async devicesWithCertificate(tenantId: string, sha256: string): Promise<RegistryDevice[]> {

@@ -317,7 +317,8 @@ describe('the web console in Chromium', { skip: !existsSync(CHROMIUM) && `no ${C
       await viewer.getByLabel('API token').fill(token.body.secret);
       await viewer.getByRole('button', { name: 'Sign in' }).click();
       await viewer.getByText('viewer (read-only)').waitFor();
-      // A token limited to one scope sees that scope only.
+      // A token limited to one scope sees that scope only, and lands in it.
+      await viewer.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
       assert.deepEqual(await viewer.getByLabel('ID scope').locator('option').allTextContents(), [
         `Factory (${scope})`,
       ]);

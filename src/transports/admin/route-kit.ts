@@ -3,6 +3,7 @@
  * route schema types the handler), the named components of the OpenAPI document, the error
  * answers, paging, and the resource plugin that carries its own error handler.
  */
+import { ContinuationToken } from '../continuation.ts';
 import { MASKED_SECRET } from '../../features/masked-secret.ts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type {
@@ -122,9 +123,7 @@ export function scoped<P extends Record<string, TSchema>>(more: P) {
 
 export const PageQuery = Type.Object({
   max: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'page size (default 100)' })),
-  continuation: Type.Optional(
-    Type.String({ pattern: '^[0-9]{1,9}$', description: 'token from the previous page (x-ms-continuation)' }),
-  ),
+  continuation: Type.Optional(ContinuationToken),
 });
 
 /** A page of `item`s with the token for the next page. */

@@ -33,10 +33,11 @@ const epoch = (iso: string | undefined) => (iso ? Date.parse(iso) / 1000 : undef
 const bool = (v: string | undefined) => v === 'true';
 const token = (continuation: string | undefined) =>
   continuation ? Buffer.from(continuation).toString('base64url') : undefined;
-function untoken(t: string | undefined): string | undefined {
+/** The store's continuation token inside a marker / nextToken (an offset for lists paged here: `offset`). */
+function untoken(t: string | undefined, offset = false): string | undefined {
   if (!t) return undefined;
-  const c = Buffer.from(t, 'base64url').toString('utf8');
-  if (!/^\d{1,9}$/.test(c))
+  const c = t.length <= 4096 ? Buffer.from(t, 'base64url').toString('utf8') : '';
+  if (!(offset ? /^\d{1,9}$/ : /^[A-Za-z0-9_-]{1,2048}$/).test(c))
     throw new AwsError('InvalidRequestException', 400, 'the paging token (marker / nextToken) is not valid');
   return c;
 }
@@ -253,7 +254,7 @@ export function registerOperations(
       handler: async (req) => {
         const all = await iot.cas.registered(scope(req).id);
         const ordered = bool(req.query.isAscendingOrder) ? all : [...all].reverse();
-        const start = Number(untoken(req.query.marker) ?? 0);
+        const start = Number(untoken(req.query.marker, true) ?? 0);
         const size = pageSize(req.query.pageSize) ?? 250;
         const page = ordered.slice(start, start + size);
         return {
@@ -624,7 +625,7 @@ export function registerOperations(
           ...(q.attributeValue !== undefined ? { attributeValue: q.attributeValue } : {}),
           prefix: bool(q.usePrefixAttributeValue),
         });
-        const start = Number(untoken(q.nextToken) ?? 0);
+        const start = Number(untoken(q.nextToken, true) ?? 0);
         return {
           things: all.slice(start, start + max).map(thingItem),
           ...(start + max < all.length ? { nextToken: token(String(start + max)) } : {}),
@@ -842,7 +843,7 @@ export function registerOperations(
       handler: async (req) => {
         const all = await reg.listPolicies(scope(req).id);
         const ordered = req.query.isAscendingOrder === 'false' ? [...all].reverse() : all;
-        const start = Number(untoken(req.query.marker) ?? 0);
+        const start = Number(untoken(req.query.marker, true) ?? 0);
         const size = pageSize(req.query.pageSize) ?? 250;
         return {
           policies: ordered
@@ -977,7 +978,7 @@ export function registerOperations(
       write: false,
       handler: async (req) => {
         const all = await iot.templates.list(scope(req).id);
-        const start = Number(untoken(req.query.nextToken) ?? 0);
+        const start = Number(untoken(req.query.nextToken, true) ?? 0);
         const max = pageSize(req.query.maxResults) ?? 250;
         return {
           templates: all.slice(start, start + max).map((tpl) => ({

@@ -5,6 +5,7 @@
  * One plugin: the token is checked before the body is read, the route schemas validate, errors
  * answer in the DPS shape.
  */
+import { ContinuationToken } from '../continuation.ts';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import Type from 'typebox';
@@ -37,7 +38,7 @@ const NoContent = Type.Unsafe<undefined>({ type: 'null' });
 const IfMatch = Type.Optional(Type.String({ description: 'etag the write must match, or *' }));
 const Paging = Type.Object({
   'x-ms-max-item-count': Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
-  'x-ms-continuation': Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
+  'x-ms-continuation': Type.Optional(ContinuationToken),
 });
 /** A query specification ({"query": "*"}); zerotouch lists everything of the kind. */
 const QuerySpec = Type.Union([Type.Null(), Type.Object({ query: Type.Optional(Type.String()) })]);
