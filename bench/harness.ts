@@ -84,7 +84,8 @@ export async function runScenario(
       rates.push(m.ops / m.seconds);
       measured.push(m);
       opts.progress(
-        `  ${s.name}: round ${r}/${opts.rounds}: ${fmt(rates.at(-1)!)} ${s.unit} vs ${fmt(baseRates.at(-1)!)} ${s.baselineUnit ?? s.unit}`,
+        // The heap after each round (the servers run in this process) shows whether a long run leaks.
+        `  ${s.name}: round ${r}/${opts.rounds}: ${fmt(rates.at(-1)!)} ${s.unit} vs ${fmt(baseRates.at(-1)!)} ${s.baselineUnit ?? s.unit}, heap ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MB`,
       );
     }
     const rate = median(rates);
