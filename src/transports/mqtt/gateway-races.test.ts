@@ -40,13 +40,20 @@ const TEMPLATE = JSON.stringify({
   },
 });
 
-for (const dialect of ['sqlite', 'postgres'] as const) {
+// One server on each store, and two servers on one PostgreSQL with the connections alternating.
+for (const [dialect, count] of [
+  ['sqlite', 1],
+  ['postgres', 1],
+  ['postgres', 2],
+] as const) {
   const skip =
     dialect === 'postgres' && postgresProblem() !== null && !process.env.CI
       ? `PostgreSQL is not reachable (${postgresProblem()})`
       : false;
-  describe(`JITP under racing first connections [${dialect}]`, { skip }, () => {
+  const name = count === 1 ? dialect : `${count} servers on one ${dialect}`;
+  describe(`JITP under racing first connections [${name}]`, { skip }, () => {
     let server: TestServer;
+    const others: TestServer[] = [];
     let disposeDb: (() => Promise<void>) | undefined;
     before(async () => {
       let flags: Record<string, unknown> = {};
@@ -56,9 +63,11 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         flags = { 'store.url': db.url };
       }
       server = await startTestServer({ flags });
+      for (let i = 1; i < count; i++) others.push(await startTestServer({ flags }));
     });
     after(async () => {
       await server?.dispose();
+      for (const o of others) await o.dispose();
       await disposeDb?.();
     });
 
@@ -79,13 +88,13 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       });
       assert.equal(reg.status, 200, JSON.stringify(reg.body));
       const devices = Array.from({ length: 20 }, (_, i) => makeLeaf(root, `racer-${i}`));
-      const ca = certificatePem(server.devPki.root.certificate);
+      const nodes = [server, ...others];
       const attempts = devices.flatMap((d, i) =>
         Array.from({ length: 5 }, (_, j) =>
           mqtt
-            .connectAsync(`mqtts://localhost:${server.mqttPort}`, {
+            .connectAsync(`mqtts://localhost:${nodes[j % nodes.length]!.mqttPort}`, {
               clientId: `racer-${i}-${j}`,
-              ca,
+              ca: certificatePem(nodes[j % nodes.length]!.devPki.root.certificate),
               cert: certificatePem(d.cert),
               key: exportPrivateKeyPem(d.key),
               reconnectPeriod: 0,
@@ -116,7 +125,8 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       }
       const policies = await api('GET', '/v1/tenants/racescope/iot/policies');
       assert.equal(policies.body.length, 1);
-      assert.ok(!server.logs.some((l) => /"level":(50|60)/.test(l)), 'no errors in the log');
+      for (const n of nodes)
+        assert.ok(!n.logs.some((l) => /"level":(50|60)/.test(l)), 'no errors in the log');
     });
   });
 }

@@ -1,22 +1,28 @@
-// Two servers on one PostgreSQL answer a device as one: a poll may reach either node, and one
-// device's registrations never run on both at once (a lease per device in the store).
+// Two servers on one PostgreSQL answer a device as one: a DPS poll may reach either node, one
+// device's registrations never run on both at once (a lease per device in the store), and EST
+// enrollments and renewals work on either node with an issuing CA the other made.
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { Agent } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { certificatePem } from '../../pki/certificate.ts';
+import { generateKey } from '../../pki/keys.ts';
 import { createTestDatabase, postgresProblem } from '../../store/testing.ts';
 import { adminClient } from '../../testing/admin.ts';
 import { deviceRequest } from '../../testing/dps-client.ts';
+import { aziotEnroll, type EstTarget } from '../../testing/est-client.ts';
+import { scratchDir } from '../../testing/pki.ts';
 import { type DeviceIdentity, dpsFixture, type DpsFixture, makeDevice } from '../../testing/dps.ts';
 import { startTestServer, type TestServer } from '../../testing/server.ts';
 
 const problem = postgresProblem();
 
 describe(
-  'DPS on two servers sharing one PostgreSQL',
+  'DPS and EST on two servers sharing one PostgreSQL',
   { skip: problem && !process.env.CI ? `needs PostgreSQL: ${problem}` : false },
   () => {
     const nodes: TestServer[] = [];
@@ -30,8 +36,19 @@ describe(
     before(async () => {
       const db = await createTestDatabase();
       disposeDb = db.dispose;
+      // Issuing-CA keys in the store are encrypted with this passphrase: every node needs the same.
+      const passphrase = join(scratchDir('zt-nodes-'), 'key-passphrase');
+      writeFileSync(passphrase, 'a passphrase both nodes share', { mode: 0o600 });
       for (let i = 0; i < 2; i++)
-        nodes.push(await startTestServer({ flags: { 'store.url': db.url, 'dps.retry_after_seconds': 1 } }));
+        nodes.push(
+          await startTestServer({
+            flags: {
+              'store.url': db.url,
+              'dps.retry_after_seconds': 1,
+              'issuance.key_passphrase_file': passphrase,
+            },
+          }),
+        );
       fx = await dpsFixture(nodes[0]!, 'twonodes');
       // A custom-allocation webhook that takes 100 ms and sees how many assignments of one
       // device run at once (it answers the hubs in turn, so overlapping ones would disagree).
@@ -154,6 +171,47 @@ describe(
       );
       assert.equal((await call(1, a, 'GET', `/operations/${made}`)).status, 404);
       assert.equal((await call(1, b, 'GET', `/operations/${put.json.operationId}`)).status, 404);
+    });
+
+    it('enrolls over EST on one node and renews on the other; concurrent enrollments on both get distinct serials', async () => {
+      const api = adminClient(nodes[0]!);
+      const ic = await api('POST', `/v1/tenants/${fx.idScope}/issuing-cas`, { name: 'edge-ca' });
+      assert.equal(ic.status, 201, JSON.stringify(ic.body));
+      await api('PUT', `/v1/tenants/${fx.idScope}/est-labels/edge`, {
+        issuingCa: 'edge-ca',
+        profile: 'device-1d',
+      });
+      const basic = { user: 'edge', password: 'edge-password-1' };
+      await api('PUT', `/v1/tenants/${fx.idScope}/est-labels/edge/users/edge`, { password: basic.password });
+      const target = (i: number): EstTarget => ({
+        port: nodes[i]!.devicePort,
+        ca: certificatePem(nodes[i]!.devPki.root.certificate),
+        path: '/.well-known/est/edge',
+      });
+      const key = generateKey('p256');
+      const first = await aziotEnroll(target(1), key, { CN: 'est-two-nodes' }, { basic });
+      assert.equal(first.chain[0]!.commonName, 'est-two-nodes');
+      const renewed = await aziotEnroll(
+        target(0),
+        generateKey('p256'),
+        { CN: 'est-two-nodes' },
+        {
+          cert: { certPem: certificatePem(first.chain[0]!), key },
+        },
+      );
+      assert.notEqual(renewed.chain[0]!.serialNumber, first.chain[0]!.serialNumber);
+      const many = await Promise.all(
+        Array.from({ length: 10 }, (_, k) =>
+          aziotEnroll(target(k % 2), generateKey('p256'), { CN: `est-many-${k}` }, { basic }),
+        ),
+      );
+      assert.equal(new Set(many.map((m) => m.chain[0]!.serialNumber)).size, 10);
+      // The other node's admin API, with the token the first node made (tokens live in the store).
+      const listed = await adminClient({ ...nodes[1]!, adminToken: nodes[0]!.adminToken } as TestServer)(
+        'GET',
+        `/v1/tenants/${fx.idScope}/certificates?subject=est-&max=100`,
+      );
+      assert.equal(listed.body.items?.length, 12, JSON.stringify(listed.body).slice(0, 300));
     });
   },
 );
