@@ -100,7 +100,7 @@ describe('the web console in Chromium', { skip: !existsSync(CHROMIUM) && `no ${C
     assert.ok(hub.status < 300, JSON.stringify(hub.body));
   });
 
-  it('uploads a CA (as a chosen file) and verifies it with the openssl commands it shows', async () => {
+  it('uploads a CA (as a chosen file) and verifies it with the openssl commands it shows (the certificate dropped in)', async () => {
     const ca = opensslRoot(dir, 'fleet-ca', '/CN=Fleet Root CA');
     await open('CA certificates');
     await page.getByLabel('Name', { exact: true }).fill('fleet-ca');
@@ -114,9 +114,21 @@ describe('the web console in Chromium', { skip: !existsSync(CHROMIUM) && `no ${C
     await shot('ca-verification');
     // The commands exactly as shown, run where the CA's files are.
     await run('bash', ['-e', '-c', commands!], { cwd: dir });
-    await page
-      .getByRole('textbox', { name: 'Verification certificate (PEM)' })
-      .fill(readFileSync(join(dir, 'verification.pem'), 'utf8'));
+    // Dragged in as a file, as an operator drops it from the file manager.
+    const dropZone = page.getByRole('textbox', { name: 'Verification certificate (PEM)' });
+    await dropZone.evaluate(
+      (el: any, text: string) => {
+        const g = globalThis as any;
+        const files = new g.DataTransfer();
+        files.items.add(new g.File([text], 'verification.pem', { type: 'application/x-pem-file' }));
+        el.dispatchEvent(new g.DragEvent('drop', { dataTransfer: files, bubbles: true, cancelable: true }));
+      },
+      readFileSync(join(dir, 'verification.pem'), 'utf8'),
+    );
+    // The page reads the dropped file asynchronously.
+    for (let i = 0; i < 100 && !/BEGIN CERTIFICATE/.test(await dropZone.inputValue()); i++)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.match(await dropZone.inputValue(), /BEGIN CERTIFICATE/);
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.getByText('Proof of possession is done.').waitFor();
     const got = await api()('GET', `/v1/tenants/${scope}/cas/fleet-ca`);
