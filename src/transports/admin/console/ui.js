@@ -157,7 +157,7 @@ export function Field({ label, hint, children }) {
 }
 
 /** A text input bound to a value. */
-export function Text({ label, value, onInput, hint, required, type = 'text', placeholder, pattern, name }) {
+export function Text({ label, value, onInput, hint, required, type = 'text', pattern, name }) {
   return html`<${Field} label=${label} hint=${hint}>
     ${(id, hintId) =>
       html`<input
@@ -166,7 +166,6 @@ export function Text({ label, value, onInput, hint, required, type = 'text', pla
         type=${type}
         value=${value}
         required=${required}
-        placeholder=${placeholder}
         pattern=${pattern}
         aria-describedby=${hintId}
         onInput=${(e) => onInput(e.currentTarget.value)}

@@ -91,7 +91,7 @@ export function Webhooks({ ctx }) {
                   value=${url}
                   onInput=${setUrl}
                   required
-                  placeholder="https://ops.example.com/zerotouch"
+                  hint="The receiver's HTTPS address, e.g. https://ops.example.com/zerotouch"
                 />
                 <${Text}
                   label="Signing secret (16 or more characters)"
