@@ -19,8 +19,12 @@ const RESPONSE = `HTTP/1.1 200 OK\r\ncontent-type: application/json; charset=utf
 export function workerRunner(worker: Worker, job: Record<string, unknown>): Runner {
   return (seconds) =>
     new Promise<Measured>((resolve, reject) => {
-      worker.once('message', (m: { ok: boolean; ops: number; seconds: number; error?: string }) =>
-        m.ok ? resolve({ ops: m.ops, seconds: m.seconds }) : reject(new Error(m.error)),
+      worker.once(
+        'message',
+        (m: { ok: boolean; ops: number; seconds: number; latencies?: number[]; error?: string }) =>
+          m.ok
+            ? resolve({ ops: m.ops, seconds: m.seconds, latencies: m.latencies })
+            : reject(new Error(m.error)),
       );
       worker.postMessage({ ...job, seconds });
     });

@@ -17,6 +17,8 @@ export interface DpsJob {
   ca: string;
   idScope: string;
   devices: Array<{ registrationId: string; chainPem: string; keyPem: string }>;
+  /** Report each counted registration's time from connect to assigned (ms). */
+  latencies?: boolean;
 }
 
 const RAMP_SECONDS = 2;
@@ -143,24 +145,29 @@ async function registerOnceMqtt(job: DpsJob, dev: DpsJob['devices'][number]): Pr
   }
 }
 
-async function run(job: DpsJob): Promise<{ ops: number; seconds: number }> {
+async function run(job: DpsJob): Promise<{ ops: number; seconds: number; latencies?: number[] }> {
   const start = performance.now();
   const countFrom = start + RAMP_SECONDS * 1000;
   const end = countFrom + job.seconds * 1000;
   let ops = 0;
   let next = 0;
+  const latencies: number[] = [];
   // Lanes start spread over the first second so that devices do not move in synchronized waves.
   const lane = async (i: number) => {
     await sleep((i / job.concurrency) * 1000);
     while (performance.now() < end) {
       const dev = job.devices[next++ % job.devices.length]!;
+      const t0 = performance.now();
       await (job.transport === 'mqtt' ? registerOnceMqtt : registerOnce)(job, dev);
       const t = performance.now();
-      if (t >= countFrom && t <= end) ops++;
+      if (t >= countFrom && t <= end) {
+        ops++;
+        if (job.latencies) latencies.push(t - t0);
+      }
     }
   };
   await Promise.all(Array.from({ length: job.concurrency }, (_, i) => lane(i)));
-  return { ops, seconds: job.seconds };
+  return { ops, seconds: job.seconds, ...(job.latencies ? { latencies } : {}) };
 }
 
 parentPort?.on('message', (job: DpsJob) => {

@@ -4,12 +4,17 @@
  * and over MQTT) against the bare
  * mutual-TLS handshake rate measured in the same run.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startBareTls, workerRunner } from './baseline-tls.ts';
 import { Worker } from 'node:worker_threads';
 import { certificatePem } from '../src/pki/certificate.ts';
 import { adminClient } from '../src/testing/admin.ts';
 import { dpsFixture, makeDevice } from '../src/testing/dps.ts';
 import { startTestServer } from '../src/testing/server.ts';
+import { createFleet } from '../src/testing/fleet.ts';
+import { scratchDir } from '../src/testing/pki.ts';
+import { spawnServer } from '../src/testing/server-process.ts';
 import type { Scenario } from './harness.ts';
 
 /**
@@ -18,6 +23,45 @@ import type { Scenario } from './harness.ts';
  */
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 600);
 const DEVICES = 2000;
+
+/** A server with a bench group and 2,000 device identities, with extra config `flags`. */
+async function benchServer(flags: Record<string, unknown> = {}) {
+  // All simulated devices share 127.0.0.1; a real fleet of that size spreads over many
+  // addresses, so the per-source connection limit is lifted here.
+  const server = await startTestServer({
+    logLevel: 'info',
+    flags: { 'dps.retry_after_seconds': 1, 'device.max_connections_per_source': 0, ...flags },
+  });
+  const fx = await dpsFixture(server, 'bench');
+  const api = adminClient(server);
+  const g = await api('PUT', `/v1/tenants/${fx.idScope}/enrollment-groups/bench`, {
+    attestation: { type: 'x509', x509: { caReferences: { primary: 'root' } } },
+    initialTwin: { tags: { environment: 'bench' } },
+  });
+  if (g.status !== 200) throw new Error(`enrollment group: ${JSON.stringify(g.body)}`);
+  const devices = Array.from({ length: DEVICES }, (_, i) => {
+    const d = makeDevice(fx.intermediate, `bench-dev-${i}`);
+    return { registrationId: d.registrationId, chainPem: d.chainPem, keyPem: d.keyPem };
+  });
+  const worker = new Worker(new URL('./dps-client.ts', import.meta.url));
+  const runner = (transport: 'https' | 'mqtt') =>
+    workerRunner(worker, {
+      transport,
+      port: transport === 'https' ? server.devicePort : server.mqttPort,
+      concurrency: IN_FLIGHT,
+      ca: certificatePem(server.devPki.root.certificate),
+      idScope: fx.idScope,
+      devices,
+    });
+  return {
+    server,
+    runner,
+    async close() {
+      await worker.terminate();
+      await server.dispose();
+    },
+  };
+}
 
 /** The scenario over one transport; both measure against the same bare mTLS baseline. */
 function registrationOver(transport: 'https' | 'mqtt'): Scenario {
@@ -29,44 +73,112 @@ function registrationOver(transport: 'https' | 'mqtt'): Scenario {
     baselineUnit: 'conn/s',
     target: 0.5,
     async setup() {
-      // All simulated devices share 127.0.0.1; a real fleet of that size spreads over many
-      // addresses, so the per-source connection limit is lifted here.
-      const server = await startTestServer({
-        logLevel: 'info',
-        flags: { 'dps.retry_after_seconds': 1, 'device.max_connections_per_source': 0 },
-      });
-      const fx = await dpsFixture(server, 'bench');
-      const api = adminClient(server);
-      const g = await api('PUT', `/v1/tenants/${fx.idScope}/enrollment-groups/bench`, {
-        attestation: { type: 'x509', x509: { caReferences: { primary: 'root' } } },
-        initialTwin: { tags: { environment: 'bench' } },
-      });
-      if (g.status !== 200) throw new Error(`enrollment group: ${JSON.stringify(g.body)}`);
-      const devices = Array.from({ length: DEVICES }, (_, i) => {
-        const d = makeDevice(fx.intermediate, `bench-dev-${i}`);
-        return { registrationId: d.registrationId, chainPem: d.chainPem, keyPem: d.keyPem };
-      });
-      const bare = await startBareTls(server, 4);
-      const worker = new Worker(new URL('./dps-client.ts', import.meta.url));
+      const b = await benchServer();
+      const bare = await startBareTls(b.server, 4);
       return {
-        scenario: workerRunner(worker, {
-          transport,
-          port: transport === 'https' ? server.devicePort : server.mqttPort,
-          concurrency: IN_FLIGHT,
-          ca: certificatePem(server.devPki.root.certificate),
-          idScope: fx.idScope,
-          devices,
-        }),
+        scenario: b.runner(transport),
         baseline: bare.runnerFor(bare.port),
         async teardown() {
-          await worker.terminate();
           await bare.close();
-          await server.dispose();
+          await b.close();
         },
       };
     },
   };
 }
 
+/**
+ * What store.sqlite_synchronous = full costs: registrations on a server that flushes every
+ * commit to the disk, against one with the default (normal), both on this machine's disk.
+ */
+export const synchronousFull: Scenario = {
+  name: 'DPS registration, SQLite synchronous = full',
+  unit: 'reg/s',
+  baselineName: 'the same, synchronous = normal',
+  async setup() {
+    const full = await benchServer({ 'store.sqlite_synchronous': 'full' });
+    const normal = await benchServer();
+    return {
+      scenario: full.runner('https'),
+      baseline: normal.runner('https'),
+      async teardown() {
+        await full.close();
+        await normal.close();
+      },
+    };
+  },
+};
+
 export const registration = registrationOver('https');
 export const registrationMqtt = registrationOver('mqtt');
+
+const bin = new URL('../bin/zerotouch', import.meta.url).pathname;
+
+/** `zerotouch server` as its own process with `workers` workers, a fleet and a client thread. */
+async function processServer(workers: number) {
+  const dataDir = scratchDir('zt-bench-workers-');
+  const proc = await spawnServer(
+    [
+      bin,
+      'server',
+      '--server-workers',
+      String(workers),
+      '--device-mqtt-redis-url',
+      'redis://127.0.0.1:6379',
+      '--dps-retry-after-seconds',
+      '1',
+      '--device-max-connections-per-source',
+      '0',
+    ],
+    dataDir,
+  );
+  const api = adminClient({
+    adminUrl: proc.adminUrl,
+    adminToken: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
+  });
+  const fleet = await createFleet(api, `bench${workers}`);
+  const devices = Array.from({ length: DEVICES }, (_, i) => {
+    const d = makeDevice(fleet.root, `bench-dev-${i}`);
+    return { registrationId: d.registrationId, chainPem: d.chainPem, keyPem: d.keyPem };
+  });
+  const worker = new Worker(new URL('./dps-client.ts', import.meta.url));
+  return {
+    runner: workerRunner(worker, {
+      transport: 'https',
+      port: proc.devicePort,
+      concurrency: IN_FLIGHT,
+      ca: readFileSync(join(dataDir, 'pki/certs/dev-root.cert.pem'), 'utf8'),
+      idScope: fleet.idScope,
+      devices,
+    }),
+    async close() {
+      await worker.terminate();
+      const gone = new Promise((r) => proc.child.once('exit', r));
+      proc.child.kill('SIGTERM');
+      await gone;
+    },
+  };
+}
+
+/**
+ * server.workers = 2 against 1, each server in its own process(es) on SQLite, the load from a
+ * thread of this process. On a 2-core machine the load generator shares the cores with the
+ * server, so this shows the cost of the supervisor and the write lock, not a gain.
+ */
+export const twoWorkers: Scenario = {
+  name: 'DPS registration, server.workers = 2',
+  unit: 'reg/s',
+  baselineName: 'server.workers = 1',
+  async setup() {
+    const two = await processServer(2);
+    const one = await processServer(1);
+    return {
+      scenario: two.runner,
+      baseline: one.runner,
+      async teardown() {
+        await two.close();
+        await one.close();
+      },
+    };
+  },
+};

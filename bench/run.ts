@@ -11,13 +11,15 @@ import { est } from './est.ts';
 import { issuance } from './issuance.ts';
 import { jitpP256, jitpRsa, policyPublish } from './jitp.ts';
 import { mtls } from './mtls.ts';
-import { registration, registrationMqtt } from './registration.ts';
+import { registration, registrationMqtt, synchronousFull, twoWorkers } from './registration.ts';
 
 const scenarios = [
   issuance,
   mtls,
   registration,
   registrationMqtt,
+  synchronousFull,
+  twoWorkers,
   est,
   abuse,
   abuseNoLimits,
@@ -35,6 +37,11 @@ const progress = (m: string) => process.stderr.write(`${m}\n`);
 progress(
   `zerotouch bench: node ${process.version}, ${availableParallelism()} cores, ${rounds} rounds of ${seconds}s`,
 );
+if (filter === 'scale') {
+  const { scaleBench } = await import('./scale.ts');
+  process.stdout.write(await scaleBench());
+  process.exit(0);
+}
 const results: Result[] = [];
 for (const s of scenarios) {
   if (filter && !s.name.toLowerCase().includes(filter)) continue;

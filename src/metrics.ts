@@ -92,6 +92,8 @@ export function createMetrics(): Metrics {
     name: 'zerotouch_ca_expiry_timestamp_seconds',
     help: 'When each CA certificate expires (Unix time): kind dps = uploaded CAs, issuing = issuing CAs',
     labelNames: ['tenant', 'ca', 'kind'],
+    // Every worker reads the same store: across workers the value is one reading, not a sum.
+    aggregator: 'max',
     registers,
     async collect() {
       this.reset();
@@ -103,6 +105,8 @@ export function createMetrics(): Metrics {
     name: 'zerotouch_certificates_expiring_30d',
     help: 'Valid issued certificates that expire within 30 days, per tenant',
     labelNames: ['tenant'],
+    // Every worker reads the same store: across workers the value is one reading, not a sum.
+    aggregator: 'max',
     registers,
     async collect() {
       this.reset();

@@ -11,7 +11,8 @@ import type { ServerConfig } from './config/config.ts';
 import { ZtError } from './errors.ts';
 import { type DevPki, ensureDevPki } from './features/issuance/dev-pki.ts';
 import { loadKeyPassphrase } from './features/issuance/passphrase.ts';
-import type { TenantService } from './features/tenants/service.ts';
+import { TenantService } from './features/tenants/service.ts';
+import { KyselyTenantStore } from './features/tenants/store.ts';
 import { createLogger } from './logger.ts';
 import { loadCertificate } from './pki/certificate.ts';
 import { writeFileAtomic } from './pki/toolkit.ts';
@@ -21,6 +22,7 @@ import { buildAdminApp } from './transports/admin/app.ts';
 import { buildDeviceApp } from './transports/device-https/app.ts';
 import type { DeviceTls } from './transports/device-tls.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { metricsSource } from './cluster-metrics.ts';
 import { buildAwsIotApp } from './transports/aws-iot/app.ts';
 import { type MqttListener, startMqttListener } from './transports/mqtt/listener.ts';
 import { MosquittoAdmin } from './transports/mqtt/mosquitto-admin.ts';
@@ -57,6 +59,14 @@ export interface StartOptions {
   progress?: (message: string) => void;
 }
 
+function storeOptions(config: ServerConfig) {
+  return {
+    url: config.store.url,
+    dataDir: config.dataDir,
+    sqliteSynchronous: config.store.sqliteSynchronous,
+  };
+}
+
 function loadDeviceTls(config: ServerConfig, pki: DevPki): DeviceTls {
   if (config.device.tlsCert || config.device.tlsKey) {
     if (!config.device.tlsCert || !config.device.tlsKey) {
@@ -80,6 +90,36 @@ function serverNames(certPem: string): string[] {
   return leaf.commonName ? [...names, leaf.commonName] : names;
 }
 
+/** What a supervisor does once before starting worker processes: the dev PKI, migrations, the first token. */
+export async function prepareServer(
+  config: ServerConfig,
+  opts: StartOptions = {},
+): Promise<{
+  devPki: DevPki;
+  adminToken?: string;
+  adminTokenFile: string;
+  store: Pick<Store, 'dialect' | 'location'>;
+}> {
+  const devPki = ensureDevPki(config.dataDir, config.device.tlsNames, opts.progress);
+  loadDeviceTls(config, devPki);
+  const store = await openMigratedStore(storeOptions(config));
+  try {
+    const adminTokenFile = join(config.dataDir, 'admin-token');
+    const adminToken = await ensureAdminToken(
+      new TenantService(new KyselyTenantStore(store.db)),
+      adminTokenFile,
+    );
+    return {
+      devPki,
+      adminToken,
+      adminTokenFile,
+      store: { dialect: store.dialect, location: store.location },
+    };
+  } finally {
+    await store.close();
+  }
+}
+
 async function ensureAdminToken(tenants: TenantService, file: string): Promise<string | undefined> {
   if ((await tenants.countTokens()) > 0) return undefined;
   const { secret } = await tenants.createToken({ name: 'bootstrap admin', scopes: ['admin'] });
@@ -98,7 +138,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const logger = opts.logger ?? createLogger(config.logLevel);
   const devPki = ensureDevPki(config.dataDir, config.device.tlsNames, opts.progress);
   const deviceTls = loadDeviceTls(config, devPki);
-  const store = await openMigratedStore({ url: config.store.url, dataDir: config.dataDir });
+  const store = await openMigratedStore(storeOptions(config));
   // The default CRL URL names the device port, which port 0 only settles at listen.
   let crlBase = config.issuance.crlBaseUrl;
   const metrics = createMetrics();
@@ -151,7 +191,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       bodyLimit: config.admin.maxBodyBytes,
       console: config.admin.console,
       version: VERSION,
-      metrics: metrics.registry,
+      metrics: metricsSource(metrics.registry),
     });
     apps.push(timed(admin, 'admin', metrics));
     await device.listen({ host: config.device.host, port: config.device.port });
@@ -238,17 +278,28 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   }
 }
 
+/** What the start-up summary shows: where a running server (or its workers) can be reached. */
+export type BannerFacts = Pick<
+  RunningServer,
+  'config' | 'devPki' | 'deviceUrl' | 'mqttPort' | 'adminUrl' | 'awsUrl' | 'adminToken' | 'adminTokenFile'
+> & {
+  store: Pick<Store, 'dialect' | 'location'>;
+  /** Worker processes sharing the listeners, with why that many (server.workers). */
+  workers?: { count: number; why: string };
+};
+
 /**
  * The start-up summary printed for people (on stderr; stdout carries only JSON log lines):
  * where things are and how to reach them.
  */
-export function startupBanner(s: RunningServer): string {
+export function startupBanner(s: BannerFacts): string {
   const p = s.devPki;
   const state = (created: boolean) => (created ? 'created now' : 'reused');
   const lines = [
     `zerotouch ${VERSION} is running`,
     `  data directory:  ${s.config.dataDir}`,
     `  store:           ${s.store.dialect} ${s.store.location}`,
+    ...(s.workers ? [`  workers:         ${s.workers.count}  (${s.workers.why})`] : []),
     `  device API:      ${s.deviceUrl}  (DPS device API, EST, MQTT over WebSockets at /$iothub/websocket; mutual TLS, TLS 1.2/1.3)`,
     `  device MQTT:     mqtts://${new URL(s.deviceUrl).hostname}:${s.mqttPort}  (DPS over MQTT and the IoT device gateway, mutual TLS)`,
     `  admin API:       ${s.adminUrl}  (OpenAPI at ${s.adminUrl}/v1/openapi.json; /healthz, /readyz)`,

@@ -21,16 +21,26 @@ export function registerServer(program: Command): void {
       for (const k of CONFIG_KEYS) flags[k.toml] = o[camel(k.flag)];
       const config = loadConfig({ file: o.config, flags });
       // The server's modules load only when it runs, so other commands start fast.
-      const [{ installLastResort }, { createLogger }, { startServer, startupBanner }] = await Promise.all([
-        import('../last-resort.ts'),
-        import('../logger.ts'),
-        import('../server.ts'),
-      ]);
+      const [{ installLastResort }, { createLogger }, { startServer, startupBanner }, workers] =
+        await Promise.all([
+          import('../last-resort.ts'),
+          import('../logger.ts'),
+          import('../server.ts'),
+          import('../workers.ts'),
+        ]);
+      const plan = workers.workerCount(config);
       const logger = createLogger(config.logLevel);
       installLastResort(process, logger);
+      if (plan.count > 1 && !workers.isWorker()) {
+        await workers.superviseWorkers(config, plan, logger);
+        logger.info('stopped');
+        logger.flush?.();
+        process.exit(0);
+      }
       const server = await startServer(config, { logger, progress: (m) => process.stderr.write(`${m}\n`) });
       // People read stderr; stdout is the JSON log stream, one object per line.
-      process.stderr.write(startupBanner(server));
+      if (workers.isWorker()) workers.reportListening(server);
+      else process.stderr.write(startupBanner({ ...server, workers: plan }));
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) {
@@ -52,7 +62,8 @@ export function registerServer(program: Command): void {
         );
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
+      // Ctrl-C reaches the whole process group; a worker waits for the supervisor's SIGTERM.
+      process.on('SIGINT', () => (workers.isWorker() ? undefined : stop('SIGINT')));
     }),
   );
 }

@@ -13,7 +13,8 @@ import { parseTomlText } from './toml.ts';
 export interface ServerConfig {
   dataDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
-  store: { url: string };
+  store: { url: string; sqliteSynchronous: 'normal' | 'full' };
+  server: { workers: 'auto' | number };
   device: {
     host: string;
     port: number;
@@ -47,6 +48,8 @@ const KIND = {
   bytes: Type.Integer({ minimum: 0, maximum: 2 ** 31 }),
   list: Type.Array(Type.String()),
   bool: Type.Boolean(),
+  workers: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })]),
+  synchronous: Type.Enum(['normal', 'full']),
 } satisfies Record<string, TSchema>;
 type Kind = keyof typeof KIND;
 
@@ -107,6 +110,26 @@ export const CONFIG_KEYS: ConfigKey[] = [
     (c) => c.store.url,
     (c, v: string) => {
       c.store.url = v;
+    },
+  ),
+  key(
+    'store.sqlite_synchronous',
+    'synchronous',
+    'normal',
+    'SQLite only. "normal": a committed registration survives the server process dying (kill -9, a crash); a power cut may lose the last moments\' transactions. "full": also survives a power cut, at the cost of a disk flush per transaction (see docs/configuration.md for the measured cost).',
+    (c) => c.store.sqliteSynchronous,
+    (c, v: 'normal' | 'full') => {
+      c.store.sqliteSynchronous = v;
+    },
+  ),
+  key(
+    'server.workers',
+    'workers',
+    'auto',
+    'Server processes sharing the listeners, each a full node on the one store. "auto": one per core when device.mqtt_redis_url is set, else 1 (MQTT devices on different workers reach each other only through Redis). A number above 1 needs device.mqtt_redis_url.',
+    (c) => c.server.workers,
+    (c, v: 'auto' | number) => {
+      c.server.workers = v;
     },
   ),
   key(
@@ -374,6 +397,7 @@ export const CONFIG_KEYS: ConfigKey[] = [
 function defaults(): ServerConfig {
   const c = {
     store: {},
+    server: {},
     device: {},
     admin: {},
     aws: {},
@@ -389,6 +413,7 @@ function defaults(): ServerConfig {
 function coerce(k: ConfigKey, raw: unknown, source: string, fromText = false): unknown {
   let v = raw;
   if (fromText && typeof raw === 'string') {
+    if (k.kind === 'workers' && /^\s*\d+\s*$/.test(raw)) v = Number(raw);
     if (k.kind === 'port' || k.kind === 'count' || k.kind === 'bytes')
       v = raw.trim() === '' ? raw : Number(raw);
     if (k.kind === 'list')

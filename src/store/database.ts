@@ -6,7 +6,7 @@ import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { ZtError } from '../errors.ts';
 import { migrationProvider } from './migrations.ts';
-import { openNodeSqlite } from './node-sqlite.ts';
+import { openNodeSqlite, type SqliteSynchronous } from './node-sqlite.ts';
 import { reportingOutages } from './unavailable.ts';
 import type { Database } from './schema.ts';
 
@@ -29,6 +29,8 @@ export interface StoreOptions {
   dataDir: string;
   /** Pool size for PostgreSQL. */
   poolSize?: number;
+  /** SQLite's synchronous level (store.sqlite_synchronous); NORMAL when absent. */
+  sqliteSynchronous?: SqliteSynchronous;
 }
 
 /** URL with the password replaced, safe to log. */
@@ -56,7 +58,7 @@ export function openStore(opts: StoreOptions): Store {
     opts.url === '' ? join(opts.dataDir, 'zerotouch.db') : resolve(opts.url.replace(/^sqlite:(\/\/)?/, ''));
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   ownerOnly(path);
-  const database = openNodeSqlite(path);
+  const database = openNodeSqlite(path, opts.sqliteSynchronous);
   // The WAL and shared-memory files hold the same data (SAS keys, password hashes).
   for (const f of [`${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   const db = new Kysely<Database>({ dialect: reportingOutages(new SqliteDialect({ database })) });

@@ -39,16 +39,26 @@ class Statement implements SqliteStatement {
 
 const STATEMENT_CACHE_SIZE = 500;
 
+/** How hard SQLite flushes a commit: NORMAL survives a process crash in WAL mode, FULL a power cut. */
+export type SqliteSynchronous = 'normal' | 'full';
+
 /** Opens a SQLite file in WAL mode with the settings a provisioning server wants. */
-export function openNodeSqlite(path: string): SqliteDatabase & { raw: DatabaseSync } {
+export function openNodeSqlite(
+  path: string,
+  synchronous: SqliteSynchronous = 'normal',
+): SqliteDatabase & { raw: DatabaseSync } {
   const db = new DatabaseSync(path);
-  // WAL lets readers run during writes; NORMAL sync is durable across process crashes in WAL mode.
+  // WAL lets readers run during writes; the busy timeout lets worker processes queue for the writer.
   db.exec(
-    'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;',
+    `PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;`,
   );
   // Kysely prepares every query anew; parsing SQL was a visible share of a registration's CPU.
   const cache = new Map<string, Statement>();
-  const prepare = (sql: string): Statement => {
+  const prepare = (text: string): Statement => {
+    // Kysely opens transactions DEFERRED. With several processes on one file, a transaction that
+    // read first cannot take the write lock once another process committed (SQLITE_BUSY, no
+    // waiting); IMMEDIATE takes it up front and waits its turn under the busy timeout.
+    const sql = text === 'begin' ? 'begin immediate' : text;
     let st = cache.get(sql);
     if (!st) {
       if (cache.size >= STATEMENT_CACHE_SIZE) cache.clear();

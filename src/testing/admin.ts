@@ -8,7 +8,7 @@ export interface ApiResult<T = any> {
 }
 
 /** Returns `api(method, path, body?, headers?)` bound to the server's admin URL and token. */
-export function adminClient(server: TestServer) {
+export function adminClient(server: Pick<TestServer, 'adminUrl' | 'adminToken'>) {
   return async function api<T = any>(
     method: string,
     path: string,

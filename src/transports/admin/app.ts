@@ -21,7 +21,6 @@ import { deviceRoutes } from './routes/devices.ts';
 import { enrollmentRoutes } from './routes/enrollments.ts';
 import { estLabelRoutes } from './routes/est-labels.ts';
 import { hubRoutes } from './routes/hubs.ts';
-import type { Registry } from 'prom-client';
 import { awsKeyRoutes } from './routes/aws-keys.ts';
 import { iotRoutes } from './routes/iot.ts';
 import { iotPolicyRoutes } from './routes/iot-policies.ts';
@@ -43,7 +42,7 @@ export interface AdminAppOptions {
   console?: boolean;
   version: string;
   /** Prometheus metrics served at /metrics (to a caller with a token). */
-  metrics?: Registry;
+  metrics?: { contentType: string; text(): Promise<string> };
 }
 
 const PUBLIC = new Set(['/healthz', '/readyz', '/v1/openapi.json']);
@@ -119,7 +118,7 @@ export async function buildAdminApp(o: AdminAppOptions): Promise<FastifyInstance
   if (registry) {
     // Any valid token may read the counters (Prometheus: authorization.credentials_file).
     app.get('/metrics', { schema: { hide: true } }, async (_req, reply) =>
-      reply.type(registry.contentType).send(await registry.metrics()),
+      reply.type(registry.contentType).send(await registry.text()),
     );
   }
 
