@@ -20,19 +20,24 @@ export interface ServerProcess {
 export async function spawnServer(
   command: string[],
   dataDir: string,
-  opts: { cwd?: string; detached?: boolean } = {},
+  opts: {
+    cwd?: string;
+    detached?: boolean;
+    ports?: Partial<Record<'device' | 'mqtt' | 'admin' | 'aws', number>>;
+  } = {},
 ): Promise<ServerProcess> {
+  const p = opts.ports ?? {};
   const flags = [
     '--data-dir',
     dataDir,
     '--device-port',
-    '0',
+    String(p.device ?? 0),
     '--device-mqtt-port',
-    '0',
+    String(p.mqtt ?? 0),
     '--admin-port',
-    '0',
+    String(p.admin ?? 0),
     '--aws-port',
-    '0',
+    String(p.aws ?? 0),
   ];
   const child = spawn(command[0]!, [...command.slice(1), ...flags], {
     cwd: opts.cwd,

@@ -54,6 +54,8 @@ export async function startMqttListener(o: {
   const shared = o.redisUrl ? new SharedBrokerState(o.redisUrl, o.logger) : undefined;
   const tlsOf = new WeakMap<Duplex, TLSSocket>();
   const factsOfConn = new WeakMap<Duplex, ConnectionFacts>();
+  /** Connections whose scope could not be looked up (store down): refused with CONNACK 3. */
+  const unplaced = new WeakSet<Duplex>();
   const socketOf = (client: Client) => tlsOf.get(client.conn as Duplex);
   const chainOf = (client: Client): Certificate[] => {
     const socket = socketOf(client);
@@ -120,6 +122,8 @@ export async function startMqttListener(o: {
       },
       authenticate(client, username, password, done) {
         if (isDps.has(client)) return dps.authenticate(client, username, password, done);
+        if (unplaced.has(client.conn as Duplex))
+          return done(refuse(3, 'server unavailable; retry later'), false);
         const why = early.get(client);
         if (why) {
           o.logger.info({ clientId: client.id }, `MQTT connect refused: ${why}`);
@@ -247,8 +251,11 @@ export async function startMqttListener(o: {
         handle('tenantId' in r ? await brokerOf(r.tenantId) : defaultBroker);
       })
       .catch((e: unknown) => {
-        o.logger.error({ err: e }, 'MQTT connection could not be placed');
-        socket.destroy();
+        // Placing needs the store; while it is down the client gets CONNACK "server
+        // unavailable" (retry later) instead of a connection closed without an answer.
+        o.logger.warn({ err: e }, 'MQTT connection could not be placed: the store is not answering');
+        unplaced.add(conn);
+        handle(defaultBroker);
       });
   };
 
