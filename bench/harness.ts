@@ -66,7 +66,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** Runs one scenario: a warm-up of each side, then `rounds` alternating measurements; medians win. */
 export async function runScenario(
   s: Scenario,
-  opts: { seconds: number; rounds: number; progress: (m: string) => void },
+  opts: { seconds: number; rounds: number; progress: (m: string) => void; sustained?: boolean },
 ): Promise<Result> {
   const { scenario, baseline, teardown } = await s.setup();
   try {
@@ -77,12 +77,17 @@ export async function runScenario(
     const measured: Measured[] = [];
     const baseMeasured: Measured[] = [];
     for (let r = 1; r <= opts.rounds; r++) {
-      const b = await baseline(opts.seconds);
-      baseRates.push(b.ops / b.seconds);
-      baseMeasured.push(b);
+      // A sustained run measures the baseline at its two ends only, so the server sees the load all along.
+      if (!opts.sustained || r === 1 || r === opts.rounds) {
+        const b = await baseline(opts.seconds);
+        baseRates.push(b.ops / b.seconds);
+        baseMeasured.push(b);
+      }
       const m = await scenario(opts.seconds);
       rates.push(m.ops / m.seconds);
       measured.push(m);
+      // With --expose-gc the heap figure is what survives a collection, not garbage not yet collected.
+      (globalThis as { gc?: () => void }).gc?.();
       opts.progress(
         // The heap after each round (the servers run in this process) shows whether a long run leaks.
         `  ${s.name}: round ${r}/${opts.rounds}: ${fmt(rates.at(-1)!)} ${s.unit} vs ${fmt(baseRates.at(-1)!)} ${s.baselineUnit ?? s.unit}, heap ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MB`,

@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: runs every scenario against its same-run baseline and prints the ratios.
  * BENCH_SECONDS (default 2) sets each measurement's length, BENCH_ROUNDS (default 3) the rounds;
- * a scenario name filter may be given as an argument, e.g. `npm run bench -- mTLS`.
+ * a scenario name filter may be given as an argument, e.g. `npm run bench -- mTLS`;
+ * BENCH_SUSTAINED=1 measures the baseline only in the first and last round (a long steady run);
+ * `npm run bench -- scale` runs the registry-size bench (bench/scale.ts) instead.
  */
 import { availableParallelism } from 'node:os';
 import { formatResults, type Result, runScenario } from './harness.ts';
@@ -32,6 +34,8 @@ const scenarios = [
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const filter = process.argv[2]?.toLowerCase();
+// BENCH_SUSTAINED=1: the scenario runs every round back to back; the baseline only first and last.
+const sustained = process.env.BENCH_SUSTAINED === '1';
 const progress = (m: string) => process.stderr.write(`${m}\n`);
 
 progress(
@@ -46,6 +50,6 @@ const results: Result[] = [];
 for (const s of scenarios) {
   if (filter && !s.name.toLowerCase().includes(filter)) continue;
   progress(`${s.name} vs ${s.baselineName}`);
-  results.push(await runScenario(s, { seconds, rounds, progress }));
+  results.push(await runScenario(s, { seconds, rounds, progress, sustained }));
 }
 process.stdout.write(formatResults(results));
