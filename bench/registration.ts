@@ -30,6 +30,7 @@ async function benchServer(flags: Record<string, unknown> = {}) {
   // addresses, so the per-source connection limit is lifted here.
   const server = await startTestServer({
     logLevel: 'info',
+    keepLogs: false,
     flags: { 'dps.retry_after_seconds': 1, 'device.max_connections_per_source': 0, ...flags },
   });
   const fx = await dpsFixture(server, 'bench');

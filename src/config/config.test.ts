@@ -62,6 +62,15 @@ describe('config', () => {
       /environment ZEROTOUCH_LOG_LEVEL: log_level: must be one of "fatal", .*\(got "loud"\)/,
     );
     assert.throws(() => loadConfig({ env: {}, flags: { 'admin.port': '-1' } }), /flag --admin-port/);
+    assert.throws(
+      () => loadConfig({ env: { ZEROTOUCH_SERVER_WORKERS: 'many' } }),
+      /server\.workers: must be "auto" or a whole number from 1 to 256 \(got "many"\)/,
+    );
+    assert.equal(loadConfig({ env: { ZEROTOUCH_SERVER_WORKERS: '3' } }).server.workers, 3);
+    assert.throws(
+      () => loadConfig({ env: { ZEROTOUCH_STORE_SQLITE_SYNCHRONOUS: 'off' } }),
+      /store\.sqlite_synchronous/,
+    );
     assert.throws(() => loadConfig({ file: file('port = \n'), env: {} }), /not valid TOML/);
     assert.throws(
       () => loadConfig({ file: join(dir, 'absent.toml'), env: {} }),

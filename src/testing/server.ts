@@ -18,6 +18,8 @@ export async function startTestServer(
     env?: NodeJS.ProcessEnv;
     logLevel?: string;
     flags?: Record<string, unknown>;
+    /** false: the log lines are discarded instead of kept in `logs`. */
+    keepLogs?: boolean;
   } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? scratchDir('zt-server-');
@@ -37,7 +39,8 @@ export async function startTestServer(
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
-      logs.push(String(chunk));
+      // A long bench run would otherwise hold every log line it ever wrote.
+      if (opts.keepLogs !== false) logs.push(String(chunk));
       cb();
     },
   });
