@@ -5,6 +5,7 @@
  */
 import cluster from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
+import { ZtError } from './errors.ts';
 
 /** The exposition a /metrics request answers with. */
 export interface MetricsSource {
@@ -13,6 +14,7 @@ export interface MetricsSource {
 }
 
 const ASK = 'zerotouch:metrics?';
+const ANSWER_WITHIN_MS = 10_000;
 const ANSWER = 'zerotouch:metrics';
 
 /** This process's metrics, or in a worker, every worker's summed by the supervisor. */
@@ -35,7 +37,26 @@ export function metricsSource(registry: Registry): MetricsSource {
     text: () =>
       new Promise<string>((resolve, reject) => {
         const id = next++;
-        waiting.set(id, { resolve, reject });
+        // A supervisor that never answers must not leave scrapes (and this map) waiting forever.
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          reject(
+            new ZtError(
+              'INTERNAL',
+              `the supervisor did not send the workers' metrics within ${ANSWER_WITHIN_MS / 1000} s; the next scrape asks again, and if this persists restart the server`,
+            ),
+          );
+        }, ANSWER_WITHIN_MS);
+        waiting.set(id, {
+          resolve: (t) => {
+            clearTimeout(timer);
+            resolve(t);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        });
         process.send?.({ type: ASK, id });
       }),
   };
