@@ -1,19 +1,17 @@
 /**
  * Scenario (d): EST simpleenroll per second, each on a new mutual-TLS connection authenticated by
  * a certificate the label's CA issued (how aziot renews), with distinct P-256 CSRs, against the
- * bare mutual-TLS handshake rate measured in the same run.
+ * bare mutual-TLS handshake rate measured in the same run; server and baseline each in its own process.
  */
-import { certificatePem } from '../src/pki/certificate.ts';
 import { createCsr } from '../src/pki/csr.ts';
 import { exportPrivateKeyPem, generateKey } from '../src/pki/keys.ts';
 import { base64Lines } from '../src/pki/pem.ts';
-import { adminClient } from '../src/testing/admin.ts';
-import { startTestServer } from '../src/testing/server.ts';
-import { startBareTls, workerRunner } from './baseline-tls.ts';
+import { workerRunner } from './baseline-tls.ts';
+import { startBareTlsProcess, startServerProcess } from './server-process.ts';
 import type { Scenario } from './harness.ts';
 import { Worker } from 'node:worker_threads';
 
-const CONCURRENCY = 4;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
 /** Distinct CSRs, cycled; each is a fresh P-256 key. */
 const CSR_COUNT = 256;
 
@@ -24,8 +22,8 @@ export const est: Scenario = {
   baselineUnit: 'conn/s',
   target: 0.4,
   async setup() {
-    const server = await startTestServer({ logLevel: 'info' });
-    const api = adminClient(server);
+    const server = await startServerProcess('est');
+    const api = server.api;
     const scope = (await api('POST', '/v1/tenants', { name: 'bench-est' })).body.idScope;
     await api('POST', `/v1/tenants/${scope}/issuing-cas`, { name: 'bench' });
     const l = await api('PUT', `/v1/tenants/${scope}/est-labels/bench`, { profile: 'device' });
@@ -42,13 +40,13 @@ export const est: Scenario = {
         `Content-Type: application/pkcs10\r\nContent-Length: ${body.length}\r\n\r\n${body}`
       );
     });
-    const bare = await startBareTls(server, CONCURRENCY);
+    const bare = await startBareTlsProcess(server, CONCURRENCY);
     const worker = new Worker(new URL('./tls-client.ts', import.meta.url));
     return {
       scenario: workerRunner(worker, {
         port: server.devicePort,
         concurrency: CONCURRENCY,
-        ca: certificatePem(server.devPki.root.certificate),
+        ca: server.rootPem,
         cert: issued.body.certificate,
         key: exportPrivateKeyPem(idKey),
         requests,
@@ -57,7 +55,7 @@ export const est: Scenario = {
       async teardown() {
         await worker.terminate();
         await bare.close();
-        await server.dispose();
+        await server.close();
       },
     };
   },

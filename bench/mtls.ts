@@ -1,10 +1,9 @@
 /**
  * Scenario (b): mutual-TLS connections per second on the device listener (full handshake with a
  * client certificate, then GET /healthz) against a bare node:tls server with the same TLS options
- * and certificates that answers the same bytes.
+ * and certificates that answers the same bytes; each server in its own process.
  */
-import { startTestServer } from '../src/testing/server.ts';
-import { startBareTls } from './baseline-tls.ts';
+import { startBareTlsProcess, startServerProcess } from './server-process.ts';
 import type { Scenario } from './harness.ts';
 
 const CONCURRENCY = 4;
@@ -14,15 +13,15 @@ export const mtls: Scenario = {
   unit: 'conn/s',
   baselineName: 'bare node:tls',
   async setup() {
-    // info is the production log level: fastify logs each request, as it would in production.
-    const server = await startTestServer({ logLevel: 'info' });
-    const bare = await startBareTls(server, CONCURRENCY);
+    // The server runs at the production log level: fastify logs each request, as in production.
+    const server = await startServerProcess('mtls');
+    const bare = await startBareTlsProcess(server, CONCURRENCY);
     return {
       scenario: bare.runnerFor(server.devicePort),
       baseline: bare.runnerFor(bare.port),
       async teardown() {
         await bare.close();
-        await server.dispose();
+        await server.close();
       },
     };
   },

@@ -2,19 +2,12 @@
  * Scenario (c): X.509 registrations per second under a group enrollment on an intermediate whose
  * root is verified (each device: new TLS connection, register, polls until assigned; over HTTPS
  * and over MQTT) against the bare
- * mutual-TLS handshake rate measured in the same run.
+ * mutual-TLS handshake rate measured in the same run; server and baseline each in its own process.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { startBareTls, workerRunner } from './baseline-tls.ts';
+import { workerRunner } from './baseline-tls.ts';
+import { startBareTlsProcess, startServerProcess } from './server-process.ts';
 import { Worker } from 'node:worker_threads';
-import { certificatePem } from '../src/pki/certificate.ts';
-import { adminClient } from '../src/testing/admin.ts';
 import { dpsFixture, makeDevice } from '../src/testing/dps.ts';
-import { startTestServer } from '../src/testing/server.ts';
-import { createFleet } from '../src/testing/fleet.ts';
-import { scratchDir } from '../src/testing/pki.ts';
-import { spawnServer } from '../src/testing/server-process.ts';
 import type { Scenario } from './harness.ts';
 
 /**
@@ -24,18 +17,20 @@ import type { Scenario } from './harness.ts';
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 600);
 const DEVICES = 2000;
 
-/** A server with a bench group and 2,000 device identities, with extra config `flags`. */
-async function benchServer(flags: Record<string, unknown> = {}) {
+/**
+ * A server process (`workers` workers, extra `flags`) with a bench group and 2,000 device
+ * identities under an intermediate of its verified root, and a client thread to drive them.
+ */
+async function benchServer(name: string, flags: string[] = [], workers = 1) {
   // All simulated devices share 127.0.0.1; a real fleet of that size spreads over many
   // addresses, so the per-source connection limit is lifted here.
-  const server = await startTestServer({
-    logLevel: 'info',
-    keepLogs: false,
-    flags: { 'dps.retry_after_seconds': 1, 'device.max_connections_per_source': 0, ...flags },
-  });
+  const server = await startServerProcess(
+    name,
+    ['--dps-retry-after-seconds', '1', '--device-max-connections-per-source', '0', ...flags],
+    workers,
+  );
   const fx = await dpsFixture(server, 'bench');
-  const api = adminClient(server);
-  const g = await api('PUT', `/v1/tenants/${fx.idScope}/enrollment-groups/bench`, {
+  const g = await server.api('PUT', `/v1/tenants/${fx.idScope}/enrollment-groups/bench`, {
     attestation: { type: 'x509', x509: { caReferences: { primary: 'root' } } },
     initialTwin: { tags: { environment: 'bench' } },
   });
@@ -50,7 +45,7 @@ async function benchServer(flags: Record<string, unknown> = {}) {
       transport,
       port: transport === 'https' ? server.devicePort : server.mqttPort,
       concurrency: IN_FLIGHT,
-      ca: certificatePem(server.devPki.root.certificate),
+      ca: server.rootPem,
       idScope: fx.idScope,
       devices,
     });
@@ -59,7 +54,7 @@ async function benchServer(flags: Record<string, unknown> = {}) {
     runner,
     async close() {
       await worker.terminate();
-      await server.dispose();
+      await server.close();
     },
   };
 }
@@ -74,8 +69,8 @@ function registrationOver(transport: 'https' | 'mqtt'): Scenario {
     baselineUnit: 'conn/s',
     target: 0.5,
     async setup() {
-      const b = await benchServer();
-      const bare = await startBareTls(b.server, 4);
+      const b = await benchServer(`dps-${transport}`);
+      const bare = await startBareTlsProcess(b.server, 4);
       return {
         scenario: b.runner(transport),
         baseline: bare.runnerFor(bare.port),
@@ -97,8 +92,8 @@ export const synchronousFull: Scenario = {
   unit: 'reg/s',
   baselineName: 'the same, synchronous = normal',
   async setup() {
-    const full = await benchServer({ 'store.sqlite_synchronous': 'full' });
-    const normal = await benchServer();
+    const full = await benchServer('sync-full', ['--store-sqlite-synchronous', 'full']);
+    const normal = await benchServer('sync-normal');
     return {
       scenario: full.runner('https'),
       baseline: normal.runner('https'),
@@ -113,54 +108,6 @@ export const synchronousFull: Scenario = {
 export const registration = registrationOver('https');
 export const registrationMqtt = registrationOver('mqtt');
 
-const bin = new URL('../bin/zerotouch', import.meta.url).pathname;
-
-/** `zerotouch server` as its own process with `workers` workers, a fleet and a client thread. */
-async function processServer(workers: number) {
-  const dataDir = scratchDir('zt-bench-workers-');
-  const proc = await spawnServer(
-    [
-      bin,
-      'server',
-      '--server-workers',
-      String(workers),
-      '--device-mqtt-redis-url',
-      'redis://127.0.0.1:6379',
-      '--dps-retry-after-seconds',
-      '1',
-      '--device-max-connections-per-source',
-      '0',
-    ],
-    dataDir,
-  );
-  const api = adminClient({
-    adminUrl: proc.adminUrl,
-    adminToken: readFileSync(join(dataDir, 'admin-token'), 'utf8').trim(),
-  });
-  const fleet = await createFleet(api, `bench${workers}`);
-  const devices = Array.from({ length: DEVICES }, (_, i) => {
-    const d = makeDevice(fleet.root, `bench-dev-${i}`);
-    return { registrationId: d.registrationId, chainPem: d.chainPem, keyPem: d.keyPem };
-  });
-  const worker = new Worker(new URL('./dps-client.ts', import.meta.url));
-  return {
-    runner: workerRunner(worker, {
-      transport: 'https',
-      port: proc.devicePort,
-      concurrency: IN_FLIGHT,
-      ca: readFileSync(join(dataDir, 'pki/certs/dev-root.cert.pem'), 'utf8'),
-      idScope: fleet.idScope,
-      devices,
-    }),
-    async close() {
-      await worker.terminate();
-      const gone = new Promise((r) => proc.child.once('exit', r));
-      proc.child.kill('SIGTERM');
-      await gone;
-    },
-  };
-}
-
 /**
  * server.workers = 2 against 1, each server in its own process(es) on SQLite, the load from a
  * thread of this process. On a 2-core machine the load generator shares the cores with the
@@ -171,11 +118,13 @@ export const twoWorkers: Scenario = {
   unit: 'reg/s',
   baselineName: 'server.workers = 1',
   async setup() {
-    const two = await processServer(2);
-    const one = await processServer(1);
+    // Workers above 1 need the shared MQTT engine (Redis), even for an HTTPS-only load.
+    const redis = ['--device-mqtt-redis-url', 'redis://127.0.0.1:6379'];
+    const two = await benchServer('workers2', redis, 2);
+    const one = await benchServer('workers1', redis, 1);
     return {
-      scenario: two.runner,
-      baseline: one.runner,
+      scenario: two.runner('https'),
+      baseline: one.runner('https'),
       async teardown() {
         await two.close();
         await one.close();

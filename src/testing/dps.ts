@@ -40,7 +40,10 @@ export interface DpsFixture {
 }
 
 /** Creates a tenant with two linked hubs and a root CA verified by proof of possession. */
-export async function dpsFixture(server: TestServer, name = 'plant'): Promise<DpsFixture> {
+export async function dpsFixture(
+  server: Pick<TestServer, 'adminUrl' | 'adminToken'>,
+  name = 'plant',
+): Promise<DpsFixture> {
   const api = adminClient(server);
   const t = await api('POST', '/v1/tenants', { name });
   assert.equal(t.status, 201, JSON.stringify(t.body));

@@ -24,6 +24,9 @@ export async function spawnServer(
     cwd?: string;
     detached?: boolean;
     ports?: Partial<Record<'device' | 'mqtt' | 'admin' | 'aws', number>>;
+    env?: NodeJS.ProcessEnv;
+    /** false: stop keeping the output once the banner is read (a long bench run logs a lot). */
+    keepOutput?: boolean;
   } = {},
 ): Promise<ServerProcess> {
   const p = opts.ports ?? {};
@@ -42,16 +45,20 @@ export async function spawnServer(
   const child = spawn(command[0]!, [...command.slice(1), ...flags], {
     cwd: opts.cwd,
     detached: opts.detached,
+    env: opts.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   let stdout = '';
   let stderr = '';
+  let keep = true;
   child.stdout!.on('data', (d) => {
+    if (!keep) return;
     out += d;
     stdout += d;
   });
   child.stderr!.on('data', (d) => {
+    if (!keep) return;
     out += d;
     stderr += d;
   });
@@ -71,6 +78,7 @@ export async function spawnServer(
       child.off('exit', onExit);
       child.stdout!.off('data', look);
       child.stderr!.off('data', look);
+      keep = opts.keepOutput !== false;
       resolve({
         child,
         output: () => out,

@@ -1,0 +1,123 @@
+/**
+ * The server under test as its own process (`bin/zerotouch server`), so that the load
+ * generator's CPU does not count against it, and the bare mTLS baseline as a process of the same
+ * shape beside it. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each server process there.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { certificatePem } from '../src/pki/certificate.ts';
+import { exportPrivateKeyPem } from '../src/pki/keys.ts';
+import { toolkitPaths } from '../src/pki/toolkit.ts';
+import { adminClient } from '../src/testing/admin.ts';
+import { makeLeaf, makeRoot, scratchDir } from '../src/testing/pki.ts';
+import { type ServerProcess, spawnServer } from '../src/testing/server-process.ts';
+import { workerRunner } from './baseline-tls.ts';
+import type { Runner } from './harness.ts';
+
+const bin = new URL('../bin/zerotouch', import.meta.url).pathname;
+
+export interface BenchServer {
+  proc: ServerProcess;
+  adminUrl: string;
+  adminToken: string;
+  api: ReturnType<typeof adminClient>;
+  dataDir: string;
+  devicePort: number;
+  mqttPort: number;
+  /** PEM of the development root that signed the device listener's certificate. */
+  rootPem: string;
+  close(): Promise<void>;
+}
+
+/** Node options that make a process write a CPU profile on exit when BENCH_CPU_PROF is set. */
+function profileEnv(name: string): NodeJS.ProcessEnv {
+  const dir = process.env.BENCH_CPU_PROF;
+  if (!dir) return process.env;
+  // One directory per kind of process, so the profiles of the server and the baseline stay apart.
+  return { ...process.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(dir, name)}` };
+}
+
+/** Stops a child process with SIGTERM and waits for it to exit (a profile is written on exit). */
+async function stop(child: ServerProcess['child']): Promise<void> {
+  if (child.exitCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await gone;
+}
+
+/**
+ * Starts `zerotouch server` in a scratch data directory with extra `flags` and `workers` worker
+ * processes, at the production log level, its output discarded after the banner.
+ */
+export async function startServerProcess(
+  name: string,
+  flags: string[] = [],
+  workers = 1,
+): Promise<BenchServer> {
+  const dataDir = scratchDir(`zt-bench-${name}-`);
+  const proc = await spawnServer([bin, 'server', '--server-workers', String(workers), ...flags], dataDir, {
+    env: profileEnv(name),
+    keepOutput: false,
+  });
+  const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  return {
+    proc,
+    adminUrl: proc.adminUrl,
+    adminToken,
+    api: adminClient({ adminUrl: proc.adminUrl, adminToken }),
+    dataDir,
+    devicePort: proc.devicePort,
+    mqttPort: proc.mqttPort,
+    rootPem: readFileSync(toolkitPaths(join(dataDir, 'pki'), 'dev-root').cert, 'utf8'),
+    close: () => stop(proc.child),
+  };
+}
+
+export interface BareTlsProcess {
+  port: number;
+  /** Runs fresh mTLS connections (one GET each) against `port` from a worker thread of this process. */
+  runnerFor(port: number): Runner;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts bench/bare-tls-server.ts as its own process with `server`'s device-listener certificate
+ * and TLS options, and a client worker of `concurrency` lanes with a device credential.
+ */
+export async function startBareTlsProcess(server: BenchServer, concurrency: number): Promise<BareTlsProcess> {
+  const tls = toolkitPaths(join(server.dataDir, 'pki'), 'server');
+  const child = spawn(
+    process.execPath,
+    [new URL('./bare-tls-server.ts', import.meta.url).pathname, tls.fullChain, tls.key],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: profileEnv('bare-tls') },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.once('exit', (code) => reject(new Error(`bare TLS server exited ${code}`)));
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+  });
+  child.removeAllListeners('exit');
+  const deviceCa = makeRoot('Bench Device CA');
+  const dev = makeLeaf(deviceCa, 'bench-device');
+  const creds = {
+    concurrency,
+    ca: server.rootPem,
+    cert: certificatePem(dev.cert),
+    key: exportPrivateKeyPem(dev.key),
+  };
+  const worker = new Worker(new URL('./tls-client.ts', import.meta.url));
+  return {
+    port,
+    runnerFor: (p) => workerRunner(worker, { ...creds, port: p }),
+    async close() {
+      await worker.terminate();
+      await stop(child);
+    },
+  };
+}
