@@ -149,6 +149,9 @@ async function run(job: DpsJob): Promise<{ ops: number; seconds: number; latenci
   const start = performance.now();
   const countFrom = start + RAMP_SECONDS * 1000;
   const end = countFrom + job.seconds * 1000;
+  // The parent samples the server's CPU at these marks, the window in which registrations count.
+  setTimeout(() => parentPort?.postMessage({ mark: 'start' }), countFrom - start);
+  setTimeout(() => parentPort?.postMessage({ mark: 'end' }), end - start);
   let ops = 0;
   let next = 0;
   const latencies: number[] = [];

@@ -15,6 +15,45 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
 /** Distinct CSRs, cycled; each is a fresh P-256 key. */
 const CSR_COUNT = 256;
 
+/** An EST server process (from the checkout of `bin`, default this one) and its load runner. */
+export async function estServer(bin?: string) {
+  const server = await startServerProcess('est', [], 1, bin);
+  const api = server.api;
+  const scope = (await api('POST', '/v1/tenants', { name: 'bench-est' })).body.idScope;
+  await api('POST', `/v1/tenants/${scope}/issuing-cas`, { name: 'bench' });
+  const l = await api('PUT', `/v1/tenants/${scope}/est-labels/bench`, { profile: 'device' });
+  if (l.status !== 200) throw new Error(`label: ${JSON.stringify(l.body)}`);
+  // The client's own EST identity, issued by the label's CA.
+  const idKey = generateKey('p256');
+  const issued = await api('POST', `/v1/tenants/${scope}/certificates`, {
+    csr: createCsr(idKey, { CN: 'bench-est-client' }).toString('base64'),
+  });
+  const requests = Array.from({ length: CSR_COUNT }, (_, i) => {
+    const body = base64Lines(createCsr(generateKey('p256'), { CN: `bench-device-${i}` }));
+    return (
+      'POST /.well-known/est/bench/simpleenroll HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n' +
+      `Content-Type: application/pkcs10\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+    );
+  });
+  const worker = new Worker(new URL('./tls-client.ts', import.meta.url));
+  const job = {
+    port: server.devicePort,
+    concurrency: CONCURRENCY,
+    ca: server.rootPem,
+    cert: issued.body.certificate,
+    key: exportPrivateKeyPem(idKey),
+    requests,
+  };
+  return {
+    server,
+    runner: workerRunner(worker, job, server.cpuSeconds),
+    async close() {
+      await worker.terminate();
+      await server.close();
+    },
+  };
+}
+
 export const est: Scenario = {
   name: 'EST simpleenroll (P-256, new mTLS connection each)',
   unit: 'certs/s',
@@ -22,40 +61,14 @@ export const est: Scenario = {
   baselineUnit: 'conn/s',
   target: 0.4,
   async setup() {
-    const server = await startServerProcess('est');
-    const api = server.api;
-    const scope = (await api('POST', '/v1/tenants', { name: 'bench-est' })).body.idScope;
-    await api('POST', `/v1/tenants/${scope}/issuing-cas`, { name: 'bench' });
-    const l = await api('PUT', `/v1/tenants/${scope}/est-labels/bench`, { profile: 'device' });
-    if (l.status !== 200) throw new Error(`label: ${JSON.stringify(l.body)}`);
-    // The client's own EST identity, issued by the label's CA.
-    const idKey = generateKey('p256');
-    const issued = await api('POST', `/v1/tenants/${scope}/certificates`, {
-      csr: createCsr(idKey, { CN: 'bench-est-client' }).toString('base64'),
-    });
-    const requests = Array.from({ length: CSR_COUNT }, (_, i) => {
-      const body = base64Lines(createCsr(generateKey('p256'), { CN: `bench-device-${i}` }));
-      return (
-        'POST /.well-known/est/bench/simpleenroll HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n' +
-        `Content-Type: application/pkcs10\r\nContent-Length: ${body.length}\r\n\r\n${body}`
-      );
-    });
-    const bare = await startBareTlsProcess(server, CONCURRENCY);
-    const worker = new Worker(new URL('./tls-client.ts', import.meta.url));
+    const e = await estServer();
+    const bare = await startBareTlsProcess(e.server, CONCURRENCY);
     return {
-      scenario: workerRunner(worker, {
-        port: server.devicePort,
-        concurrency: CONCURRENCY,
-        ca: server.rootPem,
-        cert: issued.body.certificate,
-        key: exportPrivateKeyPem(idKey),
-        requests,
-      }),
-      baseline: bare.runnerFor(bare.port),
+      scenario: e.runner,
+      baseline: bare.runnerFor(bare.port, bare.cpuSeconds),
       async teardown() {
-        await worker.terminate();
         await bare.close();
-        await server.close();
+        await e.close();
       },
     };
   },

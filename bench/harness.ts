@@ -9,6 +9,8 @@ export interface Measured {
   seconds: number;
   /** Per-operation milliseconds, for scenarios that report latency too. */
   latencies?: number[];
+  /** CPU seconds the server process used while the operations were counted, when it is a process. */
+  cpuSeconds?: number;
   /** Other rates a scenario reports (per second), by name. */
   rates?: Record<string, number>;
 }
@@ -26,7 +28,11 @@ export interface Scenario {
   target?: number;
   /** A line of further figures (latency percentiles) from every round's measurements. */
   summarize?(scenario: Measured[], baseline: Measured[]): string;
-  setup(): Promise<{ scenario: Runner; baseline: Runner; teardown(): Promise<void> }>;
+  setup(): Promise<{
+    scenario: Runner;
+    baseline: Runner;
+    teardown(): Promise<void>;
+  }>;
 }
 
 export interface Result {
@@ -39,6 +45,8 @@ export interface Result {
   ratio: number;
   target?: number;
   detail?: string;
+  /** Median server CPU milliseconds per operation, scenario and baseline (server processes only). */
+  cpuMsPerOp?: [number, number];
 }
 
 /** The p-th percentile (0-100) of some numbers. */
@@ -69,6 +77,14 @@ export async function runScenario(
   opts: { seconds: number; rounds: number; progress: (m: string) => void; sustained?: boolean },
 ): Promise<Result> {
   const { scenario, baseline, teardown } = await s.setup();
+  // Server CPU per operation: steadier than the rate on a shared machine, and what a fix moves.
+  const cpuMs: number[] = [];
+  const baseCpuMs: number[] = [];
+  const timed = async (run: Runner, into: number[]) => {
+    const m = await run(opts.seconds);
+    if (m.cpuSeconds !== undefined && m.ops > 0) into.push((m.cpuSeconds * 1000) / m.ops);
+    return m;
+  };
   try {
     await baseline(Math.min(0.5, opts.seconds));
     await scenario(Math.min(0.5, opts.seconds));
@@ -79,18 +95,22 @@ export async function runScenario(
     for (let r = 1; r <= opts.rounds; r++) {
       // A sustained run measures the baseline at its two ends only, so the server sees the load all along.
       if (!opts.sustained || r === 1 || r === opts.rounds) {
-        const b = await baseline(opts.seconds);
+        const b = await timed(baseline, baseCpuMs);
         baseRates.push(b.ops / b.seconds);
         baseMeasured.push(b);
       }
-      const m = await scenario(opts.seconds);
+      const m = await timed(scenario, cpuMs);
       rates.push(m.ops / m.seconds);
       measured.push(m);
       // With --expose-gc the heap figure is what survives a collection, not garbage not yet collected.
       (globalThis as { gc?: () => void }).gc?.();
       opts.progress(
         // The heap after each round (the servers run in this process) shows whether a long run leaks.
-        `  ${s.name}: round ${r}/${opts.rounds}: ${fmt(rates.at(-1)!)} ${s.unit} vs ${fmt(baseRates.at(-1)!)} ${s.baselineUnit ?? s.unit}, heap ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MB`,
+        `  ${s.name}: round ${r}/${opts.rounds}: ${fmt(rates.at(-1)!)} ${s.unit} vs ${fmt(baseRates.at(-1)!)} ${s.baselineUnit ?? s.unit}` +
+          (cpuMs.length
+            ? `, server CPU ${cpuMs.at(-1)?.toFixed(2)} vs ${baseCpuMs.at(-1)?.toFixed(2)} ms/op`
+            : '') +
+          `, heap ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MB`,
       );
     }
     const rate = median(rates);
@@ -105,6 +125,7 @@ export async function runScenario(
       ratio: rate / baselineRate,
       target: s.target,
       ...(s.summarize ? { detail: s.summarize(measured, baseMeasured) } : {}),
+      ...(cpuMs.length && baseCpuMs.length ? { cpuMsPerOp: [median(cpuMs), median(baseCpuMs)] } : {}),
     };
   } finally {
     await teardown();
@@ -136,8 +157,11 @@ export function formatResults(results: Result[]): string {
           .map((c, i) => c.padEnd(widths[i]))
           .join('  ')
           .trimEnd();
-        const detail = results[k]!.detail;
-        return detail ? `${line}\n    ${detail}` : line;
+        const r = results[k]!;
+        const cpuLine = r.cpuMsPerOp
+          ? `server CPU per operation: ${r.cpuMsPerOp[0].toFixed(2)} ms vs ${r.cpuMsPerOp[1].toFixed(2)} ms (baseline)`
+          : undefined;
+        return [line, ...[cpuLine, r.detail].filter(Boolean).map((d) => `    ${d}`)].join('\n');
       })
       .join('\n') + '\n'
   );

@@ -17,8 +17,8 @@ export const mtls: Scenario = {
     const server = await startServerProcess('mtls');
     const bare = await startBareTlsProcess(server, CONCURRENCY);
     return {
-      scenario: bare.runnerFor(server.devicePort),
-      baseline: bare.runnerFor(bare.port),
+      scenario: bare.runnerFor(server.devicePort, server.cpuSeconds),
+      baseline: bare.runnerFor(bare.port, bare.cpuSeconds),
       async teardown() {
         await bare.close();
         await server.close();

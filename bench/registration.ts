@@ -18,16 +18,18 @@ const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 600);
 const DEVICES = 2000;
 
 /**
- * A server process (`workers` workers, extra `flags`) with a bench group and 2,000 device
- * identities under an intermediate of its verified root, and a client thread to drive them.
+ * A server process (`workers` workers, extra `flags`, from the checkout of `bin`, default this
+ * one) with a bench group and 2,000 device identities under an intermediate of its verified root,
+ * and a client thread to drive them.
  */
-async function benchServer(name: string, flags: string[] = [], workers = 1) {
+export async function benchServer(name: string, flags: string[] = [], workers = 1, bin?: string) {
   // All simulated devices share 127.0.0.1; a real fleet of that size spreads over many
   // addresses, so the per-source connection limit is lifted here.
   const server = await startServerProcess(
     name,
     ['--dps-retry-after-seconds', '1', '--device-max-connections-per-source', '0', ...flags],
     workers,
+    bin,
   );
   const fx = await dpsFixture(server, 'bench');
   const g = await server.api('PUT', `/v1/tenants/${fx.idScope}/enrollment-groups/bench`, {
@@ -41,14 +43,18 @@ async function benchServer(name: string, flags: string[] = [], workers = 1) {
   });
   const worker = new Worker(new URL('./dps-client.ts', import.meta.url));
   const runner = (transport: 'https' | 'mqtt') =>
-    workerRunner(worker, {
-      transport,
-      port: transport === 'https' ? server.devicePort : server.mqttPort,
-      concurrency: IN_FLIGHT,
-      ca: server.rootPem,
-      idScope: fx.idScope,
-      devices,
-    });
+    workerRunner(
+      worker,
+      {
+        transport,
+        port: transport === 'https' ? server.devicePort : server.mqttPort,
+        concurrency: IN_FLIGHT,
+        ca: server.rootPem,
+        idScope: fx.idScope,
+        devices,
+      },
+      server.cpuSeconds,
+    );
   return {
     server,
     runner,
@@ -73,7 +79,7 @@ function registrationOver(transport: 'https' | 'mqtt'): Scenario {
       const bare = await startBareTlsProcess(b.server, 4);
       return {
         scenario: b.runner(transport),
-        baseline: bare.runnerFor(bare.port),
+        baseline: bare.runnerFor(bare.port, bare.cpuSeconds),
         async teardown() {
           await bare.close();
           await b.close();

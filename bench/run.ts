@@ -3,12 +3,14 @@
  * BENCH_SECONDS (default 2) sets each measurement's length, BENCH_ROUNDS (default 3) the rounds;
  * a scenario name filter may be given as an argument, e.g. `npm run bench -- mTLS`;
  * BENCH_SUSTAINED=1 measures the baseline only in the first and last round (a long steady run);
- * `npm run bench -- scale` runs the registry-size bench (bench/scale.ts) instead.
+ * `npm run bench -- scale` runs the registry-size bench (bench/scale.ts) instead;
+ * BENCH_COMPARE_TO=<other checkout> adds this checkout's server against that one's (bench/compare.ts).
  */
 import { availableParallelism } from 'node:os';
 import { formatResults, type Result, runScenario } from './harness.ts';
 import { abuse, abuseNoLimits } from './abuse.ts';
 import { awsDescribeThing } from './aws-api.ts';
+import { comparisons } from './compare.ts';
 import { est } from './est.ts';
 import { issuance } from './issuance.ts';
 import { jitpP256, jitpRsa, policyPublish } from './jitp.ts';
@@ -29,6 +31,7 @@ const scenarios = [
   jitpP256,
   policyPublish,
   awsDescribeThing,
+  ...comparisons,
 ];
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 2);

@@ -4,7 +4,7 @@
  * shape beside it. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each server process there.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { certificatePem } from '../src/pki/certificate.ts';
@@ -16,7 +16,7 @@ import { type ServerProcess, spawnServer } from '../src/testing/server-process.t
 import { workerRunner } from './baseline-tls.ts';
 import type { Runner } from './harness.ts';
 
-const bin = new URL('../bin/zerotouch', import.meta.url).pathname;
+const thisBin = new URL('../bin/zerotouch', import.meta.url).pathname;
 
 export interface BenchServer {
   proc: ServerProcess;
@@ -28,6 +28,8 @@ export interface BenchServer {
   mqttPort: number;
   /** PEM of the development root that signed the device listener's certificate. */
   rootPem: string;
+  /** CPU seconds the server's processes used so far. */
+  cpuSeconds(): number;
   close(): Promise<void>;
 }
 
@@ -39,6 +41,30 @@ function profileEnv(name: string): NodeJS.ProcessEnv {
   return { ...process.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(dir, name)}` };
 }
 
+/** CPU seconds (user + system) used so far by process `pid` and its live descendants (Linux /proc). */
+export function processTreeCpuSeconds(pid: number): number {
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const text = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the parenthesised command name: state, ppid, ... utime (14th), stime (15th).
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      stats.set(Number(entry), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // the process ended while the table was read
+    }
+  }
+  let ticks = 0;
+  const tree = new Set([pid]);
+  for (let size = 0; size !== tree.size;) {
+    size = tree.size;
+    for (const [p, st] of stats) if (tree.has(st.ppid)) tree.add(p);
+  }
+  for (const p of tree) ticks += stats.get(p)?.ticks ?? 0;
+  return ticks / 100; // USER_HZ, 100 on Linux
+}
+
 /** Stops a child process with SIGTERM and waits for it to exit (a profile is written on exit). */
 async function stop(child: ServerProcess['child']): Promise<void> {
   if (child.exitCode !== null) return;
@@ -48,13 +74,15 @@ async function stop(child: ServerProcess['child']): Promise<void> {
 }
 
 /**
- * Starts `zerotouch server` in a scratch data directory with extra `flags` and `workers` worker
- * processes, at the production log level, its output discarded after the banner.
+ * Starts `zerotouch server` (`bin`: this checkout's by default) in a scratch data directory with
+ * extra `flags` and `workers` worker processes, at the production log level, its output
+ * discarded after the banner.
  */
 export async function startServerProcess(
   name: string,
   flags: string[] = [],
   workers = 1,
+  bin = thisBin,
 ): Promise<BenchServer> {
   const dataDir = scratchDir(`zt-bench-${name}-`);
   const proc = await spawnServer([bin, 'server', '--server-workers', String(workers), ...flags], dataDir, {
@@ -71,14 +99,20 @@ export async function startServerProcess(
     devicePort: proc.devicePort,
     mqttPort: proc.mqttPort,
     rootPem: readFileSync(toolkitPaths(join(dataDir, 'pki'), 'dev-root').cert, 'utf8'),
+    cpuSeconds: () => processTreeCpuSeconds(proc.child.pid!),
     close: () => stop(proc.child),
   };
 }
 
 export interface BareTlsProcess {
   port: number;
-  /** Runs fresh mTLS connections (one GET each) against `port` from a worker thread of this process. */
-  runnerFor(port: number): Runner;
+  /**
+   * Runs fresh mTLS connections (one GET each) against `port` from a worker thread of this
+   * process; `cpuSeconds` is the CPU of the server on that port.
+   */
+  runnerFor(port: number, cpuSeconds?: () => number): Runner;
+  /** CPU seconds the bare server used so far. */
+  cpuSeconds(): number;
   close(): Promise<void>;
 }
 
@@ -114,7 +148,8 @@ export async function startBareTlsProcess(server: BenchServer, concurrency: numb
   const worker = new Worker(new URL('./tls-client.ts', import.meta.url));
   return {
     port,
-    runnerFor: (p) => workerRunner(worker, { ...creds, port: p }),
+    runnerFor: (p, cpu) => workerRunner(worker, { ...creds, port: p }, cpu),
+    cpuSeconds: () => processTreeCpuSeconds(child.pid!),
     async close() {
       await worker.terminate();
       await stop(child);

@@ -50,6 +50,8 @@ function once(job: ClientJob): Promise<void> {
 async function run(job: ClientJob): Promise<{ ops: number; seconds: number }> {
   const start = performance.now();
   const end = start + job.seconds * 1000;
+  // The parent samples the server's CPU at these marks (see workerRunner).
+  parentPort?.postMessage({ mark: 'start' });
   let ops = 0;
   const lane = async () => {
     while (performance.now() < end) {
@@ -58,6 +60,7 @@ async function run(job: ClientJob): Promise<{ ops: number; seconds: number }> {
     }
   };
   await Promise.all(Array.from({ length: job.concurrency }, lane));
+  parentPort?.postMessage({ mark: 'end' });
   return { ops, seconds: (performance.now() - start) / 1000 };
 }
 
