@@ -318,12 +318,21 @@ export function certificatePem(cert: Certificate): string {
 }
 
 const keyCache = new WeakMap<Certificate, KeyObject>();
+// By SPKI bytes too: a device's intermediate arrives in every handshake, parsed anew each time.
+const keysBySpki = new Map<string, KeyObject>();
+const MAX_KEYS_BY_SPKI = 1000;
 
-/** The certificate's public key (cached per parsed certificate). */
+/** The certificate's public key (cached per parsed certificate and by its SPKI bytes). */
 export function certificatePublicKey(cert: Certificate): KeyObject {
   let key = keyCache.get(cert);
   if (!key) {
-    key = publicKeyFromSpki(cert.spki);
+    const spki = cert.spki.toString('base64');
+    key = keysBySpki.get(spki);
+    if (!key) {
+      key = publicKeyFromSpki(cert.spki);
+      if (keysBySpki.size >= MAX_KEYS_BY_SPKI) keysBySpki.clear();
+      keysBySpki.set(spki, key);
+    }
     keyCache.set(cert, key);
   }
   return key;

@@ -84,6 +84,24 @@ function listAnchors(anchors: Certificate[]): string {
   return names.join(', ') + (anchors.length > 5 ? ` and ${anchors.length - 5} more` : '');
 }
 
+// Signatures that verified, by the SHA-256 of the whole certificate and of its issuer (exact
+// bytes, so a re-encoded signature is a new entry): a fleet's intermediate arrives in every
+// handshake and its signature need not be checked again. Only successes are kept, bounded.
+const verifiedEdges = new Set<string>();
+const MAX_VERIFIED_EDGES = 10_000;
+
+/** True when `issuer`'s key verifies `cert`'s signature (remembered per exact pair of certificates). */
+function verifiedBy(cert: Certificate, issuer: Certificate): boolean {
+  const edge = `${cert.sha256}/${issuer.sha256}`;
+  if (verifiedEdges.has(edge)) return true;
+  if (!verifySignature(cert.signatureAlgorithm, cert.tbs, cert.signature, certificatePublicKey(issuer))) {
+    return false;
+  }
+  if (verifiedEdges.size >= MAX_VERIFIED_EDGES) verifiedEdges.clear();
+  verifiedEdges.add(edge);
+  return true;
+}
+
 /** Builds the path from `leaf` through `untrusted` to one of `anchors` (signatures checked on the way). */
 export function buildPath(
   leaf: Certificate,
@@ -103,7 +121,7 @@ export function buildPath(
         index,
       );
     }
-    return verifySignature(cert.signatureAlgorithm, cert.tbs, cert.signature, certificatePublicKey(issuer));
+    return verifiedBy(cert, issuer);
   };
   const path: Certificate[] = [leaf];
   let current = leaf;
