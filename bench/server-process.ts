@@ -1,7 +1,8 @@
 /**
  * The server under test as its own process (`bin/zerotouch server`), so that the load
  * generator's CPU does not count against it, and the bare mTLS baseline as a process of the same
- * shape beside it. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each server process there.
+ * shape beside it. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each server process there;
+ * BENCH_KEEP_OUTPUT=1 keeps the server output (proc.stdout()) for a look at its log lines.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -87,7 +88,7 @@ export async function startServerProcess(
   const dataDir = scratchDir(`zt-bench-${name}-`);
   const proc = await spawnServer([bin, 'server', '--server-workers', String(workers), ...flags], dataDir, {
     env: profileEnv(name),
-    keepOutput: false,
+    keepOutput: process.env.BENCH_KEEP_OUTPUT === '1',
   });
   const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
   return {

@@ -1,4 +1,5 @@
 /** Persistence of the audit trail: append, query, and the retention purge; nothing else changes it. */
+import { prepared } from '../../store/prepared.ts';
 import type { Kysely, Selectable } from 'kysely';
 import type { AuditEventsTable, Database } from '../../store/schema.ts';
 import type { Actor } from './actor.ts';
@@ -8,27 +9,54 @@ import type { AuditInput, AuditQuery, AuditRecord } from './types.ts';
 export class AuditStore {
   private readonly db: Kysely<Database>;
 
+  private readonly appendQuery;
+
   constructor(db: Kysely<Database>) {
     this.db = db;
+    // Every registration appends one.
+    this.appendQuery = prepared(
+      db,
+      (
+        tenantId: string | null,
+        at: string,
+        actorKind: string,
+        actorId: string,
+        actorName: string | null,
+        action: string,
+        target: string,
+        outcome: string,
+        code: string | null,
+        detail: string | null,
+      ) =>
+        db.insertInto('audit_events').values({
+          tenant_id: tenantId,
+          at,
+          actor_kind: actorKind,
+          actor_id: actorId,
+          actor_name: actorName,
+          action,
+          target,
+          outcome,
+          code,
+          detail,
+        }),
+    );
   }
 
   /** Appends a record. */
   async append(e: AuditInput, actor: Actor, at: string): Promise<void> {
-    await this.db
-      .insertInto('audit_events')
-      .values({
-        tenant_id: e.tenantId,
-        at,
-        actor_kind: actor.kind,
-        actor_id: actor.id,
-        actor_name: actor.name ?? null,
-        action: e.action,
-        target: e.target,
-        outcome: e.outcome ?? 'ok',
-        code: e.code ?? null,
-        detail: e.detail ? JSON.stringify(e.detail) : null,
-      })
-      .execute();
+    await this.appendQuery(
+      e.tenantId,
+      at,
+      actor.kind,
+      actor.id,
+      actor.name ?? null,
+      e.action,
+      e.target,
+      e.outcome ?? 'ok',
+      e.code ?? null,
+      e.detail ? JSON.stringify(e.detail) : null,
+    );
   }
 
   /** Records of a tenant (or of all, `tenantId` null for admin tokens), oldest first, after `q.after`. */

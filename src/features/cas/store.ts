@@ -1,4 +1,5 @@
 /** Persistence contract for CA certificates; implemented over Kysely for both dialects. */
+import { prepared } from '../../store/prepared.ts';
 import type { Kysely } from 'kysely';
 import { ZtError } from '../../errors.ts';
 import { type Certificate, loadCertificates } from '../../pki/certificate.ts';
@@ -103,8 +104,18 @@ function fromCaRow(r: CaRow): CaCertificate {
 export class KyselyCaStore implements CaStore {
   private readonly db: Kysely<Database>;
 
+  private readonly listCasQuery;
+
   constructor(db: Kysely<Database>) {
     this.db = db;
+    // Every device chain is matched against the scope's CAs.
+    this.listCasQuery = prepared(db, (tenantId: string) =>
+      db
+        .selectFrom('ca_certificates')
+        .select(CA_COLUMNS)
+        .where('tenant_id', '=', tenantId)
+        .orderBy('name_key'),
+    );
   }
 
   async insertCa(tenantId: string, ca: CaCertificate): Promise<void> {
@@ -144,13 +155,7 @@ export class KyselyCaStore implements CaStore {
   }
 
   async listCas(tenantId: string): Promise<CaCertificate[]> {
-    const rows = await this.db
-      .selectFrom('ca_certificates')
-      .select(CA_COLUMNS)
-      .where('tenant_id', '=', tenantId)
-      .orderBy('name_key')
-      .execute();
-    return rows.map(fromCaRow);
+    return (await this.listCasQuery(tenantId)).rows.map(fromCaRow);
   }
 
   async deleteCa(tenantId: string, name: string): Promise<boolean> {

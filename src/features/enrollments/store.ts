@@ -1,4 +1,5 @@
 /** Persistence contract for enrollments; implemented over Kysely for both dialects. */
+import { prepared } from '../../store/prepared.ts';
 import { type Kysely, sql } from 'kysely';
 import { isUniqueViolation } from '../../store/errors.ts';
 import { type Page, after, pageArgs, pageOf } from '../../store/paging.ts';
@@ -63,8 +64,19 @@ export interface EnrollmentStore {
 export class KyselyEnrollmentStore implements EnrollmentStore {
   private readonly db: Kysely<Database>;
 
+  private readonly findEnrollmentQuery;
+
   constructor(db: Kysely<Database>) {
     this.db = db;
+    // Every registration looks for an individual enrollment first.
+    this.findEnrollmentQuery = prepared(db, (tenantId: string, kind: string, key: string) =>
+      db
+        .selectFrom('enrollments')
+        .select(['doc', 'etag'])
+        .where('tenant_id', '=', tenantId)
+        .where('kind', '=', kind)
+        .where('id_key', '=', key),
+    );
   }
 
   async findEnrollment<T extends IndividualEnrollment | EnrollmentGroup>(
@@ -72,13 +84,7 @@ export class KyselyEnrollmentStore implements EnrollmentStore {
     kind: EnrollmentKind,
     id: string,
   ): Promise<StoredEnrollment<T> | undefined> {
-    const r = await this.db
-      .selectFrom('enrollments')
-      .select(['doc', 'etag'])
-      .where('tenant_id', '=', tenantId)
-      .where('kind', '=', kind)
-      .where('id_key', '=', idKey(id))
-      .executeTakeFirst();
+    const r = (await this.findEnrollmentQuery(tenantId, kind, idKey(id))).rows[0];
     return r ? { doc: JSON.parse(r.doc) as T, etag: r.etag } : undefined;
   }
 

@@ -1,4 +1,5 @@
 /** Persistence contract for linked hubs; implemented over Kysely for both dialects. */
+import { prepared } from '../../store/prepared.ts';
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, LinkedHubsTable } from '../../store/schema.ts';
 import { idKey } from '../id-key.ts';
@@ -21,8 +22,22 @@ export interface HubStore {
 export class KyselyHubStore implements HubStore {
   private readonly db: Kysely<Database>;
 
+  private readonly listHubsQuery;
+  private readonly findHubQuery;
+
   constructor(db: Kysely<Database>) {
     this.db = db;
+    // Both run in every registration's allocation.
+    this.listHubsQuery = prepared(db, (tenantId: string) =>
+      db.selectFrom('linked_hubs').selectAll().where('tenant_id', '=', tenantId).orderBy('host_key'),
+    );
+    this.findHubQuery = prepared(db, (tenantId: string, hostKey: string) =>
+      db
+        .selectFrom('linked_hubs')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('host_key', '=', hostKey),
+    );
   }
 
   async upsertHub(tenantId: string, hub: LinkedHub, now: string): Promise<void> {
@@ -45,22 +60,11 @@ export class KyselyHubStore implements HubStore {
   }
 
   async listHubs(tenantId: string): Promise<LinkedHub[]> {
-    const rows = await this.db
-      .selectFrom('linked_hubs')
-      .selectAll()
-      .where('tenant_id', '=', tenantId)
-      .orderBy('host_key')
-      .execute();
-    return rows.map(hubOf);
+    return (await this.listHubsQuery(tenantId)).rows.map(hubOf);
   }
 
   async findHub(tenantId: string, hostName: string): Promise<LinkedHub | undefined> {
-    const r = await this.db
-      .selectFrom('linked_hubs')
-      .selectAll()
-      .where('tenant_id', '=', tenantId)
-      .where('host_key', '=', idKey(hostName))
-      .executeTakeFirst();
+    const r = (await this.findHubQuery(tenantId, idKey(hostName))).rows[0];
     return r ? hubOf(r) : undefined;
   }
 

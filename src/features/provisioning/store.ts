@@ -1,4 +1,5 @@
 /** Persistence contract for registration records; implemented over Kysely for both dialects. */
+import { prepared } from '../../store/prepared.ts';
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { type Page, after, pageArgs, pageOf } from '../../store/paging.ts';
@@ -48,17 +49,68 @@ export interface RegistrationStore {
 export class KyselyRegistrationStore implements RegistrationStore {
   private readonly db: Kysely<Database>;
 
+  private readonly findRegistrationQuery;
+  private readonly putRegistrationQuery;
+  private readonly tryLeaseQuery;
+  private readonly releaseLeaseQuery;
+
   constructor(db: Kysely<Database>) {
     this.db = db;
+    // The queries of every registration.
+    this.findRegistrationQuery = prepared(db, (tenantId: string, key: string) =>
+      db
+        .selectFrom('registrations')
+        .select(['operation_id', 'status', 'doc', 'etag', 'updated_at'])
+        .where('tenant_id', '=', tenantId)
+        .where('id_key', '=', key),
+    );
+    this.putRegistrationQuery = prepared(
+      db,
+      (
+        tenantId: string,
+        key: string,
+        createdAt: string,
+        operationId: string,
+        status: string,
+        groupKey: string | null,
+        doc: string,
+        etag: string,
+        updatedAt: string,
+      ) => {
+        const values = {
+          operation_id: operationId,
+          status,
+          group_key: groupKey,
+          doc,
+          etag,
+          updated_at: updatedAt,
+        };
+        return db
+          .insertInto('registrations')
+          .values({ tenant_id: tenantId, id_key: key, created_at: createdAt, ...values })
+          .onConflict((oc) => oc.columns(['tenant_id', 'id_key']).doUpdateSet(values));
+      },
+    );
+    // Insert, or take over an expired lease; a live lease of someone else leaves no row returned.
+    this.tryLeaseQuery = prepared(db, (key: string, owner: string, expiresAt: string, now: string) =>
+      db
+        .insertInto('device_leases')
+        .values({ key, owner, expires_at: expiresAt })
+        .onConflict((oc) =>
+          oc
+            .column('key')
+            .doUpdateSet({ owner, expires_at: expiresAt })
+            .where('device_leases.expires_at', '<', now),
+        )
+        .returning('owner'),
+    );
+    this.releaseLeaseQuery = prepared(db, (key: string, owner: string) =>
+      db.deleteFrom('device_leases').where('key', '=', key).where('owner', '=', owner),
+    );
   }
 
   async findRegistration(tenantId: string, registrationId: string): Promise<StoredRegistration | undefined> {
-    const r = await this.db
-      .selectFrom('registrations')
-      .select(['operation_id', 'status', 'doc', 'etag', 'updated_at'])
-      .where('tenant_id', '=', tenantId)
-      .where('id_key', '=', idKey(registrationId))
-      .executeTakeFirst();
+    const r = (await this.findRegistrationQuery(tenantId, idKey(registrationId))).rows[0];
     return r
       ? {
           operationId: r.operation_id,
@@ -75,24 +127,17 @@ export class KyselyRegistrationStore implements RegistrationStore {
     operationId: string,
     state: DeviceRegistrationState,
   ): Promise<void> {
-    const values = {
-      operation_id: operationId,
-      status: state.status,
-      group_key: state.x509?.enrollmentGroupId ? idKey(state.x509.enrollmentGroupId) : null,
-      doc: JSON.stringify(state),
-      etag: state.etag!,
-      updated_at: state.lastUpdatedDateTimeUtc!,
-    };
-    await this.db
-      .insertInto('registrations')
-      .values({
-        tenant_id: tenantId,
-        id_key: idKey(state.registrationId),
-        created_at: state.createdDateTimeUtc!,
-        ...values,
-      })
-      .onConflict((oc) => oc.columns(['tenant_id', 'id_key']).doUpdateSet(values))
-      .execute();
+    await this.putRegistrationQuery(
+      tenantId,
+      idKey(state.registrationId),
+      state.createdDateTimeUtc!,
+      operationId,
+      state.status,
+      state.x509?.enrollmentGroupId ? idKey(state.x509.enrollmentGroupId) : null,
+      JSON.stringify(state),
+      state.etag!,
+      state.lastUpdatedDateTimeUtc!,
+    );
   }
 
   async listRegistrations(
@@ -123,23 +168,12 @@ export class KyselyRegistrationStore implements RegistrationStore {
   async tryLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
     const now = new Date();
     const expires = new Date(now.getTime() + ttlMs).toISOString();
-    // Insert, or take over an expired lease; a live lease of someone else leaves no row returned.
-    const r = await this.db
-      .insertInto('device_leases')
-      .values({ key, owner, expires_at: expires })
-      .onConflict((oc) =>
-        oc
-          .column('key')
-          .doUpdateSet({ owner, expires_at: expires })
-          .where('device_leases.expires_at', '<', now.toISOString()),
-      )
-      .returning('owner')
-      .executeTakeFirst();
+    const r = (await this.tryLeaseQuery(key, owner, expires, now.toISOString())).rows[0];
     return r?.owner === owner;
   }
 
   async releaseLease(key: string, owner: string): Promise<void> {
-    await this.db.deleteFrom('device_leases').where('key', '=', key).where('owner', '=', owner).execute();
+    await this.releaseLeaseQuery(key, owner);
   }
 
   async sharedSecret(name: string): Promise<Buffer> {

@@ -1,4 +1,5 @@
 /** Persistence contract for registry devices; implemented over Kysely for both dialects. */
+import { prepared } from '../../store/prepared.ts';
 import type { Kysely } from 'kysely';
 import { type Page, after, pageArgs, pageOf } from '../../store/paging.ts';
 import type { Database } from '../../store/schema.ts';
@@ -37,40 +38,71 @@ export function enrollmentKey(kind: string, id: string): string {
 export class KyselyDeviceStore implements DeviceStore {
   private readonly db: Kysely<Database>;
 
+  private readonly findDeviceQuery;
+  private readonly putDeviceQuery;
+
   constructor(db: Kysely<Database>) {
     this.db = db;
+    // Both run in every registration.
+    this.findDeviceQuery = prepared(db, (tenantId: string, hubKey: string, deviceId: string) =>
+      db
+        .selectFrom('devices')
+        .select('doc')
+        .where('tenant_id', '=', tenantId)
+        .where('hub_key', '=', hubKey)
+        .where('device_id', '=', deviceId),
+    );
+    this.putDeviceQuery = prepared(
+      db,
+      (
+        tenantId: string,
+        hubKey: string,
+        deviceId: string,
+        createdAt: string,
+        doc: string,
+        etag: string,
+        updatedAt: string,
+        certSha256: string | null,
+        enrollmentKey: string,
+      ) => {
+        const values = {
+          doc,
+          etag,
+          updated_at: updatedAt,
+          cert_sha256: certSha256,
+          enrollment_key: enrollmentKey,
+        };
+        return db
+          .insertInto('devices')
+          .values({
+            tenant_id: tenantId,
+            hub_key: hubKey,
+            device_id: deviceId,
+            created_at: createdAt,
+            ...values,
+          })
+          .onConflict((oc) => oc.columns(['tenant_id', 'hub_key', 'device_id']).doUpdateSet(values));
+      },
+    );
   }
 
   async findDevice(tenantId: string, hub: string, deviceId: string): Promise<RegistryDevice | undefined> {
-    const r = await this.db
-      .selectFrom('devices')
-      .select('doc')
-      .where('tenant_id', '=', tenantId)
-      .where('hub_key', '=', idKey(hub))
-      .where('device_id', '=', deviceId)
-      .executeTakeFirst();
+    const r = (await this.findDeviceQuery(tenantId, idKey(hub), deviceId)).rows[0];
     return r ? (JSON.parse(r.doc) as RegistryDevice) : undefined;
   }
 
   async putDevice(tenantId: string, d: RegistryDevice): Promise<void> {
-    const values = {
-      doc: JSON.stringify(d),
-      etag: d.etag,
-      updated_at: d.lastUpdatedDateTimeUtc,
-      cert_sha256: d.certificate?.sha256Thumbprint ?? null,
-      enrollment_key: enrollmentKey(d.enrollment.kind, d.enrollment.id),
-    };
-    await this.db
-      .insertInto('devices')
-      .values({
-        tenant_id: tenantId,
-        hub_key: idKey(d.hub),
-        device_id: d.deviceId,
-        created_at: d.createdDateTimeUtc,
-        ...values,
-      })
-      .onConflict((oc) => oc.columns(['tenant_id', 'hub_key', 'device_id']).doUpdateSet(values))
-      .execute();
+    await this.putDeviceQuery(
+      tenantId,
+      idKey(d.hub),
+      d.deviceId,
+      d.createdDateTimeUtc,
+      JSON.stringify(d),
+      d.etag,
+      d.lastUpdatedDateTimeUtc,
+      d.certificate?.sha256Thumbprint ?? null,
+      enrollmentKey(d.enrollment.kind, d.enrollment.id),
+    );
   }
 
   async deleteDevice(tenantId: string, hub: string, deviceId: string): Promise<boolean> {

@@ -1,4 +1,5 @@
 /** Persistence contract for tenants and API tokens; implemented over Kysely for both dialects. */
+import { prepared } from '../../store/prepared.ts';
 import type { Kysely } from 'kysely';
 import { ZtError } from '../../errors.ts';
 import { isUniqueViolation } from '../../store/errors.ts';
@@ -41,8 +42,17 @@ function toTenant(r: Database['tenants']): Tenant {
 export class KyselyTenantStore implements TenantStore {
   private readonly db: Kysely<Database>;
 
+  private readonly findTenantQuery;
+
   constructor(db: Kysely<Database>) {
     this.db = db;
+    // Every device request looks its scope up.
+    this.findTenantQuery = prepared(db, (idOrScope: string) =>
+      db
+        .selectFrom('tenants')
+        .selectAll()
+        .where((eb) => eb.or([eb('id', '=', idOrScope), eb('id_scope', '=', idOrScope)])),
+    );
   }
 
   async insertTenant(t: Tenant): Promise<void> {
@@ -69,11 +79,7 @@ export class KyselyTenantStore implements TenantStore {
   }
 
   async findTenant(idOrScope: string): Promise<Tenant | undefined> {
-    const row = await this.db
-      .selectFrom('tenants')
-      .selectAll()
-      .where((eb) => eb.or([eb('id', '=', idOrScope), eb('id_scope', '=', idOrScope)]))
-      .executeTakeFirst();
+    const row = (await this.findTenantQuery(idOrScope)).rows[0];
     return row && toTenant(row);
   }
 
