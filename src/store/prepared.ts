@@ -26,12 +26,14 @@ class Slot {
 export function prepared<A extends unknown[], R>(
   db: Kysely<any>,
   build: (...args: A) => Compilable<R>,
+  /** How many arguments; needed when `build` takes them as a rest parameter. */
+  arity = build.length,
 ): (...args: A) => Promise<QueryResult<R>> {
   let compiled:
     { sql: string; query: ReturnType<Compilable<R>['compile']>['query']; slots: unknown[] } | undefined;
   return (...args: A) => {
     if (!compiled) {
-      const marks = Array.from({ length: build.length }, (_, i) => mark(i));
+      const marks = Array.from({ length: arity }, (_, i) => mark(i));
       const c = build(...(marks as A)).compile();
       const slots = c.parameters.map((p) => {
         const i = typeof p === 'string' ? marks.indexOf(p) : -1;

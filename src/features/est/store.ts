@@ -1,4 +1,5 @@
 /** Persistence for EST labels, their users and enrollments waiting for approval. */
+import { prepared } from '../../store/prepared.ts';
 import type { Kysely } from 'kysely';
 import { isRetryableConflict, isUniqueViolation } from '../../store/errors.ts';
 import type { Database, EstPendingTable } from '../../store/schema.ts';
@@ -49,8 +50,14 @@ export interface EstStore {
 export class KyselyEstStore implements EstStore {
   private readonly db: Kysely<Database>;
 
+  private readonly findLabelQuery;
+
   constructor(db: Kysely<Database>) {
     this.db = db;
+    // Every EST request looks its label up.
+    this.findLabelQuery = prepared(db, (key: string) =>
+      db.selectFrom('est_labels').select(['tenant_id', 'doc', 'is_default']).where('label_key', '=', key),
+    );
   }
 
   /** Upserts a label; false when the label belongs to another tenant. */
@@ -95,11 +102,7 @@ export class KyselyEstStore implements EstStore {
   }
 
   async findLabel(label: string): Promise<{ tenantId: string; label: StoredLabel } | undefined> {
-    const r = await this.db
-      .selectFrom('est_labels')
-      .select(['tenant_id', 'doc', 'is_default'])
-      .where('label_key', '=', labelKey(label))
-      .executeTakeFirst();
+    const r = (await this.findLabelQuery(labelKey(label))).rows[0];
     return r ? { tenantId: r.tenant_id, label: toLabel(r) } : undefined;
   }
 

@@ -1,5 +1,6 @@
 /** Persistence for issuing CAs, profiles, issued-certificate records and CRLs. */
-import type { Kysely } from 'kysely';
+import { prepared } from '../../store/prepared.ts';
+import type { Kysely, QueryResult } from 'kysely';
 import { isUniqueViolation } from '../../store/errors.ts';
 import type { Database, IssuedCertificatesTable, IssuingCasTable } from '../../store/schema.ts';
 import type { CertificateProfile, IssuedCertificate } from './types.ts';
@@ -112,9 +113,75 @@ export interface IssuanceStore {
 
 export class KyselyIssuanceStore implements IssuanceStore {
   private readonly db: Kysely<Database>;
+  private readonly findCaQuery;
+  private readonly listCasQuery;
+  private readonly findProfileQuery;
+  private readonly insertIssuedQuery;
+  /** The revocation check by number of certificates checked (a chain is a few long). */
+  private readonly firstRevokedQueries = new Map<
+    number,
+    (
+      ...refs: string[]
+    ) => Promise<QueryResult<{ issuer_key: string | null; serial: string; revoked_at: string | null }>>
+  >();
 
   constructor(db: Kysely<Database>) {
     this.db = db;
+    // The queries of every issuance (EST enrollments, DPS certificate issuance).
+    this.findCaQuery = prepared(db, (tenantId: string, key: string) =>
+      db.selectFrom('issuing_cas').selectAll().where('tenant_id', '=', tenantId).where('name_key', '=', key),
+    );
+    this.listCasQuery = prepared(db, (tenantId: string) =>
+      db.selectFrom('issuing_cas').selectAll().where('tenant_id', '=', tenantId).orderBy('name_key'),
+    );
+    this.findProfileQuery = prepared(db, (tenantId: string, key: string) =>
+      db
+        .selectFrom('cert_profiles')
+        .select('doc')
+        .where('tenant_id', '=', tenantId)
+        .where('name_key', '=', key),
+    );
+    this.insertIssuedQuery = prepared(
+      db,
+      (
+        tenantId: string,
+        caKey: string,
+        serial: string,
+        subject: string,
+        sans: string,
+        sha1: string,
+        sha256: string,
+        notBefore: string,
+        notAfter: string,
+        profile: string,
+        method: string,
+        requester: string,
+        status: string,
+        certificate: string,
+        createdAt: string,
+        issuerKey: string,
+      ) =>
+        db.insertInto('issued_certificates').values({
+          tenant_id: tenantId,
+          ca_key: caKey,
+          serial,
+          subject,
+          sans,
+          sha1,
+          sha256,
+          not_before: notBefore,
+          not_after: notAfter,
+          profile,
+          method,
+          requester,
+          status,
+          revoked_at: null,
+          revocation_reason: null,
+          certificate,
+          created_at: createdAt,
+          issuer_key: issuerKey,
+        }),
+    );
   }
 
   /** Inserts an issuing CA; false when the name is taken. */
@@ -142,23 +209,12 @@ export class KyselyIssuanceStore implements IssuanceStore {
   }
 
   async findCa(tenantId: string, name: string): Promise<StoredIssuingCa | undefined> {
-    const r = await this.db
-      .selectFrom('issuing_cas')
-      .selectAll()
-      .where('tenant_id', '=', tenantId)
-      .where('name_key', '=', nameKey(name))
-      .executeTakeFirst();
+    const r = (await this.findCaQuery(tenantId, nameKey(name))).rows[0];
     return r ? toStoredCa(r) : undefined;
   }
 
   async listCas(tenantId: string): Promise<StoredIssuingCa[]> {
-    const rows = await this.db
-      .selectFrom('issuing_cas')
-      .selectAll()
-      .where('tenant_id', '=', tenantId)
-      .orderBy('name_key')
-      .execute();
-    return rows.map(toStoredCa);
+    return (await this.listCasQuery(tenantId)).rows.map(toStoredCa);
   }
 
   async deleteCa(tenantId: string, name: string): Promise<boolean> {
@@ -194,12 +250,7 @@ export class KyselyIssuanceStore implements IssuanceStore {
   }
 
   async findProfile(tenantId: string, name: string): Promise<CertificateProfile | undefined> {
-    const r = await this.db
-      .selectFrom('cert_profiles')
-      .select('doc')
-      .where('tenant_id', '=', tenantId)
-      .where('name_key', '=', nameKey(name))
-      .executeTakeFirst();
+    const r = (await this.findProfileQuery(tenantId, nameKey(name))).rows[0];
     return r ? JSON.parse(r.doc) : undefined;
   }
 
@@ -223,29 +274,24 @@ export class KyselyIssuanceStore implements IssuanceStore {
   }
 
   async insertIssued(tenantId: string, c: IssuedCertificate, pem: string, issuerKey: string): Promise<void> {
-    await this.db
-      .insertInto('issued_certificates')
-      .values({
-        tenant_id: tenantId,
-        ca_key: nameKey(c.issuingCa),
-        serial: c.serialNumber,
-        subject: c.subject,
-        sans: JSON.stringify(c.subjectAltNames),
-        sha1: c.sha1Thumbprint,
-        sha256: c.sha256Thumbprint,
-        not_before: c.notBeforeUtc,
-        not_after: c.notAfterUtc,
-        profile: c.profile,
-        method: c.method,
-        requester: c.requester,
-        status: c.status,
-        revoked_at: null,
-        revocation_reason: null,
-        certificate: pem,
-        created_at: c.createdDateTimeUtc,
-        issuer_key: issuerKey,
-      })
-      .execute();
+    await this.insertIssuedQuery(
+      tenantId,
+      nameKey(c.issuingCa),
+      c.serialNumber,
+      c.subject,
+      JSON.stringify(c.subjectAltNames),
+      c.sha1Thumbprint,
+      c.sha256Thumbprint,
+      c.notBeforeUtc,
+      c.notAfterUtc,
+      c.profile,
+      c.method,
+      c.requester,
+      c.status,
+      pem,
+      c.createdDateTimeUtc,
+      issuerKey,
+    );
   }
 
   async findIssued(
@@ -323,14 +369,29 @@ export class KyselyIssuanceStore implements IssuanceStore {
     refs: Array<{ issuerKey: string; serial: string }>,
   ): Promise<{ issuerKey: string; serial: string; revokedAt: string } | undefined> {
     if (refs.length === 0) return undefined;
-    const r = await this.db
-      .selectFrom('issued_certificates')
-      .select(['issuer_key', 'serial', 'revoked_at'])
-      .where((eb) =>
-        eb.or(refs.map((x) => eb.and([eb('issuer_key', '=', x.issuerKey), eb('serial', '=', x.serial)]))),
-      )
-      .where('status', '=', 'revoked')
-      .executeTakeFirst();
+    let query = this.firstRevokedQueries.get(refs.length);
+    if (!query) {
+      const db = this.db;
+      query = prepared(
+        db,
+        (...pairs: string[]) =>
+          db
+            .selectFrom('issued_certificates')
+            .select(['issuer_key', 'serial', 'revoked_at'])
+            .where((eb) =>
+              eb.or(
+                refs.map((_, i) =>
+                  eb.and([eb('issuer_key', '=', pairs[2 * i]!), eb('serial', '=', pairs[2 * i + 1]!)]),
+                ),
+              ),
+            )
+            .where('status', '=', 'revoked'),
+        2 * refs.length,
+      );
+      // Chains are short; a few lengths at most.
+      if (this.firstRevokedQueries.size < 16) this.firstRevokedQueries.set(refs.length, query);
+    }
+    const r = (await query(...refs.flatMap((x) => [x.issuerKey, x.serial]))).rows[0];
     return r ? { issuerKey: r.issuer_key!, serial: r.serial, revokedAt: r.revoked_at! } : undefined;
   }
 
