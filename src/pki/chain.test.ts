@@ -115,6 +115,17 @@ describe('path validation', () => {
     rejects(() => validateChain(broken, [inter.cert], [root.cert]), 'CHAIN_BAD_SIGNATURE', /does not verify/);
   });
 
+  it('checks again a CA certificate whose bytes differ from one that verified before', () => {
+    // Verified signatures are remembered by the exact certificate bytes: an altered copy of the
+    // intermediate, after the real one verified, is checked anew and refused.
+    validateChain(leaf.cert, [inter.cert], [root.cert]);
+    const der = Buffer.from(inter.cert.der);
+    der[der.length - 3] ^= 0x01;
+    const altered = parseCertificate(der);
+    rejects(() => validateChain(leaf.cert, [altered], [root.cert]), 'CHAIN_BAD_SIGNATURE', /does not verify/);
+    validateChain(leaf.cert, [inter.cert], [root.cert]);
+  });
+
   it('rejects an issuer whose keyUsage lacks keyCertSign', () => {
     const noSign = makeIntermediate(root, 'No Sign', { keyUsage: ['digitalSignature', 'cRLSign'] });
     const l = makeLeaf(noSign, 'x');
