@@ -60,6 +60,9 @@ describe('server.workers', () => {
     );
     try {
       assert.match(server.stderr(), /workers:\s+2 /);
+      // The banner (stderr) and the workers' log lines (stdout) come down different pipes: the
+      // second "worker listening" line can arrive just after the banner.
+      for (let i = 0; i < 50 && new Set(workerPids(server.stdout())).size < 2; i++) await sleep(100);
       const pids = workerPids(server.stdout());
       assert.equal(new Set(pids).size, 2, server.stdout());
       const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
