@@ -102,7 +102,7 @@ export class HubSync {
 
   /** A device changed: queues the change for its hub when the hub is external. */
   async deviceChanged(c: DeviceChange): Promise<void> {
-    const hub = await this.hubs.find(c.tenantId, c.hub);
+    const hub = c.linkedHub ?? (await this.hubs.find(c.tenantId, c.hub));
     if (!hub) return;
     if (hub.kind === 'mosquitto') {
       const change: MosquittoChange = {

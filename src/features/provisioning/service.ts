@@ -63,6 +63,8 @@ export interface CsrIssuer {
 /** Operations kept in memory for polling; the latest per device is also in the store. */
 interface LiveOperation {
   tenantId: string;
+  /** The ID scope as the registering request's URL gave it: polls naming the same skip the tenant lookup. */
+  scopeText: string;
   registrationId: string;
   /** The registering leaf's signed content (tbsSha256): polls must present the same certificate. */
   leafTbs: string;
@@ -110,6 +112,13 @@ function requireChain(chain: Certificate[]): void {
 /** What an operation ID is bound to: the tenant, the registration ID and the registering certificate. */
 function operationBinding(tenantId: string, registrationId: string, leafTbs: string): string {
   return `${tenantId}\n${idKey(registrationId)}\n${leafTbs}`;
+}
+
+/** A device request's scope: the tenant when it exists, and the key its rate limits count under. */
+interface DeviceScope {
+  id: string | undefined;
+  key: string;
+  tenant?: { id: string; idScope: string };
 }
 
 /** What the registration service needs of other features: the narrow part of each. */
@@ -174,9 +183,7 @@ export class RegistrationService {
    * through matching as a scope with no CAs and no enrollments, so it answers exactly as a scope
    * that does not trust the device.
    */
-  private async deviceScope(
-    idScope: string,
-  ): Promise<{ id: string | undefined; key: string; tenant?: { id: string; idScope: string } }> {
+  private async deviceScope(idScope: string): Promise<DeviceScope> {
     try {
       const t = await this.tenants.getTenant(idScope);
       return { id: t.id, key: t.id, tenant: t };
@@ -270,6 +277,7 @@ export class RegistrationService {
     );
     const live: LiveOperation = {
       tenantId: tenant.id,
+      scopeText: idScope,
       registrationId: match.registrationId,
       leafTbs: match.leaf.tbsSha256,
       done: Promise.resolve(),
@@ -368,6 +376,7 @@ export class RegistrationService {
           : match.registrationId;
       // Without updateHubAssignment a reprovisioned device stays where it is.
       const keep = previous && !match.enrollment.reprovisionPolicy.updateHubAssignment;
+      const linkedHubs = keep ? [] : await this.deps.hubs.list(tenantId);
       const allocation = keep
         ? { hub: previous.hub, initialTwin: undefined, payload: undefined }
         : await allocate(
@@ -375,7 +384,7 @@ export class RegistrationService {
               kind: match.kind,
               enrollment: match.enrollment,
               registrationId: match.registrationId,
-              linkedHubs: await this.deps.hubs.list(tenantId),
+              linkedHubs,
               region: ctx.region ?? this.opts.defaultRegion,
               payload,
               currentHub: previous?.hub,
@@ -408,6 +417,7 @@ export class RegistrationService {
         hub: allocation.hub,
         initialTwin: allocation.initialTwin ?? match.enrollment.initialTwin,
         previous,
+        linkedHub: linkedHubs.find((h) => idKey(h.hostName) === idKey(allocation.hub)),
         ...(issuedLeaf ? { issued: issuedLeaf } : {}),
       });
       state = {
@@ -473,24 +483,30 @@ export class RegistrationService {
   ): Promise<RegistrationOperation> {
     requireChain(chain);
     this.checkIdentity(urlRegistrationId, chain);
-    const scope = await this.deviceScope(idScope);
-    this.throttle(this.pollLimit, `${scope.key}/${idKey(urlRegistrationId)}`, 'status polls');
     this.forgetFinished();
     const live = this.operations.get(operationId);
-    if (live && live.tenantId === scope.id && idKey(live.registrationId) === idKey(urlRegistrationId)) {
-      if (chain[0]!.tbsSha256 !== live.leafTbs) {
+    const ours = live && idKey(live.registrationId) === idKey(urlRegistrationId) ? live : undefined;
+    // An operation running here, polled with the scope text it was started with, was matched
+    // when it started: no tenant lookup.
+    let scope: DeviceScope | undefined;
+    if (ours?.scopeText !== idScope) scope = await this.deviceScope(idScope);
+    const scopeKey = scope ? scope.key : ours!.tenantId;
+    this.throttle(this.pollLimit, `${scopeKey}/${idKey(urlRegistrationId)}`, 'status polls');
+    if (ours && (!scope || scope.id === ours.tenantId)) {
+      if (chain[0]!.tbsSha256 !== ours.leafTbs) {
         throw new ZtError(
           'UNAUTHENTICATED',
           'this operation was started with another certificate; poll with the same one',
         );
       }
-      if (live.result) return { ...live.result, registrationState: forDevice(live.result.registrationState) };
+      if (ours.result) return { ...ours.result, registrationState: forDevice(ours.result.registrationState) };
       return {
         operationId,
         status: 'assigning',
-        registrationState: { registrationId: live.registrationId, status: 'assigning' },
+        registrationState: { registrationId: ours.registrationId, status: 'assigning' },
       };
     }
+    scope ??= await this.deviceScope(idScope);
     // Only a device that still matches its enrollment reads the stored outcome.
     const match = await this.match(idScope, scope, chain);
     const stored = await this.store.findRegistration(scope.id!, urlRegistrationId);

@@ -9,6 +9,7 @@ import type { Page } from '../../store/paging.ts';
 import type { Match } from '../enrollments/matching.ts';
 import type { InitialTwin, ReprovisionPolicy } from '../enrollments/types.ts';
 import { newEtag } from '../etag.ts';
+import type { LinkedHub } from '../hubs/types.ts';
 import { idKey } from '../id-key.ts';
 import { KeyedLock } from '../provisioning/keyed-lock.ts';
 import type { Substatus } from '../provisioning/types.ts';
@@ -24,6 +25,8 @@ export interface AssignmentChange {
   previous?: { hub: string; deviceId: string; substatus?: Substatus };
   /** The certificate issued during registration (CSR), which the device authenticates with from now on. */
   issued?: Certificate;
+  /** The linked hub's record as the allocation read it, so listeners need not read it again. */
+  linkedHub?: LinkedHub;
 }
 
 /** A device record created, changed in status, moved away or deleted. */
@@ -34,6 +37,8 @@ export interface DeviceChange {
   registrationId: string;
   /** assigned here, moved to another hub or device id, status changed, or deleted. */
   what: 'assigned' | 'moved' | 'status' | 'deleted';
+  /** The record of `hub` when the change already read it (an assignment). */
+  linkedHub?: LinkedHub;
 }
 /** Told of a change after it is stored; it handles its own errors. */
 export type DeviceListener = (c: DeviceChange) => Promise<void>;
@@ -144,7 +149,14 @@ export class RegistryService {
   async assign(c: AssignmentChange): Promise<Substatus> {
     const substatus = await applyAssignment(this.store, c);
     const { tenantId, registrationId } = { tenantId: c.tenantId, registrationId: c.match.registrationId };
-    await this.changed({ tenantId, registrationId, hub: c.hub, deviceId: c.deviceId, what: 'assigned' });
+    await this.changed({
+      tenantId,
+      registrationId,
+      hub: c.hub,
+      deviceId: c.deviceId,
+      what: 'assigned',
+      ...(c.linkedHub ? { linkedHub: c.linkedHub } : {}),
+    });
     if (c.previous && (idKey(c.previous.hub) !== idKey(c.hub) || c.previous.deviceId !== c.deviceId))
       await this.changed({
         tenantId,

@@ -184,6 +184,34 @@ describe('DPS device API on the wire', () => {
     assert.doesNotMatch(r.json.message, /CAs here|trusted CAs/, 'the device learns nothing of scope B');
   });
 
+  it('answers a poll of a running or finished operation only in the ID scope it was started in', async () => {
+    const b = await dpsFixture(server, 'poll-other');
+    const dev = makeDevice(fx.intermediate, 'poll-scope-01');
+    const op = (await put(fx.idScope, dev)).json.operationId;
+    const poll = (scope: string) =>
+      deviceRequest(
+        server.devicePort,
+        ca,
+        dev,
+        'GET',
+        `/${scope}/registrations/poll-scope-01/operations/${op}?api-version=2021-06-01`,
+      );
+    // Polled at once (still assigning here) and again once it has finished.
+    for (let round = 0; round < 2; round++) {
+      const other = await poll(b.idScope);
+      assert.equal(other.status, 401, other.text);
+      assert.equal(other.json.info.code, 'CHAIN_UNKNOWN_ISSUER');
+      assert.equal((await poll('0ne-no-such-scope')).status, 401);
+      let own = await poll(fx.idScope);
+      for (let i = 0; i < 20 && own.status === 202; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        own = await poll(fx.idScope);
+      }
+      assert.equal(own.status, 200, own.text);
+      assert.equal(own.json.status, 'assigned');
+    }
+  });
+
   it('rejects a registration ID in the URL that differs from the certificate CN', async () => {
     const dev = makeDevice(fx.intermediate, 'real-cn');
     rejected(
