@@ -16,8 +16,8 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
 const CSR_COUNT = 256;
 
 /** An EST server process (from the checkout of `bin`, default this one) and its load runner. */
-export async function estServer(bin?: string) {
-  const server = await startServerProcess('est', [], 1, bin);
+export async function estServer(bin?: string, flags: string[] = []) {
+  const server = await startServerProcess('est', flags, 1, bin);
   const api = server.api;
   const scope = (await api('POST', '/v1/tenants', { name: 'bench-est' })).body.idScope;
   await api('POST', `/v1/tenants/${scope}/issuing-cas`, { name: 'bench' });
