@@ -7,6 +7,7 @@ import pg from 'pg';
 import { ZtError } from '../errors.ts';
 import { migrationProvider } from './migrations.ts';
 import { openNodeSqlite, type SqliteSynchronous } from './node-sqlite.ts';
+import { namedStatementPool } from './pg-statements.ts';
 import { reportingOutages } from './unavailable.ts';
 import type { Database } from './schema.ts';
 
@@ -51,7 +52,9 @@ export function openStore(opts: StoreOptions): Store {
     // that ends the process. The query in flight fails on its own and the pool drops the client.
     pool.on('error', () => {});
     pool.on('connect', (client) => client.on('error', () => {}));
-    const db = new Kysely<Database>({ dialect: reportingOutages(new PostgresDialect({ pool })) });
+    const db = new Kysely<Database>({
+      dialect: reportingOutages(new PostgresDialect({ pool: namedStatementPool(pool) })),
+    });
     return wrap(db, 'postgres', redactUrl(opts.url));
   }
   const path =

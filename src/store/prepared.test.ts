@@ -1,8 +1,10 @@
 // A prepared query gives the rows the same query built each time would give, for every call's
-// values, and refuses a builder that does not pass an argument through as a value.
+// values, and refuses a builder that does not pass an argument through as a value. On PostgreSQL
+// it runs as a named statement, and unnamed once the server refuses the statement's cached plan.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { prepared } from './prepared.ts';
+import { sql } from 'kysely';
+import { prepared, statementName } from './prepared.ts';
 import { describeEachStore } from './testing.ts';
 
 describeEachStore('prepared queries', (getStore) => {
@@ -66,5 +68,33 @@ describeEachStore('prepared queries', (getStore) => {
       db.selectFrom('tenants').select('id').where('id', '=', id).where('id_scope', '=', `0ne${id}`),
     );
     await assert.rejects(async () => derived('t-1'), /a parameter is made from an argument/);
+  });
+
+  it('runs as a named statement on PostgreSQL, and unnamed once a table it reads changes shape', async (t) => {
+    const store = getStore();
+    if (store.dialect !== 'postgres') return t.skip('named statements are a PostgreSQL matter');
+    // One connection throughout: prepared statements belong to the connection.
+    await store.db.connection().execute(async (db) => {
+      await sql`create table prep_shape (a int)`.execute(db);
+      await sql`insert into prep_shape values (1), (2)`.execute(db);
+      const rowsOf = prepared(db, (a: number) =>
+        (db as any).selectFrom('prep_shape').selectAll().where('a', '=', a),
+      );
+      assert.deepEqual((await rowsOf(1)).rows, [{ a: 1 }]);
+      assert.deepEqual((await rowsOf(2)).rows, [{ a: 2 }]);
+      const named = await sql<{ name: string; statement: string }>`
+        select name, statement from pg_prepared_statements where name like 'zt\_%' and statement like '%prep_shape%'`.execute(
+        db,
+      );
+      assert.equal(named.rows.length, 1, JSON.stringify(named.rows));
+      const text = named.rows[0]!.statement;
+      assert.match(text, /prep_shape/);
+      assert.equal(statementName(text), named.rows[0]!.name);
+      // The server refuses the cached plan of `select *` after a column is added: run it unnamed.
+      await sql`alter table prep_shape add column b int`.execute(db);
+      assert.deepEqual((await rowsOf(2)).rows, [{ a: 2, b: null }]);
+      assert.equal(statementName(text), undefined);
+      assert.deepEqual((await rowsOf(1)).rows, [{ a: 1, b: null }]);
+    });
   });
 });

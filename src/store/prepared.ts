@@ -4,7 +4,21 @@
  * compiler, for the fifteen queries of one registration). The SQL and the operation tree are
  * kept; only the parameter values change from call to call.
  */
+import { createHash } from 'node:crypto';
 import { type Compilable, createQueryId, type Kysely, type QueryResult } from 'kysely';
+
+/** The statement name of each prepared query's SQL (PostgreSQL runs those as named statements). */
+const statementNames = new Map<string, string>();
+
+/** The name a prepared query's SQL runs under as a named statement, or undefined. */
+export function statementName(sql: string): string | undefined {
+  return statementNames.get(sql);
+}
+
+/** Runs `sql` unnamed from now on (the server refused its cached plan). */
+export function forgetStatementName(sql: string): void {
+  statementNames.delete(sql);
+}
 
 /** A value that stands for the i-th argument while the query is compiled once. */
 const mark = (i: number) => `\u0000ZeroTouch-Prepared-Argument-${i}\u0000`;
@@ -50,6 +64,7 @@ export function prepared<A extends unknown[], R>(
       if (changed !== undefined)
         throw new Error(`prepared query: a parameter is made from an argument: ${c.sql}`);
       compiled = { sql: c.sql, query: c.query, slots };
+      statementNames.set(c.sql, `zt_${createHash('sha256').update(c.sql).digest('hex').slice(0, 24)}`);
     }
     const parameters = compiled.slots.map((s) => (s instanceof Slot ? args[s.index] : s));
     return db.executeQuery<R>({
