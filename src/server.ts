@@ -64,6 +64,7 @@ function storeOptions(config: ServerConfig) {
     url: config.store.url,
     dataDir: config.dataDir,
     sqliteSynchronous: config.store.sqliteSynchronous,
+    postgresPreparedStatements: config.store.postgresPreparedStatements,
   };
 }
 

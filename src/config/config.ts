@@ -13,7 +13,7 @@ import { parseTomlText } from './toml.ts';
 export interface ServerConfig {
   dataDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
-  store: { url: string; sqliteSynchronous: 'normal' | 'full' };
+  store: { url: string; sqliteSynchronous: 'normal' | 'full'; postgresPreparedStatements: boolean };
   server: { workers: 'auto' | number };
   device: {
     host: string;
@@ -120,6 +120,16 @@ export const CONFIG_KEYS: ConfigKey[] = [
     (c) => c.store.sqliteSynchronous,
     (c, v: 'normal' | 'full') => {
       c.store.sqliteSynchronous = v;
+    },
+  ),
+  key(
+    'store.postgres_prepared_statements',
+    'bool',
+    true,
+    'PostgreSQL only. true: the queries every registration runs go to the database as named prepared statements, parsed and planned once per connection. false: each is sent unnamed; needed behind a pooler in transaction mode that does not keep prepared statements (PgBouncer before 1.21, or with max_prepared_statements = 0).',
+    (c) => c.store.postgresPreparedStatements,
+    (c, v: boolean) => {
+      c.store.postgresPreparedStatements = v;
     },
   ),
   key(

@@ -32,6 +32,8 @@ export interface StoreOptions {
   poolSize?: number;
   /** SQLite's synchronous level (store.sqlite_synchronous); NORMAL when absent. */
   sqliteSynchronous?: SqliteSynchronous;
+  /** PostgreSQL: run prepared queries as named statements (store.postgres_prepared_statements); true when absent. */
+  postgresPreparedStatements?: boolean;
 }
 
 /** URL with the password replaced, safe to log. */
@@ -53,7 +55,11 @@ export function openStore(opts: StoreOptions): Store {
     pool.on('error', () => {});
     pool.on('connect', (client) => client.on('error', () => {}));
     const db = new Kysely<Database>({
-      dialect: reportingOutages(new PostgresDialect({ pool: namedStatementPool(pool) })),
+      dialect: reportingOutages(
+        new PostgresDialect({
+          pool: opts.postgresPreparedStatements === false ? pool : namedStatementPool(pool),
+        }),
+      ),
     });
     return wrap(db, 'postgres', redactUrl(opts.url));
   }

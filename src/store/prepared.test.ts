@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { sql } from 'kysely';
 import { prepared, statementName } from './prepared.ts';
-import { describeEachStore } from './testing.ts';
+import { openStore } from './database.ts';
+import { createTestDatabase, describeEachStore } from './testing.ts';
 
 describeEachStore('prepared queries', (getStore) => {
   it('runs with each call’s values, keeps constants, and matches the query built anew', async () => {
@@ -96,5 +97,23 @@ describeEachStore('prepared queries', (getStore) => {
       assert.equal(statementName(text), undefined);
       assert.deepEqual((await rowsOf(1)).rows, [{ a: 1, b: null }]);
     });
+  });
+
+  it('runs unnamed on PostgreSQL with store.postgres_prepared_statements = false', async (t) => {
+    if (getStore().dialect !== 'postgres') return t.skip('named statements are a PostgreSQL matter');
+    const database = await createTestDatabase();
+    const store = openStore({ url: database.url, dataDir: '', postgresPreparedStatements: false });
+    try {
+      await store.db.connection().execute(async (db) => {
+        const now = prepared(db, (tag: string) => (db as any).selectNoFrom(sql<string>`${tag}`.as('tag')));
+        assert.deepEqual((await now('unnamed-1')).rows, [{ tag: 'unnamed-1' }]);
+        assert.deepEqual((await now('unnamed-2')).rows, [{ tag: 'unnamed-2' }]);
+        const named = await sql`select name from pg_prepared_statements`.execute(db);
+        assert.deepEqual(named.rows, []);
+      });
+    } finally {
+      await store.close();
+      await database.dispose();
+    }
   });
 });
