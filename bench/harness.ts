@@ -26,6 +26,8 @@ export interface Scenario {
   baselineUnit?: string;
   /** What a healthy ratio is, printed beside the result (not asserted). */
   target?: number;
+  /** Whose CPU `Measured.cpuSeconds` counts; "server" when absent. */
+  cpuOf?: string;
   /** A line of further figures (latency percentiles) from every round's measurements. */
   summarize?(scenario: Measured[], baseline: Measured[]): string;
   setup(): Promise<{
@@ -47,6 +49,8 @@ export interface Result {
   detail?: string;
   /** Median server CPU milliseconds per operation, scenario and baseline (server processes only). */
   cpuMsPerOp?: [number, number];
+  /** Whose CPU that is. */
+  cpuOf: string;
 }
 
 /** The p-th percentile (0-100) of some numbers. */
@@ -108,7 +112,7 @@ export async function runScenario(
         // The heap after each round (the servers run in this process) shows whether a long run leaks.
         `  ${s.name}: round ${r}/${opts.rounds}: ${fmt(rates.at(-1)!)} ${s.unit} vs ${fmt(baseRates.at(-1)!)} ${s.baselineUnit ?? s.unit}` +
           (cpuMs.length
-            ? `, server CPU ${cpuMs.at(-1)?.toFixed(2)} vs ${baseCpuMs.at(-1)?.toFixed(2)} ms/op`
+            ? `, ${s.cpuOf ?? 'server'} CPU ${cpuMs.at(-1)?.toFixed(2)} vs ${baseCpuMs.at(-1)?.toFixed(2)} ms/op`
             : '') +
           `, heap ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MB`,
       );
@@ -124,6 +128,7 @@ export async function runScenario(
       baselineRate,
       ratio: rate / baselineRate,
       target: s.target,
+      cpuOf: s.cpuOf ?? 'server',
       ...(s.summarize ? { detail: s.summarize(measured, baseMeasured) } : {}),
       ...(cpuMs.length && baseCpuMs.length ? { cpuMsPerOp: [median(cpuMs), median(baseCpuMs)] } : {}),
     };
@@ -159,7 +164,7 @@ export function formatResults(results: Result[]): string {
           .trimEnd();
         const r = results[k]!;
         const cpuLine = r.cpuMsPerOp
-          ? `server CPU per operation: ${r.cpuMsPerOp[0].toFixed(2)} ms vs ${r.cpuMsPerOp[1].toFixed(2)} ms (baseline)`
+          ? `${r.cpuOf} CPU per operation: ${r.cpuMsPerOp[0].toFixed(2)} ms vs ${r.cpuMsPerOp[1].toFixed(2)} ms (baseline)`
           : undefined;
         return [line, ...[cpuLine, r.detail].filter(Boolean).map((d) => `    ${d}`)].join('\n');
       })

@@ -11,6 +11,7 @@ import { formatResults, type Result, runScenario } from './harness.ts';
 import { abuse, abuseNoLimits } from './abuse.ts';
 import { awsDescribeThing } from './aws-api.ts';
 import { comparisons } from './compare.ts';
+import { pgStatements } from './pg-statements.ts';
 import { est } from './est.ts';
 import { issuance } from './issuance.ts';
 import { jitpP256, jitpRsa, policyPublish } from './jitp.ts';
@@ -31,6 +32,7 @@ const scenarios = [
   jitpP256,
   policyPublish,
   awsDescribeThing,
+  pgStatements,
   ...comparisons,
 ];
 

@@ -42,20 +42,30 @@ function profileEnv(name: string): NodeJS.ProcessEnv {
   return { ...process.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(dir, name)}` };
 }
 
-/** CPU seconds (user + system) used so far by process `pid` and its live descendants (Linux /proc). */
-export function processTreeCpuSeconds(pid: number): number {
-  const stats = new Map<number, { ppid: number; ticks: number }>();
+/** Every process's parent, command name and CPU ticks (user + system) so far (Linux /proc). */
+export function processTable(): Map<number, { ppid: number; command: string; ticks: number }> {
+  const stats = new Map<number, { ppid: number; command: string; ticks: number }>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const text = readFileSync(`/proc/${entry}/stat`, 'utf8');
       // Fields after the parenthesised command name: state, ppid, ... utime (14th), stime (15th).
       const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      stats.set(Number(entry), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+      const command = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+      stats.set(Number(entry), { ppid: Number(f[1]), command, ticks: Number(f[11]) + Number(f[12]) });
     } catch {
       // the process ended while the table was read
     }
   }
+  return stats;
+}
+
+/** CPU ticks per second in /proc (USER_HZ, 100 on Linux). */
+export const TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system) used so far by process `pid` and its live descendants (Linux /proc). */
+export function processTreeCpuSeconds(pid: number): number {
+  const stats = processTable();
   let ticks = 0;
   const tree = new Set([pid]);
   for (let size = 0; size !== tree.size;) {
@@ -63,7 +73,7 @@ export function processTreeCpuSeconds(pid: number): number {
     for (const [p, st] of stats) if (tree.has(st.ppid)) tree.add(p);
   }
   for (const p of tree) ticks += stats.get(p)?.ticks ?? 0;
-  return ticks / 100; // USER_HZ, 100 on Linux
+  return ticks / TICKS_PER_SECOND;
 }
 
 /** Stops a child process with SIGTERM and waits for it to exit (a profile is written on exit). */
