@@ -14,6 +14,11 @@ export const REDACT_PATHS = [
   'password',
   'secret',
   'token',
+  // One level deeper (a hub record's mosquitto.password or webhook.secret inside a logged object).
+  '*.*.password',
+  '*.*.secret',
+  '*.*.token',
+  '*.*.privateKey',
 ];
 
 /** A logger at `level` writing to `destination` (stdout by default). */

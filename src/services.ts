@@ -26,7 +26,7 @@ import { IssuanceEngine } from './features/issuance/engine.ts';
 import { KyselyIssuanceStore } from './features/issuance/store.ts';
 import { RegistrationService } from './features/provisioning/service.ts';
 import { KyselyRegistrationStore } from './features/provisioning/store.ts';
-import { RegistryService } from './features/registry/service.ts';
+import { changeFields, RegistryService } from './features/registry/service.ts';
 import { KyselyDeviceStore } from './features/registry/store.ts';
 import { AwsKeyService } from './features/aws-keys/service.ts';
 import { AwsIssuance } from './features/iot/aws-issuance.ts';
@@ -178,7 +178,7 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
     hubSync.deviceChanged(c).catch((e: unknown) =>
       // An outage of the store is expected and reported elsewhere; anything else is a bug.
       hubLog[isZtError(e, 'STORE_UNAVAILABLE') ? 'warn' : 'error'](
-        { err: e, ...c },
+        { err: e, ...changeFields(c) },
         'a device change could not be queued for its hub; zerotouch hub reconcile repairs the broker',
       ),
     ),
@@ -256,7 +256,7 @@ export function createServices(db: Kysely<Database>, o: ServiceOptions): Service
     if (c.what === 'assigned') return;
     await builtinHub
       .deviceChanged(c)
-      .catch((e: unknown) => hubLog.warn({ err: e, ...c }, 'builtin hub check failed'));
+      .catch((e: unknown) => hubLog.warn({ err: e, ...changeFields(c) }, 'builtin hub check failed'));
   });
   return {
     audit,

@@ -40,6 +40,12 @@ export interface DeviceChange {
   /** The record of `hub` when the change already read it (an assignment). */
   linkedHub?: LinkedHub;
 }
+/** A change's fields for a log line: without the hub record, which holds the hub's password or secret. */
+export function changeFields(c: DeviceChange): Omit<DeviceChange, 'linkedHub'> {
+  const { linkedHub: _, ...fields } = c;
+  return fields;
+}
+
 /** Told of a change after it is stored; it handles its own errors. */
 export type DeviceListener = (c: DeviceChange) => Promise<void>;
 
