@@ -192,7 +192,8 @@ export async function registerDevice(
     for (;;) {
       if (performance.now() > giveUp) {
         // A registration in flight on a node that died is answered "assigning" by the others
-        // until its deadline (2 minutes); a device stops waiting sooner and registers again.
+        // until its device lease expires (then "not found"); a device that waits this long
+        // registers again.
         ledger.note(`dps gave up polling after ${GIVE_UP_MS / 1000} s`);
         return false;
       }

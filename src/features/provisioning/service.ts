@@ -20,7 +20,7 @@ import type { RegistryService } from '../registry/service.ts';
 import type { TenantService } from '../tenants/service.ts';
 import { diagnose } from './diagnose.ts';
 import { dpsErrorCode } from './dps-error-codes.ts';
-import { LEASE_TTL_MS, withDeviceLease } from './device-lease.ts';
+import { LEASE_TTL_MS, whileLeased, withDeviceLease } from './device-lease.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { newOperationId, operationCreatedAt } from './operation-id.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -75,9 +75,13 @@ interface LiveOperation {
 // A finished operation's answer stays in memory this long for polls on this node; after that
 // (and on every other node) polls read the registration record.
 const RESULT_TTL_MS = 2 * 60 * 1000;
-// How long a poll for an operation this node does not hold is answered "assigning" while no
-// record of it is written: the lease wait plus the assignment, with room to spare.
-const ASSIGNING_DEADLINE_MS = LEASE_TTL_MS * 2;
+// How long a poll for an operation this node does not hold may be answered "assigning" while no
+// record of it is written: the longest lease wait plus the assignment, with room to spare.
+const ASSIGNING_DEADLINE_MS = 2 * 60 * 1000;
+// Within this long of its start, an operation is "assigning" even while its device's lease is
+// free: it may be between waiting for another registration's lease and taking it. Later, a free
+// lease means that no node runs it (the one that did has stopped).
+const LEASE_GRACE_MS = 10_000;
 
 /** The failure fields of a registration state: the device's message, and the operator's when it says more. */
 function failure(e: ZtError): Pick<DeviceRegistrationState, 'errorCode' | 'errorMessage' | 'errorDetail'> {
@@ -275,6 +279,12 @@ export class RegistrationService {
       await this.opKey(),
       operationBinding(tenant.id, match.registrationId, match.leaf.tbsSha256),
     );
+    const device = `${tenant.id}/${idKey(match.registrationId)}`;
+    // One registration of a device at a time, across every node: the device's lease. Taken
+    // before answering, it tells any node that polls that this operation is running; when
+    // another registration of the device holds it, this one waits for it in the background
+    // (behind the others of this process first, so they do not all poll the store).
+    const leased = await this.store.tryLease(device, operationId, LEASE_TTL_MS);
     const live: LiveOperation = {
       tenantId: tenant.id,
       scopeText: idScope,
@@ -284,14 +294,12 @@ export class RegistrationService {
     };
     this.forgetFinished();
     this.operations.set(operationId, live);
-    const device = `${tenant.id}/${idKey(match.registrationId)}`;
-    // One registration of a device at a time: in this process, then across every node.
-    live.done = this.locks
-      .run(device, () =>
-        withDeviceLease(this.store, device, operationId, () =>
-          this.assign(operationId, live, match, payload, ctx, tenant.idScope, csr),
-        ),
-      )
+    const run = () => this.assign(operationId, live, match, payload, ctx, tenant.idScope, csr);
+    live.done = (
+      leased
+        ? whileLeased(this.store, device, operationId, run)
+        : this.locks.run(device, () => withDeviceLease(this.store, device, operationId, run))
+    )
       .catch((e: unknown) => {
         // The store failed while recording, or the device's lease stayed taken: tell the device,
         // which will register again.
@@ -530,7 +538,11 @@ export class RegistrationService {
     ) {
       return { operationId, status: stored.status, registrationState: forDevice(stored.state) };
     }
-    if (createdAt !== undefined && Date.now() - createdAt < ASSIGNING_DEADLINE_MS) {
+    const age = createdAt === undefined ? Infinity : Date.now() - createdAt;
+    if (
+      age < ASSIGNING_DEADLINE_MS &&
+      (age < LEASE_GRACE_MS || (await this.store.leaseHeld(`${scope.id}/${idKey(match.registrationId)}`)))
+    ) {
       return {
         operationId,
         status: 'assigning',
@@ -539,7 +551,9 @@ export class RegistrationService {
     }
     throw new ZtError(
       'NOT_FOUND',
-      `operation ${operationId} of ${urlRegistrationId} is not known (operations are answered for 2 minutes while their registration runs, then from the registration record); register again`,
+      createdAt === undefined
+        ? `operation ${operationId} of ${urlRegistrationId} is not known; register again`
+        : `operation ${operationId} of ${urlRegistrationId} is no longer running and left no record (the server running it stopped); register again`,
     );
   }
 

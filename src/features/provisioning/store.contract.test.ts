@@ -96,6 +96,25 @@ describeEachStore('device leases and shared secrets', (getStore) => {
     await s.releaseLease(key, 'c');
   });
 
+  it('renews a lease only for its owner, and says whether a key is held', async () => {
+    const s = store();
+    const key = `t/${Math.random()}`;
+    assert.equal(await s.leaseHeld(key), false);
+    assert.equal(await s.tryLease(key, 'a', 50), true);
+    assert.equal(await s.leaseHeld(key), true);
+    assert.equal(await s.renewLease(key, 'b', 60_000), false, 'b cannot renew a lease of a');
+    assert.equal(await s.renewLease(key, 'a', 60_000), true);
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(await s.leaseHeld(key), true, 'the renewal outlasts the first expiry');
+    assert.equal(await s.tryLease(key, 'b', 60_000), false);
+    await s.releaseLease(key, 'a');
+    assert.equal(await s.leaseHeld(key), false);
+    assert.equal(await s.renewLease(key, 'a', 60_000), false, 'a given-back lease is not renewed');
+    assert.equal(await s.tryLease(key, 'c', 1), true);
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(await s.leaseHeld(key), false, 'an expired lease is not held');
+  });
+
   it('lets exactly one of many racing owners take a free lease', async () => {
     const s = store();
     const key = `t/${Math.random()}`;

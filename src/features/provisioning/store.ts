@@ -39,8 +39,12 @@ export interface RegistrationStore {
   deleteRegistration(tenantId: string, registrationId: string, etag?: string): Promise<boolean>;
   /** Takes the lease on `key` for `owner` until `ttlMs` from now, if it is free or expired; true when taken. */
   tryLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Extends `owner`'s lease on `key` to `ttlMs` from now; false when it is no longer `owner`'s. */
+  renewLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Gives the lease back (only `owner`'s). */
   releaseLease(key: string, owner: string): Promise<void>;
+  /** True while someone holds an unexpired lease on `key`. */
+  leaseHeld(key: string): Promise<boolean>;
   /** A random 32-byte secret shared by every server on this store, made by the first to ask. */
   sharedSecret(name: string): Promise<Buffer>;
 }
@@ -52,7 +56,9 @@ export class KyselyRegistrationStore implements RegistrationStore {
   private readonly findRegistrationQuery;
   private readonly putRegistrationQuery;
   private readonly tryLeaseQuery;
+  private readonly renewLeaseQuery;
   private readonly releaseLeaseQuery;
+  private readonly leaseHeldQuery;
 
   constructor(db: Kysely<Database>) {
     this.db = db;
@@ -104,8 +110,19 @@ export class KyselyRegistrationStore implements RegistrationStore {
         )
         .returning('owner'),
     );
+    this.renewLeaseQuery = prepared(db, (key: string, owner: string, expiresAt: string) =>
+      db
+        .updateTable('device_leases')
+        .set({ expires_at: expiresAt })
+        .where('key', '=', key)
+        .where('owner', '=', owner)
+        .returning('owner'),
+    );
     this.releaseLeaseQuery = prepared(db, (key: string, owner: string) =>
       db.deleteFrom('device_leases').where('key', '=', key).where('owner', '=', owner),
+    );
+    this.leaseHeldQuery = prepared(db, (key: string, now: string) =>
+      db.selectFrom('device_leases').select('owner').where('key', '=', key).where('expires_at', '>', now),
     );
   }
 
@@ -172,8 +189,17 @@ export class KyselyRegistrationStore implements RegistrationStore {
     return r?.owner === owner;
   }
 
+  async renewLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    const expires = new Date(Date.now() + ttlMs).toISOString();
+    return (await this.renewLeaseQuery(key, owner, expires)).rows.length > 0;
+  }
+
   async releaseLease(key: string, owner: string): Promise<void> {
     await this.releaseLeaseQuery(key, owner);
+  }
+
+  async leaseHeld(key: string): Promise<boolean> {
+    return (await this.leaseHeldQuery(key, new Date().toISOString())).rows.length > 0;
   }
 
   async sharedSecret(name: string): Promise<Buffer> {
