@@ -57,7 +57,12 @@ export function signWith(alg: SignatureAlgorithm, key: KeyObject, data: Buffer):
 }
 
 /** Verifies a signature made with the algorithm named by `oid`; false when it does not verify. */
-export function verifySignature(oid: string, data: Buffer, signature: Buffer, publicKey: KeyObject): boolean {
+export function verifySignature(
+  oid: string,
+  data: Buffer,
+  signature: Buffer,
+  publicKey: KeyObject | { key: Buffer; format: 'der'; type: 'spki' },
+): boolean {
   const a = ALGS[oid];
   if (!a) {
     throw new ZtError(

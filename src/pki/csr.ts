@@ -33,6 +33,8 @@ export interface CertificationRequest {
   extensions: Extension[];
   subjectAltNames: SubjectAltName[];
   challengePassword?: string;
+  /** Set by verifyCsr once the signature verified: a CSR checked before issuance is not verified again. */
+  signatureVerified?: true;
 }
 
 /** Parses a CSR from PEM, base64 (any line layout) or DER. Does not verify the signature. */
@@ -124,13 +126,17 @@ function parse(bytes: Buffer): CertificationRequest {
 
 /** Throws CSR_BAD_SIGNATURE unless the CSR is signed by the key it carries (proof of possession). */
 export function verifyCsr(csr: CertificationRequest): void {
-  const key = publicKeyFromSpki(csr.spki);
+  if (csr.signatureVerified) return;
+  // The key goes to OpenSSL as DER: a KeyObject would cost as much again as the verification.
+  const key = { key: csr.spki, format: 'der', type: 'spki' } as const;
   if (!verifySignature(csr.signatureAlgorithm, csr.info, csr.signature, key)) {
+    publicKeyFromSpki(csr.spki); // a key that cannot be loaded at all says so (KEY_UNSUPPORTED)
     throw new ZtError(
       'CSR_BAD_SIGNATURE',
       'the CSR signature does not verify with its own public key; regenerate the CSR with the matching private key',
     );
   }
+  csr.signatureVerified = true;
 }
 
 /** Creates a signed CSR for `key` with the given subject and optional SANs. */

@@ -26,31 +26,48 @@ export const TAG = {
 
 // ---------------------------------------------------------------- writer
 
-function encodeLength(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
+/** Octets of the length field for `n` content octets. */
+function lengthOctets(n: number): number {
+  let octets = 1;
+  if (n >= 0x80) for (let v = n; v > 0; v = Math.floor(v / 256)) octets++;
+  return octets;
+}
+
+/** One TLV of `tag` around `parts` written back to back: one allocation, one copy of each part. */
+function wrap(tag: number, parts: readonly Buffer[]): Buffer {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const head = 1 + lengthOctets(n);
+  const out = Buffer.allocUnsafe(head + n);
+  out[0] = tag;
+  if (n < 0x80) out[1] = n;
+  else {
+    out[1] = 0x80 | (head - 2);
+    for (let i = head - 1, v = n; i >= 2; i--, v = Math.floor(v / 256)) out[i] = v & 0xff;
+  }
+  let at = head;
+  for (const p of parts) at += p.copy(out, at);
+  return out;
 }
 
 /** Encodes one TLV with the given identifier octet. */
 export function tlv(tag: number, content: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([tag]), encodeLength(content.length), content]);
+  return wrap(tag, [content]);
 }
 
 /** SEQUENCE of already-encoded elements. */
 export function seq(...items: Buffer[]): Buffer {
-  return tlv(TAG.SEQUENCE, Buffer.concat(items));
+  return wrap(TAG.SEQUENCE, items);
 }
 
 /** SET of already-encoded elements, sorted as DER requires for SET OF. */
 export function setOf(...items: Buffer[]): Buffer {
-  return tlv(TAG.SET, Buffer.concat([...items].sort(Buffer.compare)));
+  return wrap(TAG.SET, [...items].sort(Buffer.compare));
 }
 
 /** SET of elements in the given order (certs-only PKCS#7 keeps the leaf first, as EST clients expect). */
 export function setOrdered(...items: Buffer[]): Buffer {
-  return tlv(TAG.SET, Buffer.concat(items));
+  return wrap(TAG.SET, items);
 }
 
 /** Context-specific constructed tag [n] wrapping encoded content (EXPLICIT tagging). */
@@ -115,7 +132,7 @@ export function octetString(b: Buffer): Buffer {
 }
 
 export function bitString(b: Buffer, unusedBits = 0): Buffer {
-  return tlv(TAG.BIT_STRING, Buffer.concat([Buffer.from([unusedBits]), b]));
+  return wrap(TAG.BIT_STRING, [Buffer.of(unusedBits), b]);
 }
 
 export function utf8(s: string): Buffer {

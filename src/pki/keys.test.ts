@@ -9,9 +9,23 @@ import {
   importPrivateKey,
   KEY_TYPES,
   spkiDer,
+  spkiKeyType,
 } from './keys.ts';
 
 describe('keys', () => {
+  it('reads the key type from SubjectPublicKeyInfo DER, and none for keys outside the list', () => {
+    for (const t of KEY_TYPES) assert.equal(spkiKeyType(spkiDer(generateKey(t))), t);
+    const outside = {
+      'RSA 1024': generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey,
+      'RSA 2056': generateKeyPairSync('rsa', { modulusLength: 2056 }).publicKey,
+      'EC P-521': generateKeyPairSync('ec', { namedCurve: 'secp521r1' }).publicKey,
+      'EC secp256k1': generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey,
+      Ed448: generateKeyPairSync('ed448').publicKey,
+      X25519: generateKeyPairSync('x25519').publicKey,
+    };
+    for (const [name, k] of Object.entries(outside)) assert.equal(spkiKeyType(spkiDer(k)), undefined, name);
+  });
+
   it('generates every supported type and re-imports it from PKCS#8 PEM and DER', () => {
     const expected = {
       p256: 'EC P-256',

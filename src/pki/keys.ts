@@ -7,6 +7,8 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { ZtError } from '../errors.ts';
+import * as der from './der.ts';
+import { OID } from './oids.ts';
 import { isPem, parsePem, toPem } from './pem.ts';
 
 export const KEY_TYPES = ['p256', 'p384', 'rsa2048', 'rsa3072', 'rsa4096', 'ed25519'] as const;
@@ -127,21 +129,13 @@ export function spkiDer(key: KeyObject): Buffer {
   return pub.export({ format: 'der', type: 'spki' });
 }
 
-// By the buffer itself: a CSR's key is loaded to verify it and again to check its type and
-// size before issuance (a third of a millisecond each time).
-const loadedSpki = new WeakMap<Buffer, KeyObject>();
-
-/** Public key from SubjectPublicKeyInfo DER (kept per buffer, so a second load is free). */
+/** Public key from SubjectPublicKeyInfo DER. */
 export function publicKeyFromSpki(spki: Buffer): KeyObject {
-  let key = loadedSpki.get(spki);
-  if (key) return key;
   try {
-    key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+    return createPublicKey({ key: spki, format: 'der', type: 'spki' });
   } catch (e) {
     throw new ZtError('KEY_UNSUPPORTED', `public key could not be loaded: ${(e as Error).message}`);
   }
-  loadedSpki.set(spki, key);
-  return key;
 }
 
 /** Public key as SPKI PEM. */
@@ -149,15 +143,29 @@ export function publicKeyPem(key: KeyObject): string {
   return toPem('PUBLIC KEY', spkiDer(key));
 }
 
-/** The KeyType of a key (public or private), or undefined for sizes outside the list (e.g. RSA 1024). */
-export function keyTypeOf(key: KeyObject): KeyType | undefined {
-  const d = key.asymmetricKeyDetails ?? {};
-  if (key.asymmetricKeyType === 'ec') {
-    return d.namedCurve === 'prime256v1' ? 'p256' : d.namedCurve === 'secp384r1' ? 'p384' : undefined;
+/**
+ * The KeyType of SubjectPublicKeyInfo DER, from its algorithm, curve and RSA modulus size, without
+ * loading the key (that costs as much as verifying a signature); undefined for anything else,
+ * e.g. RSA 1024. For keys already checked: a CSR's after verifyCsr, or one this server made.
+ */
+export function spkiKeyType(spki: Buffer): KeyType | undefined {
+  const [alg, key] = der.children(der.expect(der.read(spki), der.TAG.SEQUENCE, 'subjectPublicKeyInfo'));
+  const [oid, params] = der.children(der.expect(alg, der.TAG.SEQUENCE, 'public key algorithm'));
+  switch (der.readOid(der.expect(oid, der.TAG.OID, 'public key algorithm'))) {
+    case OID.ecPublicKey: {
+      const curve = params?.tag === der.TAG.OID ? der.readOid(params) : undefined;
+      return curve === OID.prime256v1 ? 'p256' : curve === OID.secp384r1 ? 'p384' : undefined;
+    }
+    case OID.rsaEncryption: {
+      const rsaKey = der.read(der.readOctetBits(der.expect(key, der.TAG.BIT_STRING, 'RSA key'), 'RSA key'));
+      const [modulus] = der.children(der.expect(rsaKey, der.TAG.SEQUENCE, 'RSA key'));
+      const n = der.readIntegerBytes(der.expect(modulus, der.TAG.INTEGER, 'RSA modulus'), 'RSA modulus');
+      const t = `rsa${(n.length - 1) * 8 + (32 - Math.clz32(n[0]!))}`;
+      return isKeyType(t) ? t : undefined;
+    }
+    case OID.ed25519:
+      return 'ed25519';
+    default:
+      return undefined;
   }
-  if (key.asymmetricKeyType === 'rsa') {
-    const t = `rsa${d.modulusLength}`;
-    return isKeyType(t) ? t : undefined;
-  }
-  return key.asymmetricKeyType === 'ed25519' ? 'ed25519' : undefined;
 }

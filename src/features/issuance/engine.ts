@@ -19,14 +19,7 @@ import type { CertificationRequest } from '../../pki/csr.ts';
 import { verifyCsr } from '../../pki/csr.ts';
 import { decodeBasicConstraints, type SubjectAltName } from '../../pki/extensions.ts';
 import { CertificateSigner, type Profile as PkiProfile } from '../../pki/issue.ts';
-import {
-  generateKey,
-  importPrivateKey,
-  type KeyType,
-  keyTypeOf,
-  publicKeyFromSpki,
-  spkiDer,
-} from '../../pki/keys.ts';
+import { generateKey, importPrivateKey, type KeyType, spkiKeyType, spkiDer } from '../../pki/keys.ts';
 import { formatName, type NameFields, parseSubject } from '../../pki/names.ts';
 import { OID } from '../../pki/oids.ts';
 import { openTokenKey } from './pkcs11.ts';
@@ -335,7 +328,7 @@ export class IssuanceEngine {
   }
 
   private async sign(i: IssueInput, profile: CertificateProfile, spki: Buffer): Promise<Issued> {
-    const kt = keyTypeOf(publicKeyFromSpki(spki));
+    const kt = spkiKeyType(spki);
     if (!kt || !profile.allowedKeyTypes.includes(kt)) {
       throw new ZtError(
         'KEY_UNSUPPORTED',
