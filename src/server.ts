@@ -258,9 +258,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         closed = true;
         await Promise.allSettled([...apps.map((app) => app.close()), ...listeners.map((l) => l.close())]);
         await registrations.drain();
+        // Noted audit records are written first: their events go to the outbox.
+        await services.audit.stop();
         await services.outbox.stop();
         await services.hubSync.close();
-        services.audit.stop();
         stopOutageCount();
         await store.close();
       },

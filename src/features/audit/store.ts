@@ -43,19 +43,37 @@ export class AuditStore {
     );
   }
 
-  /** Appends a record. */
-  async append(e: AuditInput, actor: Actor, at: string): Promise<void> {
-    await this.appendQuery(
-      e.tenantId,
+  /** Appends records, in order: one prepared insert for one, a multi-row insert for several. */
+  async append(records: ReadonlyArray<{ input: AuditInput; actor: Actor; at: string }>): Promise<void> {
+    const rows = records.map(({ input: e, actor, at }) => ({
+      tenant_id: e.tenantId,
       at,
-      actor.kind,
-      actor.id,
-      actor.name ?? null,
-      e.action,
-      e.target,
-      e.outcome ?? 'ok',
-      e.code ?? null,
-      e.detail ? JSON.stringify(e.detail) : null,
+      actor_kind: actor.kind,
+      actor_id: actor.id,
+      actor_name: actor.name ?? null,
+      action: e.action,
+      target: e.target,
+      outcome: e.outcome ?? 'ok',
+      code: e.code ?? null,
+      detail: e.detail ? JSON.stringify(e.detail) : null,
+    }));
+    if (rows.length > 1) {
+      await this.db.insertInto('audit_events').values(rows).execute();
+      return;
+    }
+    const r = rows[0];
+    if (!r) return;
+    await this.appendQuery(
+      r.tenant_id,
+      r.at,
+      r.actor_kind,
+      r.actor_id,
+      r.actor_name,
+      r.action,
+      r.target,
+      r.outcome,
+      r.code,
+      r.detail,
     );
   }
 
