@@ -97,12 +97,9 @@ export class AuditTrail implements AuditSink {
       .append(batch)
       .then(
         () => batch.forEach((r) => this.emit(r)),
-        (err: unknown) => {
-          for (const { input } of batch)
-            this.log.warn(
-              { err, action: input.action, target: input.target },
-              'an audit record could not be stored',
-            );
+        // One record the store refuses must not take the others with it: each alone, in order.
+        async () => {
+          for (const r of batch) await this.writeAlone(r);
         },
       )
       .finally(() => {
@@ -110,6 +107,19 @@ export class AuditTrail implements AuditSink {
         if (this.pending.length > 0) void this.writePending();
       });
     return this.writing;
+  }
+
+  /** Writes one record; a failure is logged. */
+  private async writeAlone(r: PendingRecord): Promise<void> {
+    try {
+      await this.store.append([r]);
+      this.emit(r);
+    } catch (err) {
+      this.log.warn(
+        { err, action: r.input.action, target: r.input.target },
+        'an audit record could not be stored',
+      );
+    }
   }
 
   /** Hands an event record on (after it is stored). */

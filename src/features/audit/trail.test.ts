@@ -48,6 +48,30 @@ describeEachStore('audit records noted without waiting', (getStore) => {
     assert.equal(events.length, 251);
   });
 
+  it('writes the others of a turn when the store refuses one record of it', async () => {
+    const tenant = await newTenant(getStore());
+    const store = new AuditStore(getStore().db);
+    const append = store.append.bind(store);
+    store.append = async (records) => {
+      if (records.some((r) => r.input.target === 'registration/refused'))
+        throw new Error('value too long for type character varying');
+      return append(records);
+    };
+    const logs: string[] = [];
+    const sink = new Writable({ write: (c, _e, cb) => (logs.push(String(c)), cb()) });
+    const t = new AuditTrail(store, { logger: createLogger('info', sink) });
+    for (const target of ['registration/a', 'registration/refused', 'registration/b'])
+      t.note({ tenantId: tenant.id, action: 'registration.assigned', target });
+    await t.flush();
+    assert.deepEqual(
+      (await t.list(tenant.id, {})).map((r) => r.target),
+      ['registration/a', 'registration/b'],
+    );
+    const warned = logs.filter((l) => l.includes('an audit record could not be stored'));
+    assert.equal(warned.length, 1);
+    assert.match(warned[0]!, /registration\/refused/);
+  });
+
   it('logs records it could not store, sends no event for them, and writes later ones once the store is back', async () => {
     const tenant = await newTenant(getStore());
     const { t, calls, logs, events } = trail();

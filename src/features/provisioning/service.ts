@@ -82,6 +82,11 @@ const ASSIGNING_DEADLINE_MS = 2 * 60 * 1000;
 // free: it may be between waiting for another registration's lease and taking it. Later, a free
 // lease means that no node runs it (the one that did has stopped).
 const LEASE_GRACE_MS = 10_000;
+// An ID scope's tenant is looked up once per this long, not per request. It decides nothing about
+// trust: the CAs, enrollments and revocations a device is matched against are read every time,
+// so a device of a tenant deleted meanwhile matches nothing (tenant ids are never reused).
+const SCOPE_TTL_MS = 10_000;
+const MAX_KNOWN_SCOPES = 10_000;
 
 /** The failure fields of a registration state: the device's message, and the operator's when it says more. */
 function failure(e: ZtError): Pick<DeviceRegistrationState, 'errorCode' | 'errorMessage' | 'errorDetail'> {
@@ -147,6 +152,8 @@ export class RegistrationService {
   private readonly operations = new Map<string, LiveOperation>();
   private readonly finished = new ExpiryQueue();
   private operationKey?: Promise<Buffer>;
+  /** ID scope text -> tenant, as the store answered it lately (unknown scopes are not kept). */
+  private readonly scopes = new Map<string, { scope: DeviceScope; until: number }>();
   // DPS allows 5 polls per 10 s per device; registrations get a small burst for retries.
   private readonly pollLimit = new RateLimiter({ capacity: 5, refillSeconds: 2 });
   private readonly registerLimit = new RateLimiter({ capacity: 10, refillSeconds: 6 });
@@ -188,9 +195,14 @@ export class RegistrationService {
    * that does not trust the device.
    */
   private async deviceScope(idScope: string): Promise<DeviceScope> {
+    const known = this.scopes.get(idScope);
+    if (known && known.until > Date.now()) return known.scope;
     try {
       const t = await this.tenants.getTenant(idScope);
-      return { id: t.id, key: t.id, tenant: t };
+      const scope = { id: t.id, key: t.id, tenant: { id: t.id, idScope: t.idScope } };
+      if (this.scopes.size >= MAX_KNOWN_SCOPES) this.scopes.clear();
+      this.scopes.set(idScope, { scope, until: Date.now() + SCOPE_TTL_MS });
+      return scope;
     } catch (e) {
       if (isZtError(e, 'NOT_FOUND')) return { id: undefined, key: `?${idScope.toLowerCase()}` };
       throw e;

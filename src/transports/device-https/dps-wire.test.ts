@@ -255,6 +255,22 @@ describe('DPS device API on the wire', () => {
     assert.equal(huge.json.errorCode, 413001);
   });
 
+  it('refuses a device of a tenant deleted a moment after its last registration', async () => {
+    // The server keeps an ID scope's tenant for a few seconds; what a device is matched against
+    // is read every time, so the deletion holds at once.
+    const doomed = await dpsFixture(server, 'doomed');
+    const g = await api('PUT', `/v1/tenants/${doomed.idScope}/enrollment-groups/doomed-group`, {
+      attestation: { type: 'x509', x509: { caReferences: { primary: 'root' } } },
+    });
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    const dev = makeDevice(doomed.intermediate, 'doomed-01');
+    assert.equal((await put(doomed.idScope, dev)).status, 202);
+    await server.services.registrations.drain();
+    assert.equal((await api('DELETE', `/v1/tenants/${doomed.idScope}`)).status, 204);
+    const again = await put(doomed.idScope, dev);
+    rejected(again, 'CHAIN_UNKNOWN_ISSUER', /./);
+  });
+
   it('ends 200 concurrent registrations of the same 20 devices with exactly 20 devices and no 5xx', async () => {
     const inter = makeIntermediate(fx.root, 'Burst Intermediate');
     const devices = Array.from({ length: 20 }, (_, i) =>
