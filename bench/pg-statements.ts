@@ -21,18 +21,27 @@ function postgresCpuSeconds(): number {
   return ticks / TICKS_PER_SECOND;
 }
 
-/** One registration's store round: lease, read, write, release. */
-function runner(store: Store, tenantId: string): Runner {
+/**
+ * One registration's store round (lease, read, write, release), CONCURRENCY at a time; `cpu`
+ * reads the CPU seconds to report, `latencies` keeps each round's milliseconds.
+ */
+export function registrationStoreRound(
+  store: Store,
+  tenantId: string,
+  o: { cpu?: () => number; latencies?: boolean } = {},
+): Runner {
   const registrations = new KyselyRegistrationStore(store.db);
   return async (seconds) => {
     const end = performance.now() + seconds * 1000;
-    const cpu0 = postgresCpuSeconds();
+    const cpu0 = o.cpu?.();
     const start = performance.now();
+    const latencies: number[] = [];
     let ops = 0;
     let n = 0;
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (performance.now() < end) {
+          const began = performance.now();
           const id = `bench-pg-${n++ % DEVICES}`;
           const owner = `op-${n}`;
           if (!(await registrations.tryLease(`${tenantId}/${id}`, owner, 60_000))) continue;
@@ -48,6 +57,7 @@ function runner(store: Store, tenantId: string): Runner {
             etag: `"${owner}"`,
           });
           await registrations.releaseLease(`${tenantId}/${id}`, owner);
+          if (o.latencies) latencies.push(performance.now() - began);
           ops++;
         }
       }),
@@ -55,9 +65,19 @@ function runner(store: Store, tenantId: string): Runner {
     return {
       ops,
       seconds: (performance.now() - start) / 1000,
-      cpuSeconds: postgresCpuSeconds() - cpu0,
+      ...(o.cpu ? { cpuSeconds: o.cpu() - cpu0! } : {}),
+      ...(o.latencies ? { latencies } : {}),
     };
   };
+}
+
+/** Migrates a bench store and adds the tenant `bench` its rounds write under. */
+export async function benchTenant(s: Store): Promise<void> {
+  await migrate(s);
+  await s.db
+    .insertInto('tenants')
+    .values({ id: 'bench', id_scope: '0neBENCHPG', name: 'bench', created_at: new Date().toISOString() })
+    .execute();
 }
 
 export const pgStatements: Scenario = {
@@ -71,16 +91,10 @@ export const pgStatements: Scenario = {
     const dbs = [await createTestDatabase(), await createTestDatabase()];
     const named = openStore({ url: dbs[0]!.url, dataDir: '', postgresPreparedStatements: true });
     const unnamed = openStore({ url: dbs[1]!.url, dataDir: '', postgresPreparedStatements: false });
-    for (const s of [named, unnamed]) {
-      await migrate(s);
-      await s.db
-        .insertInto('tenants')
-        .values({ id: 'bench', id_scope: '0neBENCHPG', name: 'bench', created_at: new Date().toISOString() })
-        .execute();
-    }
+    for (const s of [named, unnamed]) await benchTenant(s);
     return {
-      scenario: runner(named, 'bench'),
-      baseline: runner(unnamed, 'bench'),
+      scenario: registrationStoreRound(named, 'bench', { cpu: postgresCpuSeconds }),
+      baseline: registrationStoreRound(unnamed, 'bench', { cpu: postgresCpuSeconds }),
       async teardown() {
         await named.close();
         await unnamed.close();

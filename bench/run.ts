@@ -12,6 +12,7 @@ import { abuse, abuseNoLimits } from './abuse.ts';
 import { awsDescribeThing } from './aws-api.ts';
 import { comparisons } from './compare.ts';
 import { pgStatements } from './pg-statements.ts';
+import { sqliteCheckpoints } from './sqlite-checkpoints.ts';
 import { est } from './est.ts';
 import { issuance } from './issuance.ts';
 import { jitpP256, jitpRsa, policyPublish } from './jitp.ts';
@@ -33,6 +34,7 @@ const scenarios = [
   policyPublish,
   awsDescribeThing,
   pgStatements,
+  sqliteCheckpoints,
   ...comparisons,
 ];
 

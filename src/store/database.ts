@@ -32,6 +32,8 @@ export interface StoreOptions {
   poolSize?: number;
   /** SQLite's synchronous level (store.sqlite_synchronous); NORMAL when absent. */
   sqliteSynchronous?: SqliteSynchronous;
+  /** SQLite: WAL checkpoints on a worker thread (true when absent); false only for the bench's baseline. */
+  sqliteCheckpointThread?: boolean;
   /** PostgreSQL: run prepared queries as named statements (store.postgres_prepared_statements); true when absent. */
   postgresPreparedStatements?: boolean;
 }
@@ -67,7 +69,7 @@ export function openStore(opts: StoreOptions): Store {
     opts.url === '' ? join(opts.dataDir, 'zerotouch.db') : resolve(opts.url.replace(/^sqlite:(\/\/)?/, ''));
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   ownerOnly(path);
-  const database = openNodeSqlite(path, opts.sqliteSynchronous);
+  const database = openNodeSqlite(path, opts.sqliteSynchronous, opts.sqliteCheckpointThread ?? true);
   // The WAL and shared-memory files hold the same data (SAS keys, password hashes).
   for (const f of [`${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   const db = new Kysely<Database>({ dialect: reportingOutages(new SqliteDialect({ database })) });

@@ -4,6 +4,7 @@
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import { WalCheckpointer } from './sqlite-checkpointer.ts';
 
 function bindable(v: unknown): SQLInputValue {
   if (typeof v === 'boolean') return v ? 1 : 0;
@@ -16,19 +17,26 @@ class Statement implements SqliteStatement {
   readonly reader: boolean;
   private readonly stmt: StatementSync;
   private readonly fresh: () => StatementSync;
+  /** Called after each run of a statement that may write (an insert with RETURNING reads too). */
+  private readonly wrote: (() => void) | undefined;
 
-  constructor(stmt: StatementSync, fresh: () => StatementSync) {
+  constructor(stmt: StatementSync, fresh: () => StatementSync, wrote: (() => void) | undefined) {
     this.stmt = stmt;
     this.fresh = fresh;
     this.reader = stmt.columns().length > 0;
+    this.wrote = /^\s*select\b/i.test(stmt.sourceSQL) ? undefined : wrote;
   }
 
   all(parameters: ReadonlyArray<unknown>): unknown[] {
-    return this.stmt.all(...parameters.map(bindable));
+    const rows = this.stmt.all(...parameters.map(bindable));
+    this.wrote?.();
+    return rows;
   }
 
   run(parameters: ReadonlyArray<unknown>): { changes: number | bigint; lastInsertRowid: number | bigint } {
-    return this.stmt.run(...parameters.map(bindable));
+    const result = this.stmt.run(...parameters.map(bindable));
+    this.wrote?.();
+    return result;
   }
 
   iterate(parameters: ReadonlyArray<unknown>): IterableIterator<unknown> {
@@ -42,16 +50,19 @@ const STATEMENT_CACHE_SIZE = 500;
 /** How hard SQLite flushes a commit: NORMAL survives a process crash in WAL mode, FULL a power cut. */
 export type SqliteSynchronous = 'normal' | 'full';
 
-/** Opens a SQLite file in WAL mode with the settings a provisioning server wants. */
+/** Opens a SQLite file in WAL mode with the settings a provisioning server wants; checkpoints run on a thread. */
 export function openNodeSqlite(
   path: string,
   synchronous: SqliteSynchronous = 'normal',
+  checkpointThread = true,
 ): SqliteDatabase & { raw: DatabaseSync } {
   const db = new DatabaseSync(path);
   // WAL lets readers run during writes; the busy timeout lets worker processes queue for the writer.
   db.exec(
     `PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;`,
   );
+  const checkpointer = checkpointThread && path !== ':memory:' ? new WalCheckpointer(path, db) : undefined;
+  const wrote = checkpointer ? () => checkpointer.wrote() : undefined;
   // Kysely prepares every query anew; parsing SQL was a visible share of a registration's CPU.
   const cache = new Map<string, Statement>();
   const prepare = (text: string): Statement => {
@@ -62,7 +73,7 @@ export function openNodeSqlite(
     let st = cache.get(sql);
     if (!st) {
       if (cache.size >= STATEMENT_CACHE_SIZE) cache.clear();
-      st = new Statement(db.prepare(sql), () => db.prepare(sql));
+      st = new Statement(db.prepare(sql), () => db.prepare(sql), wrote);
       cache.set(sql, st);
     }
     return st;
@@ -70,6 +81,9 @@ export function openNodeSqlite(
   return {
     raw: db,
     prepare,
-    close: () => db.close(),
+    close: () => {
+      checkpointer?.close();
+      db.close();
+    },
   };
 }
