@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../src/store/database.ts';
 import { type Measured, percentile, type Scenario } from './harness.ts';
-import { benchTenant, registrationStoreRound } from './pg-statements.ts';
+import { benchTenant, registrationStoreRound } from './store-round.ts';
 
 const latencyLine = (ms: number[]) =>
   `p50 ${percentile(ms, 50).toFixed(2)} ms, p99 ${percentile(ms, 99).toFixed(2)} ms, p99.9 ${percentile(ms, 99.9).toFixed(2)} ms, max ${ms.reduce((a, b) => Math.max(a, b), 0).toFixed(1)} ms, over 2 ms ${((100 * ms.filter((x) => x > 2).length) / ms.length).toFixed(2)}%`;

@@ -6,7 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { openMigratedStore, type Store } from './database.ts';
-import { BACKSTOP_PAGES } from './sqlite-checkpointer.ts';
+import { DatabaseSync } from 'node:sqlite';
+import type { Worker } from 'node:worker_threads';
+import { BACKSTOP_PAGES, WalCheckpointer } from './sqlite-checkpointer.ts';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -19,7 +21,7 @@ async function freshStore(): Promise<{ store: Store; dir: string }> {
   return { store, dir };
 }
 
-/** Inserts `rows` rows of 8 KB, letting timers run between batches as a server's event loop does. */
+/** Inserts `rows` rows of 8 KB, yielding now and then as a server's event loop does. */
 async function fill(store: Store, from: number, rows: number): Promise<void> {
   const body = 'x'.repeat(8192);
   for (let n = from; n < from + rows; n++) {
@@ -64,6 +66,30 @@ describe('SQLite WAL checkpoints off the event loop', () => {
       assert.equal(Number(rows[0].c), 300);
     } finally {
       await again.close();
+    }
+  });
+
+  it('gives the checkpoints back to SQLite on the main connection when the thread dies', async () => {
+    const { store, dir } = await freshStore();
+    await store.close();
+    const db = new DatabaseSync(join(dir, 'zerotouch.db'));
+    const pages = () =>
+      (db.prepare('pragma wal_autocheckpoint').get() as { wal_autocheckpoint: number }).wal_autocheckpoint;
+    const checkpointer = new WalCheckpointer(join(dir, 'zerotouch.db'), db);
+    try {
+      assert.equal(pages(), BACKSTOP_PAGES);
+      for (let i = 0; i < 64; i++) checkpointer.wrote();
+      const worker = (checkpointer as unknown as { worker: Worker }).worker;
+      assert.ok(worker, 'the thread starts after 64 writes');
+      const exited = new Promise((r) => worker.once('exit', r));
+      await worker.terminate();
+      await exited;
+      assert.equal(pages(), 1000, "SQLite's own checkpoint threshold is back");
+      for (let i = 0; i < 200; i++) checkpointer.wrote();
+      assert.equal((checkpointer as unknown as { worker?: Worker }).worker, undefined, 'no new thread');
+    } finally {
+      checkpointer.close();
+      db.close();
     }
   });
 });
