@@ -1,11 +1,15 @@
 /** Persistence for EST labels, their users and enrollments waiting for approval. */
 import { prepared } from '../../store/prepared.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { isRetryableConflict, isUniqueViolation } from '../../store/errors.ts';
 import type { Database, EstPendingTable } from '../../store/schema.ts';
 import type { EstLabel, PendingEnrollment } from './types.ts';
 
 export const labelKey = (s: string) => s.toLowerCase();
+
+/** Attempts of a label write that keeps meeting a concurrent default change. */
+const MAX_DEFAULT_ATTEMPTS = 20;
 
 function toPending(label: string, r: EstPendingTable): PendingEnrollment {
   return {
@@ -64,11 +68,14 @@ export class KyselyEstStore implements EstStore {
   async putLabel(tenantId: string, l: StoredLabel): Promise<boolean> {
     // A label made default at the same time as another trips the one-default index (or, on
     // PostgreSQL, deadlocks with it); the retry sees the other one committed and takes over.
+    // Each lost attempt means another writer committed, so with n at once a writer loses at most
+    // n - 1 times: the cap is for many more than an operator makes at once, the jitter spreads them.
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.writeLabel(tenantId, l);
       } catch (e) {
-        if (!(isUniqueViolation(e) || isRetryableConflict(e)) || attempt >= 5) throw e;
+        if (!(isUniqueViolation(e) || isRetryableConflict(e)) || attempt >= MAX_DEFAULT_ATTEMPTS) throw e;
+        await sleep(Math.random() * 5 * attempt);
       }
     }
   }
