@@ -57,9 +57,11 @@ export function openNodeSqlite(
   checkpointThread = true,
 ): SqliteDatabase & { raw: DatabaseSync } {
   const db = new DatabaseSync(path);
-  // WAL lets readers run during writes; the busy timeout lets worker processes queue for the writer.
+  // WAL lets readers run during writes; the busy timeout lets worker processes queue for the
+  // writer. It comes first: switching to WAL waits for a connection that is closing (and
+  // checkpointing) the same file, e.g. the server this process ran before a restart.
   db.exec(
-    `PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;`,
+    `PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}; PRAGMA foreign_keys = ON;`,
   );
   const checkpointer = checkpointThread && path !== ':memory:' ? new WalCheckpointer(path, db) : undefined;
   const wrote = checkpointer ? () => checkpointer.wrote() : undefined;

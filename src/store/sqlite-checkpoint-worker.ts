@@ -6,7 +6,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
 
 const port = parentPort!;
-const { path, busy } = workerData as { path: string; busy: Int32Array };
+const { path, shared } = workerData as { path: string; shared: Int32Array };
 const db = new DatabaseSync(path);
 // PASSIVE never waits for a lock: it copies what no reader still needs and leaves the rest.
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
@@ -15,6 +15,9 @@ port.on('message', (m: 'checkpoint' | 'stop') => {
   if (m === 'stop') {
     db.close();
     port.close();
+    // The main thread waits for this before it closes its own connection.
+    Atomics.store(shared, 1, 1);
+    Atomics.notify(shared, 1);
     return;
   }
   try {
@@ -22,6 +25,6 @@ port.on('message', (m: 'checkpoint' | 'stop') => {
   } catch {
     // Another process's checkpoint holds the file (server.workers): a later request tries again.
   } finally {
-    Atomics.store(busy, 0, 0);
+    Atomics.store(shared, 0, 0);
   }
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -67,6 +67,26 @@ describe('SQLite WAL checkpoints off the event loop', () => {
     } finally {
       await again.close();
     }
+  });
+
+  it('closes the thread before the main connection, so the files are settled when close returns', async () => {
+    const { store, dir } = await freshStore();
+    await store.close();
+    const file = join(dir, 'zerotouch.db');
+    for (let round = 0; round < 5; round++) {
+      const db = new DatabaseSync(file);
+      const checkpointer = new WalCheckpointer(file, db);
+      db.exec(`insert into filler (n, body) values (${round}, 'x')`);
+      for (let i = 0; i < 64; i++) checkpointer.wrote();
+      await sleep(100); // the thread is up and has checkpointed
+      checkpointer.close();
+      db.close();
+      // Only the last connection to close removes the WAL: here that must be the main one.
+      assert.equal(existsSync(`${file}-wal`), false, `round ${round}: the WAL is still there`);
+    }
+    // A restart on the same directory right away (the server's own restart does this).
+    const again = await openMigratedStore({ url: '', dataDir: dir });
+    await again.close();
   });
 
   it('gives the checkpoints back to SQLite on the main connection when the thread dies', async () => {

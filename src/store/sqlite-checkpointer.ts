@@ -21,8 +21,11 @@ export class WalCheckpointer {
   private pending = 0;
   private worker: Worker | undefined;
   private failed = false;
-  /** [0] is 1 from a request until the thread has run it: shared, so no event-loop turn is needed. */
-  private readonly busy = new Int32Array(new SharedArrayBuffer(4));
+  /**
+   * Shared with the thread, so no event-loop turn is needed: [0] is 1 from a request until the
+   * thread has run it, [1] turns 1 once the thread's connection is closed.
+   */
+  private readonly shared = new Int32Array(new SharedArrayBuffer(8));
   private readonly path: string;
   private readonly db: DatabaseSync;
 
@@ -36,22 +39,29 @@ export class WalCheckpointer {
   wrote(): void {
     if (++this.pending < WRITES_PER_CHECKPOINT || this.failed) return;
     // A checkpoint still running will be followed by one at the next write.
-    if (Atomics.load(this.busy, 0) === 1) return;
+    if (Atomics.load(this.shared, 0) === 1) return;
     this.pending = 0;
-    Atomics.store(this.busy, 0, 1);
+    Atomics.store(this.shared, 0, 1);
     (this.worker ??= this.start()).postMessage('checkpoint');
   }
 
-  /** Stops the thread (its connection closes); the main connection may close right after. */
+  /**
+   * Stops the thread and waits (at most 5 s) until its connection is closed, so the main
+   * connection closes last: it alone then does the final checkpoint and removes the WAL, and the
+   * files are settled when the store's close returns (a restart reopens them, a test deletes them).
+   */
   close(): void {
     this.failed = true;
-    this.worker?.postMessage('stop');
+    const worker = this.worker;
     this.worker = undefined;
+    if (!worker) return;
+    worker.postMessage('stop');
+    Atomics.wait(this.shared, 1, 0, 5000);
   }
 
   private start(): Worker {
     const worker = new Worker(new URL('./sqlite-checkpoint-worker.ts', import.meta.url), {
-      workerData: { path: this.path, busy: this.busy },
+      workerData: { path: this.path, shared: this.shared },
     });
     worker.unref();
     // Without the thread, SQLite checkpoints on the main connection again, as by default.
